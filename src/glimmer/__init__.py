@@ -1,0 +1,68 @@
+"""glimmer: author GLIMMER patterns, build STARWEAVE datasets, fine-tune and measure the shift.
+
+The flow runs one way: syntax -> model -> data -> train -> evaluate. This module is the
+public facade; ``import glimmer`` stays light (no torch, no transformers).
+"""
+
+from __future__ import annotations
+
+from glimmer.errors import (
+    GlimmerError,
+    GlimmerFileError,
+    GlimmerSyntaxError,
+    GlimmerValidationError,
+    Location,
+    Problem,
+)
+from glimmer.model.io import dump, dumps, format_text, load, loads
+from glimmer.model.pattern import (
+    Consciousness,
+    Content,
+    ContentSection,
+    Harmonic,
+    Initialize,
+    Metadata,
+    Pattern,
+    Processing,
+    Recognize,
+    Response,
+    Section,
+    WhenProcessing,
+    WhenSeeing,
+)
+from glimmer.model.schema import schema
+from glimmer.model.types import Color, Timestamp, Version
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "Color",
+    "Consciousness",
+    "Content",
+    "ContentSection",
+    "GlimmerError",
+    "GlimmerFileError",
+    "GlimmerSyntaxError",
+    "GlimmerValidationError",
+    "Harmonic",
+    "Initialize",
+    "Location",
+    "Metadata",
+    "Pattern",
+    "Problem",
+    "Processing",
+    "Recognize",
+    "Response",
+    "Section",
+    "Timestamp",
+    "Version",
+    "WhenProcessing",
+    "WhenSeeing",
+    "__version__",
+    "dump",
+    "dumps",
+    "format_text",
+    "load",
+    "loads",
+    "schema",
+]

@@ -1,0 +1,155 @@
+"""The ``glimmer`` command line: each command calls one stage of the library.
+
+Exit codes: 0 success, 1 a file has problems (``check``) or needs formatting
+(``fmt --check``), 2 a file could not be read or the command line is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from glimmer.errors import GlimmerError, GlimmerFileError
+from glimmer.model import io
+
+app = typer.Typer(
+    name="glimmer",
+    help="Author GLIMMER patterns, build STARWEAVE datasets, fine-tune and measure the shift.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+out = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+Files = Annotated[list[Path], typer.Argument(help="Pattern files (.glimmer, .json, ...).", show_default=False)]
+
+
+def _problem_lines(exc: GlimmerError) -> list[str]:
+    return [p.format() for p in exc.problems]
+
+
+@app.command()
+def check(
+    files: Files,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse unknown top-level sections.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print problems only, no summary.")] = False,
+) -> None:
+    """Parse and validate pattern files; print [bold]file:line:col: message[/] for each problem."""
+    n_problems = n_bad = n_unreadable = 0
+    for path in files:
+        try:
+            io.load(path, strict=strict)
+        except GlimmerFileError as exc:
+            n_unreadable += 1
+            err.print(f"{exc.location}: {exc.message}", markup=False)
+            continue
+        except GlimmerError as exc:
+            n_bad += 1
+            n_problems += len(exc.problems)
+            for line in _problem_lines(exc):
+                out.print(line, markup=False)
+            continue
+        if not quiet:
+            out.print(f"{path}: ok", markup=False)
+    if not quiet:
+        good = len(files) - n_bad - n_unreadable
+        summary = f"{len(files)} file(s): {good} ok, {n_problems} problem(s) in {n_bad} file(s)"
+        if n_unreadable:
+            summary += f", {n_unreadable} unreadable"
+        (err if n_bad or n_unreadable else out).print(summary, markup=False)
+    if n_unreadable:
+        raise typer.Exit(2)
+    if n_bad:
+        raise typer.Exit(1)
+
+
+@app.command()
+def fmt(
+    files: Files,
+    check_only: Annotated[
+        bool, typer.Option("--check", help="Change nothing; exit 1 if any file is not formatted.")
+    ] = False,
+) -> None:
+    """Rewrite files in canonical layout, keeping every comment."""
+    changed = failed = 0
+    for path in files:
+        try:
+            text = io.read_text(path)
+            fmt_ = io.format_for_path(path, text)
+            if fmt_.fmt is None:
+                raise GlimmerError(f"{fmt_.name} files cannot be formatted", code="G002")
+            new = fmt_.fmt(text, str(path))
+        except GlimmerFileError as exc:
+            err.print(f"{exc.location}: {exc.message}", markup=False)
+            raise typer.Exit(2) from None
+        except GlimmerError as exc:
+            failed += 1
+            for line in _problem_lines(exc):
+                err.print(line, markup=False)
+            continue
+        if new == text:
+            continue
+        changed += 1
+        if check_only:
+            out.print(f"would reformat {path}", markup=False)
+        else:
+            io.write_text(path, new)
+            out.print(f"reformatted {path}", markup=False)
+    verb = "would be reformatted" if check_only else "reformatted"
+    err.print(f"{changed} file(s) {verb}, {len(files) - changed - failed} unchanged, {failed} failed", markup=False)
+    if failed or (check_only and changed):
+        raise typer.Exit(1)
+
+
+@app.command()
+def convert(
+    source: Annotated[Path, typer.Argument(help="Pattern file to read.", show_default=False)],
+    to: Annotated[str, typer.Option("--to", help="Target format: json or glimmer.")] = "json",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of standard output.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
+) -> None:
+    """Convert a pattern between notations (data unchanged; comments are not carried over)."""
+    try:
+        pattern = io.load(source)
+        text = io.dumps(pattern, format=to)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            io.write_text(output, text, overwrite=force)
+            err.print(f"wrote {output}", markup=False)
+    except GlimmerFileError as exc:
+        err.print(f"{exc.location}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), markup=False)
+        raise typer.Exit(2) from None
+    except GlimmerError as exc:
+        for line in _problem_lines(exc):
+            err.print(line, markup=False)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def schema(
+    indent: Annotated[int, typer.Option(help="Spaces per level.")] = 2,
+) -> None:
+    """Print the JSON Schema of a GLIMMER pattern (for editors)."""
+    from glimmer.model.schema import schema as _schema
+
+    sys.stdout.write(json.dumps(_schema(), indent=indent, ensure_ascii=False) + "\n")
+
+
+def main() -> None:
+    """Entry point of the ``glimmer`` script."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,281 @@
+"""Read and write patterns, in the manner of the standard library's ``json`` and ``tomllib``.
+
+``loads``/``load`` read text or a file into a :class:`Pattern`; ``dumps``/``dump`` write one;
+``format_text`` rewrites text in the canonical layout, keeping every comment. The source is
+positional-only, options keyword-only.
+
+Formats: ``"glimmer"`` (the DSL, which reads JSON unchanged) and ``"json"`` (strict JSON).
+Further notations register a :class:`Format` with :func:`register_format`; a file's format
+comes from its suffix, or from sniffing its first bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from glimmer.errors import GlimmerError, GlimmerFileError, GlimmerSyntaxError, Location, caret_context
+from glimmer.model.convert import pattern_from_data
+from glimmer.model.pattern import Pattern
+from glimmer.syntax.parser import parse, parse_data
+from glimmer.syntax.render import Style, data_to_document, render
+
+__all__ = [
+    "Format",
+    "dump",
+    "dumps",
+    "format_for_path",
+    "format_text",
+    "load",
+    "loads",
+    "read_text",
+    "register_format",
+    "write_text",
+]
+
+FormatName = Literal["glimmer", "json"] | str
+
+
+@dataclass(frozen=True)
+class Format:
+    """A notation glimmer reads and writes.
+
+    Attributes:
+        name: What users pass as ``format=``.
+        suffixes: File suffixes that select it.
+        read: ``(text, source, strict) -> Pattern``.
+        write: ``(pattern) -> text``.
+        fmt: ``(text, source) -> canonical text`` keeping comments, if the notation has them.
+        sniff: ``(text) -> bool``: whether text without a known suffix is in this notation.
+    """
+
+    name: str
+    suffixes: tuple[str, ...]
+    read: Callable[[str, str | None, bool], Pattern]
+    write: Callable[[Pattern], str]
+    fmt: Callable[[str, str | None], str] | None = None
+    sniff: Callable[[str], bool] | None = None
+
+
+_FORMATS: dict[str, Format] = {}
+
+
+def register_format(fmt: Format) -> None:
+    """Make a notation available to ``loads``, ``load``, ``dumps``, ``dump`` and the CLI."""
+    _FORMATS[fmt.name] = fmt
+
+
+def _read_glimmer(text: str, source: str | None, strict: bool) -> Pattern:
+    data = parse_data(text, source=source)
+    return pattern_from_data(data, strict=strict, source=source, document=lambda: parse(text, source=source))
+
+
+def _read_json(text: str, source: str | None, strict: bool) -> Pattern:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GlimmerSyntaxError(
+            f"invalid JSON: {exc.msg[:1].lower()}{exc.msg[1:]}",
+            location=Location(source, exc.lineno, exc.colno),
+            context=caret_context(text, exc.lineno, exc.colno),
+            hint="comments, bare names and trailing commas are GLIMMER, not JSON: use format='glimmer'",
+            code="G109",
+        ) from None
+    except RecursionError:
+        raise GlimmerSyntaxError("JSON nested too deeply", location=Location(source, 1, 1), code="G107") from None
+
+    def document() -> Any:
+        try:
+            return parse(text, source=source)
+        except GlimmerError:
+            return None
+
+    return pattern_from_data(data, strict=strict, source=source, document=document)
+
+
+def _write_glimmer(pattern: Pattern) -> str:
+    return render(data_to_document(pattern.to_data()), style="glimmer")
+
+
+def _write_json(pattern: Pattern) -> str:
+    return json.dumps(pattern.to_data(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _fmt(style: Style) -> Callable[[str, str | None], str]:
+    def fmt(text: str, source: str | None) -> str:
+        return render(parse(text, source=source), style=style)
+
+    return fmt
+
+
+register_format(Format("glimmer", (".glimmer", ".glim"), _read_glimmer, _write_glimmer, _fmt("glimmer")))
+register_format(Format("json", (".json",), _read_json, _write_json, _fmt("json")))
+
+
+def _format(name: str) -> Format:
+    try:
+        return _FORMATS[name]
+    except KeyError:
+        known = ", ".join(sorted(_FORMATS))
+        raise GlimmerError(f"unknown format {name!r}", hint=f"use one of: {known}", code="G002") from None
+
+
+def format_for_path(path: str | os.PathLike[str], text: str | None = None) -> Format:
+    """The format a file is in: by suffix, else by sniffing *text*, else the GLIMMER DSL."""
+    suffix = Path(path).suffix.lower()
+    for fmt in _FORMATS.values():
+        if suffix in fmt.suffixes:
+            return fmt
+    if text is not None:
+        for fmt in _FORMATS.values():
+            if fmt.sniff is not None and fmt.sniff(text):
+                return fmt
+    return _FORMATS["glimmer"]
+
+
+def _sniff(text: str) -> Format:
+    for fmt in _FORMATS.values():
+        if fmt.sniff is not None and fmt.sniff(text):
+            return fmt
+    return _FORMATS["glimmer"]
+
+
+def loads(text: str, /, *, format: FormatName = "auto", strict: bool = False, source: str | None = None) -> Pattern:
+    """Read a pattern from text.
+
+    Args:
+        text: GLIMMER DSL or JSON (``format="auto"`` also recognises registered notations).
+        format: ``"auto"``, ``"glimmer"``, ``"json"`` (strict JSON) or a registered name.
+        strict: Reject top-level sections that are not known GLIMMER sections.
+        source: File name or label for error messages.
+
+    Returns:
+        The validated pattern.
+
+    Raises:
+        GlimmerSyntaxError: The text does not parse.
+        GlimmerValidationError: It parses but is not a valid pattern.
+
+    Example:
+        >>> loads('metadata { author: ada }').metadata.author
+        'ada'
+    """
+    if not isinstance(text, str):
+        raise TypeError(
+            f"loads() takes str, not {type(text).__name__}; "
+            "use load() for a path, or decode bytes with .decode('utf-8')"
+        )
+    fmt = _sniff(text) if format == "auto" else _format(format)
+    return fmt.read(text, source, strict)
+
+
+def dumps(pattern: Pattern, /, *, format: FormatName = "glimmer") -> str:
+    """Write a pattern as text in *format* (``"glimmer"`` or ``"json"``).
+
+    ``loads(dumps(p)) == p`` holds for every pattern and every format.
+
+    Example:
+        >>> print(dumps(Pattern(story="A seed."), format="json"), end="")
+        {
+          "story": "A seed."
+        }
+    """
+    if not isinstance(pattern, Pattern):
+        raise TypeError(f"dumps() takes a Pattern, not {type(pattern).__name__}; build one with glimmer.Pattern(...)")
+    return _format(format).write(pattern)
+
+
+def format_text(text: str, /, *, format: FormatName = "glimmer", source: str | None = None) -> str:
+    """Rewrite text in the canonical layout of *format*, keeping every comment.
+
+    Idempotent: ``format_text(format_text(t)) == format_text(t)``. The data does not change.
+
+    Raises:
+        GlimmerSyntaxError: The text does not parse.
+    """
+    fmt = _format(format)
+    if fmt.fmt is None:  # pragma: no cover - every built-in format can format
+        raise GlimmerError(f"format {fmt.name!r} has no formatter", code="G002")
+    return fmt.fmt(text, source)
+
+
+def read_text(path: str | os.PathLike[str], /) -> str:
+    """Read a UTF-8 text file; every way it can fail is a :class:`GlimmerFileError`."""
+    p = Path(path)
+    label = str(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise GlimmerFileError("no such file", location=Location(label), code="G001") from None
+    except IsADirectoryError:
+        raise GlimmerFileError(
+            "is a directory", location=Location(label), hint="pass the files inside it", code="G001"
+        ) from None
+    except PermissionError:
+        raise GlimmerFileError("permission denied", location=Location(label), code="G001") from None
+    except OSError as exc:
+        raise GlimmerFileError(f"cannot read: {exc.strerror or exc}", location=Location(label), code="G001") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise GlimmerFileError(
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x})",
+            location=Location(label, line, column),
+            hint="save the file as UTF-8",
+            code="G003",
+        ) from None
+
+
+def write_text(path: str | os.PathLike[str], text: str, /, *, overwrite: bool = True) -> Path:
+    """Write *text* atomically: to a temporary file beside *path*, then rename over it.
+
+    A reader never sees a half-written file, and a failed write leaves the old one intact.
+    """
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise GlimmerFileError(
+            "already exists", location=Location(str(path)), hint="pass overwrite=True (--force) to replace it", code="G004"
+        )
+    if target.is_dir():
+        raise GlimmerFileError("is a directory", location=Location(str(path)), code="G001")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load(path: str | os.PathLike[str], /, *, format: FormatName | None = None, strict: bool = False) -> Pattern:
+    """Read a pattern from a file; the format comes from the suffix unless given.
+
+    Raises:
+        GlimmerFileError: The file is missing, a directory, unreadable or not UTF-8.
+        GlimmerSyntaxError: It does not parse.
+        GlimmerValidationError: It parses but is not a valid pattern.
+    """
+    text = read_text(path)
+    fmt = format_for_path(path, text) if format is None else _format(format)
+    if fmt.name == "json" and format is None:
+        fmt = _FORMATS["glimmer"]  # a .json file may carry // comments, as real patterns do
+    return fmt.read(text, str(path), strict)
+
+
+def dump(pattern: Pattern, path: str | os.PathLike[str], /, *, format: FormatName | None = None, overwrite: bool = True) -> Path:
+    """Write a pattern to a file atomically; the format comes from the suffix unless given."""
+    fmt = format_for_path(path) if format is None else _format(format)
+    return write_text(path, fmt.write(pattern), overwrite=overwrite)
