@@ -6,6 +6,9 @@ public facade; ``import glimmer`` stays light (no torch, no transformers).
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from glimmer.errors import (
     GlimmerError,
     GlimmerFileError,
@@ -34,6 +37,26 @@ from glimmer.model.schema import schema
 from glimmer.model.types import Color, Timestamp, Version
 
 __version__ = "0.1.0.dev0"
+
+# Names served lazily, so that ``import glimmer`` never loads torch or transformers:
+# name -> module that defines it. Import them as usual (``from glimmer import fit``).
+_LAZY: dict[str, str] = {}
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    pass
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'glimmer' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
 
 __all__ = [
     "Color",

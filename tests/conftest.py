@@ -1,0 +1,39 @@
+"""Shared test setup: no network, no telemetry, paths to the corpus and examples."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "patterns"
+
+
+def _corpus_dir() -> Path:
+    env = os.environ.get("GLIMMER_CORPUS")
+    if env:
+        return Path(env)
+    # the checkout sits beside shared/ (main/ and shared/ are siblings)
+    return ROOT.parent / "shared" / "corpus" / "glimmer"
+
+
+CORPUS = _corpus_dir()
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"corpus not found at {CORPUS}; set GLIMMER_CORPUS")
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def examples_dir() -> Path:
+    return EXAMPLES
