@@ -35,11 +35,7 @@ class _PatternStr(str):
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(
-            cls,
-            core_schema.str_schema(),
-            serialization=core_schema.plain_serializer_function_ser_schema(str, when_used="json"),
-        )
+        return core_schema.no_info_after_validator_function(cls, core_schema.str_schema())
 
     @classmethod
     def __get_pydantic_json_schema__(
