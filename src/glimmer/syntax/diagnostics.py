@@ -112,6 +112,9 @@ def _unexpected_character(exc: UnexpectedCharacters, text: str, source: str | No
     context = caret_context(text, line, column)
     loc = Location(source, line, column)
     rest_of_line = text[pos : text.find("\n", pos) if "\n" in text[pos:] else len(text)]
+    if char == '"' and pos >= 2 and text.startswith('"""', pos - 2):
+        pos, column = pos - 2, column - 2  # the lexer read '""' as an empty string first
+        loc, context = Location(source, line, column), caret_context(text, line, column)
     if text.startswith('"""', pos):
         return GlimmerSyntaxError(
             'unterminated """text block"""',

@@ -434,13 +434,11 @@ def _attach(container: Object | Array, comments: list[Comment], lines: list[str]
             inner.append(comments[i])
             i += 1
         value = entry.value
-        if inner:
-            if isinstance(value, (Object, Array)):
-                inside = [c for c in inner if c.span.start > value.span.start]
-                entry.comments.extend(c for c in inner if c.span.start < value.span.start)
-                _attach(value, inside, lines)
-            else:
-                entry.comments.extend(inner)
+        if isinstance(value, (Object, Array)):
+            entry.comments.extend(c for c in inner if c.span.start < value.span.start)
+            _attach(value, [c for c in inner if c.span.start > value.span.start], lines)
+        else:
+            entry.comments.extend(inner)
         if prev is not None:
             entry.blank_before = _blank_between(lines, prev.span.end_line, first_line)
         prev = entry

@@ -70,7 +70,7 @@ class _Renderer:
 
     def document(self, doc: Document) -> str:
         lines: list[str] = [c.text for c in doc.header]
-        if self.json:
+        if self.json or not doc.root.members:  # an empty pattern needs its braces to parse
             lines.append(self.object(doc.root, ""))
         else:
             lines.extend(self.top_level(doc.root))
@@ -130,9 +130,10 @@ class _Renderer:
         for item in arr.items:
             if item.comments or item.trailing or not isinstance(item.value, Scalar):
                 return None
-            if item.value.kind == "triple" and "\n" in str(item.value.value):
+            text = self.scalar(item.value, "")
+            if "\n" in text:  # a text block needs lines of its own
                 return None
-            parts.append(self.scalar(item.value, ""))
+            parts.append(text)
         return "[" + ", ".join(parts) + "]"
 
     # -- entries ----------------------------------------------------------------------
