@@ -54,7 +54,9 @@ GEMMA = (
 )
 
 
-def make_tokenizer(template: str = CHATML, *, pad: str = "<|im_end|>", eos: str = "<|im_end|>") -> Any:
+def make_tokenizer(
+    template: str = CHATML, *, pad: str = "<|im_end|>", eos: str = "<|im_end|>"
+) -> Any:
     """A small byte-level BPE tokenizer with the special tokens of three chat formats."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
