@@ -53,6 +53,8 @@ class Comment:
 
     text: str
     span: Span = NO_SPAN
+    blank_after: bool = False
+    """A leading comment followed by a blank line keeps it (a header stays apart)."""
 
 
 @dataclass(slots=True)

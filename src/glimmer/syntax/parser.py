@@ -441,6 +441,7 @@ def _attach(container: Object | Array, comments: list[Comment], lines: list[str]
             entry.comments.extend(inner)
         if prev is not None:
             entry.blank_before = _blank_between(lines, prev.span.end_line, first_line)
+        _mark_blank_after(entry.comments, span.line, lines)
         prev = entry
     while i < n:
         c = comments[i]
@@ -449,6 +450,12 @@ def _attach(container: Object | Array, comments: list[Comment], lines: list[str]
         else:
             container.dangling.append(c)
         i += 1
+
+
+def _mark_blank_after(comments: list[Comment], next_line: int, lines: list[str]) -> None:
+    for i, c in enumerate(comments):
+        following = comments[i + 1].span.line if i + 1 < len(comments) else next_line
+        c.blank_after = _blank_between(lines, c.span.end_line, following)
 
 
 def _blank_between(lines: list[str], end_line: int, line: int) -> bool:

@@ -155,7 +155,12 @@ class _Renderer:
         return self.comment_lines(entry.comments, indent)
 
     def comment_lines(self, comments: list[Comment], indent: str) -> list[str]:
-        return [indent + c.text for c in comments]
+        lines: list[str] = []
+        for c in comments:
+            lines.append(indent + c.text)
+            if c.blank_after:
+                lines.append("")
+        return lines
 
     def trailing(self, entry: Member | Item) -> str:
         return f" {entry.trailing.text}" if entry.trailing is not None else ""
