@@ -27,7 +27,11 @@ def tiny_tokenizer() -> Any:
         special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    corpus = ["the moon is a pattern of light", "What is 12 times 7? 84", "consciousness crystals weave"] * 20
+    corpus = [
+        "the moon is a pattern of light",
+        "What is 12 times 7? 84",
+        "consciousness crystals weave",
+    ] * 20
     tok.train_from_iterator(corpus, trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
@@ -68,7 +72,9 @@ def tiny_peft(tiny_model: Any, tmp_path: Any) -> Any:
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(1)
-    lora = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    lora = LoraConfig(
+        r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False
+    )
     return get_peft_model(copy.deepcopy(tiny_model), lora).eval()
 
 
@@ -83,11 +89,24 @@ def small_index() -> ConceptIndex:
                 "Stable structures of awareness.",
                 frozenset({"quantum_relationships"}),
             ),
-            ConceptTerms("quantum_relationships", ("quantum_relationships",), "Entangled links between ideas."),
             ConceptTerms(
-                "pattern_language", ("pattern_language",), "The shared grammar of patterns.", frozenset({"interface_bridge"})
+                "quantum_relationships",
+                ("quantum_relationships",),
+                "Entangled links between ideas.",
             ),
-            ConceptTerms("interface_bridge", ("interface_bridge",), "Where two intelligences meet."),
-            ConceptTerms("meta_intelligence_flow", ("meta_intelligence_flow",), "The movement of understanding."),
+            ConceptTerms(
+                "pattern_language",
+                ("pattern_language",),
+                "The shared grammar of patterns.",
+                frozenset({"interface_bridge"}),
+            ),
+            ConceptTerms(
+                "interface_bridge", ("interface_bridge",), "Where two intelligences meet."
+            ),
+            ConceptTerms(
+                "meta_intelligence_flow",
+                ("meta_intelligence_flow",),
+                "The movement of understanding.",
+            ),
         ]
     )

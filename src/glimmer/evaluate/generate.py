@@ -1,0 +1,275 @@
+"""Batched generation for the base, prompted and tuned arms, and perplexity.
+
+The base and tuned answers come from one loaded model: a peft model answers as the base model
+inside ``model.disable_adapter()`` and as the tuned model outside it. Generation is batched
+and left-padded, uses the KV cache, is deterministic (greedy, or sampling from a seed), and
+stops at the end of the assistant's turn; whatever a model writes after its turn ends is cut
+before any metric sees it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from glimmer.evaluate.suites import TriggerPrompt
+
+__all__ = [
+    "DEFAULT_MAX_NEW_TOKENS",
+    "Answer",
+    "adapter_state",
+    "chat_text",
+    "generate",
+    "score_text",
+    "stop_token_ids",
+]
+
+#: New-token budget per category: a whole GLIMMER pattern needs several hundred tokens.
+DEFAULT_MAX_NEW_TOKENS: Final[Mapping[str, int]] = {
+    "generation": 384,
+    "interpretation": 160,
+    "application": 160,
+    "reflection": 160,
+    "matrix": 160,
+    "neutral": 48,
+}
+_FALLBACK_MAX_NEW_TOKENS = 160
+_TURN_END_TOKENS = ("<|im_end|>", "<|im_start|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "</s>")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One model answer.
+
+    Attributes:
+        prompt: The trigger prompt answered.
+        text: The answer, cut at the end of the turn, without special tokens.
+        ended: Whether the model ended its turn by itself (not cut by the token budget).
+        n_tokens: Tokens generated, up to the end of the turn.
+    """
+
+    prompt: TriggerPrompt
+    text: str
+    ended: bool
+    n_tokens: int
+
+
+@contextlib.contextmanager
+def adapter_state(model: Any, adapter: bool | None, /) -> Iterator[None]:
+    """Run the block with the model's peft adapter off (``False``), on (``True``) or as is."""
+    if adapter is None:
+        yield
+        return
+    has_adapter = hasattr(model, "disable_adapter")
+    if adapter and not has_adapter:
+        raise ValueError(
+            "adapter=True needs a peft model (peft.PeftModel.from_pretrained(base, dir))"
+        )
+    if not adapter and has_adapter:
+        with model.disable_adapter():
+            yield
+        return
+    yield
+
+
+def stop_token_ids(tokenizer: Any, /) -> list[int]:
+    """Token ids that end an assistant turn for this tokenizer."""
+    ids: list[int] = []
+    if tokenizer.eos_token_id is not None:
+        ids.append(int(tokenizer.eos_token_id))
+    vocab = tokenizer.get_vocab()
+    for tok in _TURN_END_TOKENS:
+        if tok in vocab and int(vocab[tok]) not in ids:
+            ids.append(int(vocab[tok]))
+    return ids
+
+
+def chat_text(
+    tokenizer: Any, user: str, /, *, system: str | None = None, system_role: bool = True
+) -> str:
+    """The model's chat template applied to one user turn, ready for the assistant to answer.
+
+    Args:
+        tokenizer: A tokenizer with a chat template.
+        user: The user message.
+        system: An optional system prompt.
+        system_role: Whether the template knows a system role; when not, the system prompt
+            is put before the user message.
+    """
+    messages: list[dict[str, str]] = []
+    if system and system_role:
+        messages.append({"role": "system", "content": system})
+    elif system:
+        user = f"{system}\n\n{user}"
+    messages.append({"role": "user", "content": user})
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return str(text)
+
+
+def _budget(category: str, max_new_tokens: int | Mapping[str, int]) -> int:
+    if isinstance(max_new_tokens, int):
+        return max_new_tokens
+    return int(max_new_tokens.get(category, _FALLBACK_MAX_NEW_TOKENS))
+
+
+def generate(
+    model: Any,
+    prompts: Sequence[TriggerPrompt],
+    /,
+    *,
+    tokenizer: Any,
+    adapter: bool | None = None,
+    system_prompt: str | None = None,
+    system_role: bool = True,
+    max_new_tokens: int | Mapping[str, int] = DEFAULT_MAX_NEW_TOKENS,
+    batch_size: int = 8,
+    do_sample: bool = False,
+    temperature: float = 0.7,
+    top_p: float = 0.95,
+    seed: int = 0,
+    progress: Progress | bool = True,
+    label: str = "generating",
+) -> list[Answer]:
+    """Answer every prompt with *model*, in the order given.
+
+    Args:
+        model: A causal LM (a ``peft.PeftModel`` when *adapter* is not None).
+        prompts: The trigger prompts.
+        tokenizer: The model's tokenizer (with a chat template).
+        adapter: ``False`` answers with the adapter off (the base model), ``True`` with it
+            on, ``None`` uses the model as it is.
+        system_prompt: A system prompt for every prompt (the ``prompted`` arm).
+        system_role: Whether the chat template has a system role.
+        max_new_tokens: One budget, or one per category (see :data:`DEFAULT_MAX_NEW_TOKENS`).
+        batch_size: Prompts per batch (left-padded).
+        do_sample: Sample instead of greedy decoding.
+        temperature: Sampling temperature.
+        top_p: Nucleus sampling threshold.
+        seed: Seed for sampling; the same seed gives the same answers.
+        progress: A rich ``Progress`` to add a task to, ``True`` for a fresh bar, ``False`` for none.
+        label: The progress bar's label.
+
+    Returns:
+        One :class:`Answer` per prompt.
+    """
+    stops = stop_token_ids(tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    texts = [
+        chat_text(tokenizer, p.prompt, system=system_prompt, system_role=system_role)
+        for p in prompts
+    ]
+    # batches of one category (one budget), similar lengths together
+    order = sorted(
+        range(len(prompts)),
+        key=lambda i: (_budget(prompts[i].category, max_new_tokens), len(texts[i])),
+    )
+    batches: list[list[int]] = []
+    for i in order:
+        if (
+            batches
+            and len(batches[-1]) < batch_size
+            and _budget(prompts[batches[-1][0]].category, max_new_tokens)
+            == _budget(prompts[i].category, max_new_tokens)
+        ):
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+
+    results: dict[int, Answer] = {}
+    own_bar = progress is True
+    bar: Progress | None
+    if isinstance(progress, Progress):
+        bar = progress
+    elif own_bar:
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            transient=False,
+        )
+    else:
+        bar = None
+    task = bar.add_task(label, total=len(prompts)) if bar is not None else None
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        if bar is not None and own_bar:
+            bar.start()
+        with adapter_state(model, adapter), torch.inference_mode():
+            for b, batch in enumerate(batches):
+                enc = tokenizer(
+                    [texts[i] for i in batch],
+                    return_tensors="pt",
+                    padding=True,
+                    add_special_tokens=False,
+                ).to(device)
+                budget = _budget(prompts[batch[0]].category, max_new_tokens)
+                kwargs: dict[str, Any] = {
+                    "max_new_tokens": budget,
+                    "do_sample": do_sample,
+                    "eos_token_id": stops,
+                    "pad_token_id": pad_id,
+                    "use_cache": True,
+                }
+                if do_sample:
+                    torch.manual_seed(seed + b)
+                    kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
+                else:
+                    kwargs.update(temperature=None, top_p=None, top_k=None)
+                out = model.generate(**enc, **kwargs)
+                new = out[:, enc["input_ids"].shape[1] :].tolist()
+                for row, i in zip(new, batch, strict=True):
+                    cut = next((k for k, t in enumerate(row) if t in stops), None)
+                    kept = row if cut is None else row[:cut]
+                    text = tokenizer.decode(kept, skip_special_tokens=True).strip()
+                    results[i] = Answer(prompts[i], text, cut is not None, len(kept))
+                if bar is not None and task is not None:
+                    bar.advance(task, len(batch))
+    finally:
+        tokenizer.padding_side = old_side
+        if was_training:
+            model.train()
+        if bar is not None and own_bar:
+            bar.stop()
+    return [results[i] for i in range(len(prompts))]
+
+
+def score_text(
+    model: Any, tokenizer: Any, text: str, /, *, adapter: bool | None = None, window: int = 512
+) -> tuple[float, int]:
+    """Summed negative log-likelihood of *text* and the number of tokens scored.
+
+    ``glimmer.evaluate.metrics.perplexity(*score_text(...))`` is the perplexity. Long texts
+    are scored in non-overlapping windows of *window* tokens.
+    """
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"][0]
+    device = next(model.parameters()).device
+    total = 0.0
+    count = 0
+    was_training = model.training
+    model.eval()
+    try:
+        with adapter_state(model, adapter), torch.inference_mode():
+            for start in range(0, len(ids), window):
+                chunk = ids[start : start + window].unsqueeze(0).to(device)
+                if chunk.shape[1] < 2:
+                    continue
+                logits = model(input_ids=chunk).logits.float()
+                loss = torch.nn.functional.cross_entropy(
+                    logits[0, :-1], chunk[0, 1:], reduction="sum"
+                )
+                total += float(loss)
+                count += chunk.shape[1] - 1
+    finally:
+        if was_training:
+            model.train()
+    return total, count
