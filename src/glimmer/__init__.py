@@ -17,6 +17,7 @@ from glimmer.errors import (
     Location,
     Problem,
 )
+from glimmer.model.extract import ExtractedPattern, extract
 from glimmer.model.io import dump, dumps, format_text, load, loads
 from glimmer.model.pattern import (
     Consciousness,
@@ -35,6 +36,7 @@ from glimmer.model.pattern import (
 )
 from glimmer.model.schema import schema
 from glimmer.model.types import Color, Timestamp, Version
+from glimmer.model.weave import Flow, Weave
 
 __version__ = "0.1.0.dev0"
 
@@ -63,6 +65,8 @@ __all__ = [
     "Consciousness",
     "Content",
     "ContentSection",
+    "ExtractedPattern",
+    "Flow",
     "GlimmerError",
     "GlimmerFileError",
     "GlimmerSyntaxError",
@@ -79,11 +83,13 @@ __all__ = [
     "Section",
     "Timestamp",
     "Version",
+    "Weave",
     "WhenProcessing",
     "WhenSeeing",
     "__version__",
     "dump",
     "dumps",
+    "extract",
     "format_text",
     "load",
     "loads",

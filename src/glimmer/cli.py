@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from glimmer.errors import GlimmerError, GlimmerFileError
-from glimmer.model import io
+from glimmer.model import extract, io
 
 app = typer.Typer(
     name="glimmer",
@@ -45,8 +45,12 @@ def check(
     """Parse and validate pattern files; print [bold]file:line:col: message[/] for each problem."""
     n_problems = n_bad = n_unreadable = 0
     for path in files:
+        embedded = None
         try:
-            io.load(path, strict=strict)
+            if extract.is_embedding_file(path):  # a .zig, .rs, .md, ... file: check what it embeds
+                embedded = len(extract.extract(path, strict=strict))
+            else:
+                io.load(path, strict=strict)
         except GlimmerFileError as exc:
             n_unreadable += 1
             err.print(f"{exc.location}: {exc.message}", markup=False)
@@ -58,7 +62,8 @@ def check(
                 out.print(line, markup=False)
             continue
         if not quiet:
-            out.print(f"{path}: ok", markup=False)
+            found = "" if embedded is None else f" ({embedded} embedded pattern(s))"
+            out.print(f"{path}: ok{found}", markup=False)
     if not quiet:
         good = len(files) - n_bad - n_unreadable
         summary = f"{len(files)} file(s): {good} ok, {n_problems} problem(s) in {n_bad} file(s)"
@@ -112,7 +117,7 @@ def fmt(
 @app.command()
 def convert(
     source: Annotated[Path, typer.Argument(help="Pattern file to read.", show_default=False)],
-    to: Annotated[str, typer.Option("--to", help="Target format: json or glimmer.")] = "json",
+    to: Annotated[str, typer.Option("--to", help="Target format: json, glimmer or weave.")] = "json",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of standard output.")
     ] = None,

@@ -46,7 +46,11 @@ __all__ = [
     "WeaveLink",
     "WeaveMeta",
     "WeaveTerm",
+    "entries_from_data",
+    "entry_to_data",
+    "is_weave_data",
     "parse_weave",
+    "render_flow",
     "render_weave",
     "weave_from_data",
 ]
@@ -60,7 +64,7 @@ META_LABEL = "GLIMMER Pattern:"
 WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 INDENT = "    "
 
-Scalar: TypeAlias = "None | bool | int | float | str"
+Scalar: TypeAlias = "bool | int | float | str | None"
 Direction = Literal[">", "<"]
 
 
@@ -97,7 +101,9 @@ class WeaveLink:
     @property
     def text(self) -> str:
         """The link as written: ``>``, ``<``, ``>define>`` or ``<crystallize<``."""
-        return self.direction if self.verb is None else f"{self.direction}{self.verb}{self.direction}"
+        return (
+            self.direction if self.verb is None else f"{self.direction}{self.verb}{self.direction}"
+        )
 
 
 WeaveNode: TypeAlias = "WeaveTerm | WeaveGroup"
@@ -196,6 +202,19 @@ class WeaveDocument:
                 else:
                     data[item.name], origin[item.name] = {"weave": entries}, "block"
         return data
+
+    def check(self) -> None:
+        """Raise the error :meth:`to_data` would raise for a section defined twice."""
+        origin: dict[str, str] = {}
+        for item in self.items:
+            if isinstance(item, WeaveMeta):
+                for key in item.to_data():
+                    self._check_new(key, "meta", origin, item.span)
+                    origin[key] = "meta"
+            else:
+                kind = "assignment" if isinstance(item, WeaveAssignment) else "block"
+                self._check_new(item.name, kind, origin, item.span)
+                origin[item.name] = "both" if item.name in origin else kind
 
     def _check_new(self, name: str, kind: str, origin: dict[str, str], span: Span) -> None:
         before = origin.get(name)
@@ -424,7 +443,7 @@ def _join(a: Span, b: Span) -> Span:
     return Span(a.start, b.end, a.line, a.column, b.end_line, b.end_column)
 
 
-class _Fault(Exception):
+class _FaultError(Exception):
     def __init__(self, tok: Token, message: str, hint: str | None, code: str) -> None:
         self.token = tok
         self.message = message
@@ -442,7 +461,9 @@ def _scalar(tok: Token) -> Scalar:
         try:
             return scalars.read_number(tok.value)
         except scalars.LiteralError as exc:
-            raise _Fault(tok, str(exc), "write it as a string in double quotes", "G106") from None
+            raise _FaultError(
+                tok, str(exc), "write it as a string in double quotes", "G106"
+            ) from None
     if t == "TRUE":
         return True
     if t == "FALSE":
@@ -469,7 +490,7 @@ class _Builder(Transformer[Token, Any]):
         opener, closer = children[0], children[-1]
         name = opener.value[1:-1]
         if closer.value != opener.value:
-            raise _Fault(
+            raise _FaultError(
                 closer,
                 f"block {opener.value} (line {opener.line}) is closed by {closer.value}",
                 f"close it with {opener.value}",
@@ -514,7 +535,7 @@ class _Builder(Transformer[Token, Any]):
             name = _scalar(key)
             assert isinstance(name, str)
             if name in out:
-                raise _Fault(key, f"duplicate key {name!r} in an annotation", None, "G105")
+                raise _FaultError(key, f"duplicate key {name!r} in an annotation", None, "G105")
             out[name] = _scalar(value)
         return out, _join(_span(children[0]), _span(children[-1]))
 
@@ -565,8 +586,8 @@ _LABEL_RE = re.compile(r"\s*(?:GLIMMER\s+Pattern\s*:)?")
 
 
 def _read_meta(tok: Token, text: str, source: str | None) -> WeaveMeta:
-    start = tok.start_pos + len(META_MARK)
-    end = tok.end_pos - len(META_MARK)
+    start = (tok.start_pos or 0) + len(META_MARK)
+    end = (tok.end_pos or 0) - len(META_MARK)
     m = _LABEL_RE.match(text, start, end)
     body_start = m.end() if m else start
     if not text[body_start:end].strip():
@@ -598,7 +619,9 @@ def parse_weave(text: str, /, *, source: str | None = None) -> WeaveDocument:
         '<crystallize<'
     """
     if not isinstance(text, str):
-        raise TypeError(f"expected str, got {type(text).__name__}; decode bytes with .decode('utf-8') first")
+        raise TypeError(
+            f"expected str, got {type(text).__name__}; decode bytes with .decode('utf-8') first"
+        )
     if len(text) > MAX_TEXT_SIZE:
         raise GlimmerSyntaxError(
             f"text is {len(text):,} characters; the limit is {MAX_TEXT_SIZE:,}",
@@ -610,7 +633,7 @@ def parse_weave(text: str, /, *, source: str | None = None) -> WeaveDocument:
         text = " " + text[1:]
     _state.open, _state.blocks, _state.text, _state.source = [], [], text, source
     try:
-        items = _parser().parse(text)
+        items: list[WeaveItem] = _parser().parse(text)  # type: ignore[assignment]
     except _DepthError as exc:
         tok = exc.token
         raise GlimmerSyntaxError(
@@ -620,13 +643,13 @@ def parse_weave(text: str, /, *, source: str | None = None) -> WeaveDocument:
             hint="flatten the flow",
             code="G107",
         ) from None
-    except _Fault as exc:
+    except _FaultError as exc:
         raise _fault_error(exc, text, source) from None
     except UnexpectedInput as exc:
         raise _translate(exc, text, source) from None
     except LarkError as exc:
         inner = getattr(exc, "orig_exc", None)
-        if isinstance(inner, _Fault):
+        if isinstance(inner, _FaultError):
             raise _fault_error(inner, text, source) from None
         if isinstance(inner, GlimmerSyntaxError):
             raise inner from None
@@ -634,10 +657,12 @@ def parse_weave(text: str, /, *, source: str | None = None) -> WeaveDocument:
     finally:
         _state.open, _state.text = [], ""
     _state.blocks = []
-    return WeaveDocument(items, source, text)
+    doc = WeaveDocument(items, source, text)
+    doc.check()
+    return doc
 
 
-def _fault_error(exc: _Fault, text: str, source: str | None) -> GlimmerSyntaxError:
+def _fault_error(exc: _FaultError, text: str, source: str | None) -> GlimmerSyntaxError:
     tok = exc.token
     return GlimmerSyntaxError(
         exc.message,
@@ -659,9 +684,12 @@ def _translate(exc: UnexpectedInput, text: str, source: str | None) -> GlimmerSy
             hint=f"end the block with {opener.value} on a line of its own",
             code="G111",
         )
+    metas = [t for t in _state.blocks if t.value == META_MARK]
     pos = getattr(exc, "pos_in_stream", None)
-    if isinstance(pos, int) and text.startswith(META_MARK, pos):
-        line, column = exc.line, exc.column
+    if metas or (isinstance(pos, int) and text.startswith(META_MARK, pos)):
+        line, column = (
+            (metas[0].line or 1, metas[0].column or 1) if metas else (exc.line, exc.column)
+        )
         return GlimmerSyntaxError(
             f"{META_MARK} block is never closed",
             location=Location(source, line, column),
@@ -670,6 +698,15 @@ def _translate(exc: UnexpectedInput, text: str, source: str | None) -> GlimmerSy
             code="G111",
         )
     error = translate(exc, text, source, list(_state.open))
+    if "a key" in error.message:  # the DSL's words; in a flow, strings and names are terms
+        error = GlimmerSyntaxError(
+            error.message.replace("a key", "a term"),
+            location=error.location,
+            context=error.context,
+            expected=[e.replace("a key", "a term") for e in error.expected],
+            hint=error.hint,
+            code=error.code,
+        )
     if isinstance(exc, UnexpectedToken) and exc.token.type == "BLOCK_MARK" and not error.hint:
         error = GlimmerSyntaxError(
             error.message,
@@ -711,6 +748,11 @@ def render_weave(doc: WeaveDocument, /) -> str:
             lines.append(f"@{item.name}@")
             parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
+
+
+def render_flow(flow: WeaveFlow, /) -> str:
+    """One flow in weave notation, groups spread over lines indented four spaces."""
+    return _write_flow(flow, "")
 
 
 def _write_scalar(value: Scalar) -> str:
