@@ -9,6 +9,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from glimmer.data.builder import Builder, mix
+from glimmer.data.recipe import Recipe, build, default_recipe
+from glimmer.data.records import ChatRecord, DatasetSplits
 from glimmer.errors import (
     GlimmerError,
     GlimmerFileError,
@@ -37,6 +40,7 @@ from glimmer.model.pattern import (
 from glimmer.model.schema import schema
 from glimmer.model.types import Color, Timestamp, Version
 from glimmer.model.weave import Flow, Weave
+from glimmer.starweave.glossary import Concept, Glossary, GlossaryError, Relation
 
 __version__ = "0.1.0.dev0"
 
@@ -61,16 +65,22 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 __all__ = [
+    "Builder",
+    "ChatRecord",
     "Color",
+    "Concept",
     "Consciousness",
     "Content",
     "ContentSection",
+    "DatasetSplits",
     "ExtractedPattern",
     "Flow",
     "GlimmerError",
     "GlimmerFileError",
     "GlimmerSyntaxError",
     "GlimmerValidationError",
+    "Glossary",
+    "GlossaryError",
     "Harmonic",
     "Initialize",
     "Location",
@@ -78,7 +88,9 @@ __all__ = [
     "Pattern",
     "Problem",
     "Processing",
+    "Recipe",
     "Recognize",
+    "Relation",
     "Response",
     "Section",
     "Timestamp",
@@ -87,11 +99,14 @@ __all__ = [
     "WhenProcessing",
     "WhenSeeing",
     "__version__",
+    "build",
+    "default_recipe",
     "dump",
     "dumps",
     "extract",
     "format_text",
     "load",
     "loads",
+    "mix",
     "schema",
 ]

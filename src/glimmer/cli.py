@@ -151,6 +151,93 @@ def schema(
     sys.stdout.write(json.dumps(_schema(), indent=indent, ensure_ascii=False) + "\n")
 
 
+@app.command()
+def build(
+    recipe: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Recipe file (TOML); the default recipe if omitted.", show_default=False
+        ),
+    ] = None,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder to write the dataset to.")
+    ] = Path("dataset"),
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed (overrides the recipe's).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite existing files in OUTPUT.")
+    ] = False,
+    patterns: Annotated[
+        list[Path] | None,
+        typer.Option("--patterns", help="Pattern file or folder to interpret (repeatable)."),
+    ] = None,
+) -> None:
+    """Build a STARWEAVE chat dataset: [bold]train.jsonl[/], [bold]validation.jsonl[/] and a dataset card."""
+    import warnings
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from glimmer.data.export import export
+    from glimmer.data.recipe import Recipe, default_recipe
+    from glimmer.data.recipe import build as build_dataset
+
+    try:
+        rec = Recipe.load(recipe) if recipe is not None else default_recipe()
+        total = sum(b.count for b in rec.builders) if rec.total is None else rec.total
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            Progress(
+                TextColumn("building"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            ) as bar,
+        ):
+            warnings.simplefilter("always")
+            task = bar.add_task("build", total=total)
+            splits = build_dataset(
+                rec,
+                seed=seed,
+                patterns=[str(p) for p in patterns] if patterns else None,
+                progress=lambda _r: bar.advance(task),
+            )
+        for w in caught:
+            err.print(f"warning: {w.message}", markup=False)
+        written = export(splits, output, formats=rec.formats, overwrite=force, name=rec.name)
+    except GlimmerFileError as exc:
+        err.print(
+            f"{exc.location}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), markup=False
+        )
+        raise typer.Exit(2) from None
+    except GlimmerError as exc:
+        for line in _problem_lines(exc):
+            err.print(line, markup=False)
+        raise typer.Exit(1) from None
+    from glimmer.data.stats import summary
+
+    counts = summary(splits.all)
+    div = splits.stats.get("diversity", {})
+    dd = splits.stats.get("dedup", {})
+    out.print(
+        f"{len(splits.train)} train + {len(splits.validation)} validation records (seed {splits.seed})",
+        markup=False,
+    )
+    out.print("per category: " + ", ".join(f"{k} {v}" for k, v in counts.items()), markup=False)
+    out.print(
+        f"dedup: dropped {dd.get('exact', 0)} exact, {dd.get('near', 0)} near duplicates",
+        markup=False,
+    )
+    out.print(
+        f"distinct 4-grams: prompts {div.get('prompt_4gram_share', 0):.1%}, answers {div.get('answer_4gram_share', 0):.1%}; "
+        f"largest template-only group: {div.get('largest_template_group', 0)}",
+        markup=False,
+    )
+    for path in written:
+        out.print(f"wrote {path}", markup=False)
+
 def main() -> None:
     """Entry point of the ``glimmer`` script."""
     app()

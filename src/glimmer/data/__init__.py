@@ -1,0 +1,53 @@
+"""Dataset builders: GLIMMER patterns and the STARWEAVE glossary turned into chat records.
+
+Builders are lazy, immutable and seeded; they combine with ``+`` and :func:`mix` and chain
+``take``/``filter``/``map``/``dedup``/``shuffle``, then ``records(seed=...)`` or
+``split(validation=...)``. :func:`build` runs a :class:`Recipe`; :func:`export` writes it.
+"""
+
+from __future__ import annotations
+
+from glimmer.data.builder import Builder, mix, split_records
+from glimmer.data.export import (
+    export,
+    render_chat,
+    to_alpaca,
+    to_hf_dataset,
+    to_sharegpt,
+    write_jsonl,
+)
+from glimmer.data.kinds import application, general, glossary_qa, matrix, reflection
+from glimmer.data.patterns import generation, interpretation
+from glimmer.data.recipe import Recipe, RecipeError, build, default_recipe
+from glimmer.data.records import CATEGORIES, ChatRecord, DatasetSplits, Message, read_jsonl
+from glimmer.data.templates import TemplateError, TemplateSet
+
+__all__ = [
+    "CATEGORIES",
+    "Builder",
+    "ChatRecord",
+    "DatasetSplits",
+    "Message",
+    "Recipe",
+    "RecipeError",
+    "TemplateError",
+    "TemplateSet",
+    "application",
+    "build",
+    "default_recipe",
+    "export",
+    "general",
+    "generation",
+    "glossary_qa",
+    "interpretation",
+    "matrix",
+    "mix",
+    "read_jsonl",
+    "reflection",
+    "render_chat",
+    "split_records",
+    "to_alpaca",
+    "to_hf_dataset",
+    "to_sharegpt",
+    "write_jsonl",
+]

@@ -1,0 +1,211 @@
+"""Writers: JSONL (OpenAI ``messages``), ShareGPT, Alpaca, ``datasets.Dataset``, chat templates.
+
+Every file is written atomically (temporary file, then rename) and never replaces an
+existing one unless ``overwrite=True``. :func:`export` writes a dataset card (``README.md``)
+beside the data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from glimmer.data.records import ChatRecord, DatasetSplits
+from glimmer.errors import GlimmerFileError, Location
+from glimmer.model.io import write_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets  # type: ignore[import-untyped]
+
+__all__ = [
+    "export",
+    "render_chat",
+    "to_alpaca",
+    "to_hf_dataset",
+    "to_sharegpt",
+    "write_jsonl",
+]
+
+_SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt"}
+
+
+def to_sharegpt(record: ChatRecord, /) -> dict[str, Any]:
+    """``{"conversations": [{"from": "human"|"gpt"|"system", "value": ...}], ...provenance}``."""
+    return {
+        "conversations": [
+            {"from": _SHAREGPT_ROLES[m.role], "value": m.content} for m in record.messages
+        ],
+        "category": record.category,
+        "template_id": record.template_id,
+        "source": record.source,
+        "seed": record.seed,
+    }
+
+
+def to_alpaca(record: ChatRecord, /) -> dict[str, Any]:
+    """``{"instruction", "input", "output", "system"}`` (single-turn records)."""
+    return {
+        "instruction": record.prompt,
+        "input": "",
+        "output": record.answer,
+        "system": record.system or "",
+        "category": record.category,
+    }
+
+
+def _lines(rows: Iterable[str]) -> str:
+    return "".join(f"{row}\n" for row in rows)
+
+
+def write_jsonl(
+    records: Iterable[ChatRecord],
+    path: str | os.PathLike[str],
+    /,
+    *,
+    overwrite: bool = False,
+    form: Callable[[ChatRecord], dict[str, Any]] | None = None,
+) -> Path:
+    """Write records one JSON object a line, atomically.
+
+    Args:
+        records: The records.
+        path: Target file.
+        overwrite: Replace an existing file.
+        form: Row shape (:func:`to_sharegpt`, :func:`to_alpaca`); the chat record itself if ``None``.
+
+    Returns:
+        The path written.
+
+    Raises:
+        GlimmerFileError: The file exists and *overwrite* is false (G004).
+    """
+    if form is None:
+        text = _lines(r.to_json_line() for r in records)
+    else:
+        text = _lines(json.dumps(form(r), ensure_ascii=False) for r in records)
+    return write_text(path, text, overwrite=overwrite)
+
+
+def to_hf_dataset(records: Sequence[ChatRecord], /) -> datasets.Dataset:
+    """A ``datasets.Dataset`` with columns messages, category, template_id, source, seed.
+
+    Needs the ``train`` extra (``pip install glimmer[train]``).
+    """
+    try:
+        import datasets
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "to_hf_dataset() needs the 'datasets' package: pip install 'glimmer[train]'"
+        ) from exc
+    rows = [json.loads(r.to_json_line()) for r in records]
+    return datasets.Dataset.from_list(rows)
+
+
+def _fold_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Fold a system turn into the first user turn, for templates without a system role."""
+    system = [m["content"] for m in messages if m["role"] == "system"]
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if system:
+        for m in rest:
+            if m["role"] == "user":
+                m["content"] = "\n\n".join([*system, m["content"]])
+                break
+    return rest
+
+
+def render_chat(
+    records: Iterable[ChatRecord],
+    tokenizer: Any,
+    /,
+    *,
+    system_role: bool | None = None,
+    chat_template: str | None = None,
+) -> list[str]:
+    """Render records through a model's chat template (``tokenizer.apply_chat_template``).
+
+    Templates that reject a system role (Mistral v0.2 raises on one) get the system turn
+    folded into the first user turn.
+
+    Args:
+        records: The records.
+        tokenizer: A ``transformers`` tokenizer with a chat template.
+        system_role: ``False`` always folds; ``True`` never does; ``None`` folds when the template raises.
+        chat_template: A Jinja chat template to use instead of the tokenizer's.
+
+    Returns:
+        One rendered string per record.
+    """
+    out: list[str] = []
+    kwargs: dict[str, Any] = {"tokenize": False}
+    if chat_template is not None:
+        kwargs["chat_template"] = chat_template
+    for rec in records:
+        messages = [{"role": m.role, "content": m.content} for m in rec.messages]
+        if system_role is False:
+            messages = _fold_system(messages)
+        try:
+            text = tokenizer.apply_chat_template(messages, **kwargs)
+        except Exception:
+            if system_role is True or not any(m["role"] == "system" for m in messages):
+                raise
+            text = tokenizer.apply_chat_template(_fold_system(messages), **kwargs)
+        out.append(str(text))
+    return out
+
+
+def export(
+    splits: DatasetSplits,
+    out_dir: str | os.PathLike[str],
+    /,
+    *,
+    formats: Sequence[str] = ("jsonl",),
+    overwrite: bool = False,
+    name: str = "dataset",
+) -> list[Path]:
+    """Write a dataset: ``train.jsonl``, ``validation.jsonl``, other formats, and ``README.md``.
+
+    Nothing is written if any target exists and *overwrite* is false.
+
+    Args:
+        splits: What :func:`glimmer.data.build` returned.
+        out_dir: Target folder (created if needed).
+        formats: ``"jsonl"`` (always written), ``"sharegpt"``, ``"alpaca"``.
+        overwrite: Replace existing files.
+        name: Dataset name for the card.
+
+    Returns:
+        The files written, the card last.
+
+    Raises:
+        GlimmerFileError: A target exists and *overwrite* is false (G004).
+    """
+    from glimmer.data.card import dataset_card
+
+    out = Path(out_dir)
+    plan: list[tuple[Path, list[ChatRecord], Callable[[ChatRecord], dict[str, Any]] | None]] = []
+    for split, recs in (("train", splits.train), ("validation", splits.validation)):
+        plan.append((out / f"{split}.jsonl", recs, None))
+        if "sharegpt" in formats:
+            plan.append((out / f"{split}.sharegpt.jsonl", recs, to_sharegpt))
+        if "alpaca" in formats:
+            plan.append((out / f"{split}.alpaca.jsonl", recs, to_alpaca))
+    card = out / "README.md"
+    if not overwrite:
+        for target in [p for p, _, _ in plan] + [card]:
+            if target.exists():
+                raise GlimmerFileError(
+                    "already exists",
+                    location=Location(str(target)),
+                    hint="pass overwrite=True (--force) to replace it",
+                    code="G004",
+                )
+    written = [write_jsonl(recs, path, overwrite=True, form=form) for path, recs, form in plan]
+    written.append(
+        write_text(
+            card, dataset_card(splits, name=name, files=[p.name for p in written]), overwrite=True
+        )
+    )
+    return written

@@ -1,0 +1,161 @@
+"""Chat records: the one shape every builder yields and every exporter writes.
+
+A record is ``{"messages": [...], "category": ..., "template_id": ..., "source": ..., "seed": ...}``,
+one JSON object a line in ``train.jsonl`` / ``validation.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+from glimmer.errors import GlimmerError, Location
+
+__all__ = [
+    "CATEGORIES",
+    "ChatRecord",
+    "DatasetSplits",
+    "Message",
+    "read_jsonl",
+]
+
+CATEGORIES: tuple[str, ...] = (
+    "generation",
+    "interpretation",
+    "application",
+    "reflection",
+    "matrix",
+    "glossary",
+    "general",
+)
+"""Training categories, in the order cards and summaries list them."""
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Message(BaseModel):
+    """One chat turn."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    role: Role
+    """``"system"``, ``"user"`` or ``"assistant"``."""
+    content: str
+    """The text of the turn."""
+
+
+class ChatRecord(BaseModel):
+    """One training example: chat messages plus provenance.
+
+    Example:
+        >>> r = ChatRecord(messages=[Message(role="user", content="hi"),
+        ...                          Message(role="assistant", content="hello")],
+        ...                category="general", template_id="general/hello", source=None, seed=0)
+        >>> ChatRecord.model_validate_json(r.to_json_line()) == r
+        True
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    messages: list[Message]
+    """System (optional), user and assistant turns, in order."""
+    category: str
+    """``"generation"``, ``"interpretation"``, ``"application"``, ``"reflection"``, ``"matrix"``, ``"glossary"`` or ``"general"``."""
+    template_id: str
+    """The template that produced it, e.g. ``"application/lens"``."""
+    source: str | None = None
+    """The pattern file (or glossary concept) it was made from, if any."""
+    seed: int
+    """The seed that makes this exact record again."""
+
+    _fills: tuple[str, ...] = PrivateAttr(default=())
+
+    def to_json_line(self) -> str:
+        """The record as one line of JSON (no trailing newline), keys in contract order."""
+        return json.dumps(
+            {
+                "messages": [{"role": m.role, "content": m.content} for m in self.messages],
+                "category": self.category,
+                "template_id": self.template_id,
+                "source": self.source,
+                "seed": self.seed,
+            },
+            ensure_ascii=False,
+        )
+
+    @property
+    def prompt(self) -> str:
+        """The (last) user turn."""
+        return next((m.content for m in reversed(self.messages) if m.role == "user"), "")
+
+    @property
+    def answer(self) -> str:
+        """The (last) assistant turn."""
+        return next((m.content for m in reversed(self.messages) if m.role == "assistant"), "")
+
+    @property
+    def system(self) -> str | None:
+        """The system turn, if there is one."""
+        return next((m.content for m in self.messages if m.role == "system"), None)
+
+    @property
+    def fills(self) -> tuple[str, ...]:
+        """The names filled into the template (topics, concepts, titles); not exported."""
+        return self._fills
+
+    def with_fills(self, fills: Iterable[str]) -> ChatRecord:
+        """This record, remembering which names were filled in (for diversity figures)."""
+        self._fills = tuple(fills)
+        return self
+
+
+class DatasetSplits(BaseModel):
+    """A built dataset: train and validation records, plus the figures the card reports."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    train: list[ChatRecord]
+    """Training records."""
+    validation: list[ChatRecord]
+    """Held-out records (stratified by category)."""
+    seed: int = 0
+    """The seed the dataset was built with."""
+    stats: dict[str, object] = {}
+    """Dedup counts and other figures gathered while building."""
+
+    @property
+    def all(self) -> list[ChatRecord]:
+        """Train then validation records."""
+        return [*self.train, *self.validation]
+
+
+def read_jsonl(path: str | os.PathLike[str], /) -> list[ChatRecord]:
+    """Read chat records from a JSON-lines file.
+
+    Raises:
+        GlimmerFileError: The file cannot be read.
+        GlimmerError: A line is not a chat record (code G412, with its line number).
+    """
+    from pydantic import ValidationError
+
+    from glimmer.model.io import read_text
+
+    out: list[ChatRecord] = []
+    for n, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append(ChatRecord.model_validate_json(line))
+        except ValidationError as exc:
+            raise GlimmerError(
+                f"not a chat record: {exc.errors()[0]['msg']}",
+                location=Location(str(Path(path)), n, 1),
+                hint='each line is {"messages": [...], "category": ..., "template_id": ..., "source": ..., "seed": ...}',
+                code="G412",
+            ) from None
+    return out

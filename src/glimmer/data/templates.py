@@ -1,0 +1,275 @@
+"""Record templates: sandboxed Jinja2 with strict variables, from the package and user folders.
+
+A template is a ``.jinja2`` file whose id is its path without the suffix, e.g.
+``application/lens``. It defines the blocks ``user`` and ``assistant`` (and optionally
+``system``); each block is rendered on its own. Inside a template:
+
+* ``pick(text)`` chooses one non-empty line of *text* (usually a ``{% set %}`` block),
+  seeded per record; ``pick(text, key="name")`` chooses among lines written ``name | ...``.
+* ``pick(list)`` chooses one item of a list.
+* ``cap`` upper-cases the first letter; ``join_and`` writes ``a, b and c``.
+
+A missing variable or a template error is a :class:`TemplateError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import random
+import re
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from glimmer.errors import GlimmerError, Location, caret_context
+
+__all__ = ["TemplateError", "TemplateSet", "join_and"]
+
+PACKAGE_DIR = Path(__file__).resolve().parent / "templates"
+SUFFIX = ".jinja2"
+
+
+class TemplateError(GlimmerError, ValueError):
+    """A template that does not compile, names a missing variable, or fails while rendering."""
+
+    code = "G410"
+
+
+def join_and(items: Iterable[Any]) -> str:
+    """``["a", "b", "c"]`` -> ``"a, b and c"``."""
+    xs = [str(x) for x in items]
+    if len(xs) <= 1:
+        return "".join(xs)
+    return ", ".join(xs[:-1]) + " and " + xs[-1]
+
+
+def _cap(text: Any) -> str:
+    s = str(text)
+    return s[:1].upper() + s[1:]
+
+
+@cache
+def _lines(text: str) -> tuple[str, ...]:
+    return tuple(s for s in (line.strip() for line in text.splitlines()) if s)
+
+
+@cache
+def _keyed(text: str) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for line in _lines(text):
+        key, sep, rest = line.partition(" | ")
+        if sep:
+            out.setdefault(key.strip(), []).append(rest.strip())
+    return {k: tuple(v) for k, v in out.items()}
+
+
+_RNG: contextvars.ContextVar[random.Random] = contextvars.ContextVar("glimmer_template_rng")
+
+
+class _Picker:
+    """The ``pick`` global: choices drawn from the generator of the record being rendered.
+
+    A global (not a context variable) so that imported macro files need no context and
+    Jinja caches them; the generator is the render's, held in a context variable.
+    """
+
+    __slots__ = ()
+
+    def __call__(self, pool: str | Sequence[Any], key: str | None = None) -> Any:
+        if isinstance(pool, str):
+            options: Sequence[Any] = _keyed(pool).get(key, ()) if key is not None else _lines(pool)
+        else:
+            options = pool
+        if not options:
+            raise ValueError(
+                f"pick() found nothing to choose from{f' for key {key!r}' if key else ''}"
+            )
+        return options[_RNG.get().randrange(len(options))]
+
+
+def _template_frame(tb: Any) -> tuple[str | None, int | None]:
+    """The template file and line of the innermost template frame in a traceback."""
+    found: tuple[str | None, int | None] = (None, None)
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith(SUFFIX) or filename == "<template>":
+            found = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+class TemplateSet:
+    """The templates of every category: the package's, overlaid by user folders.
+
+    A user folder holds ``<category>/<name>.jinja2`` files; one with the same id as a
+    bundled template replaces it, others are added.
+
+    Args:
+        user_dirs: Folders searched before the package's own templates.
+
+    Example:
+        >>> ts = TemplateSet()
+        >>> "application/lens" in ts.ids("application")
+        True
+    """
+
+    def __init__(self, user_dirs: Sequence[str | Path] = ()) -> None:
+        self.dirs = [Path(d) for d in user_dirs] + [PACKAGE_DIR]
+        self.env = SandboxedEnvironment(
+            loader=jinja2.FileSystemLoader([str(d) for d in self.dirs]),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+            cache_size=-1,
+        )
+        self.env.filters["cap"] = _cap
+        self.env.filters["join_and"] = join_and
+        self.env.globals["pick"] = _Picker()
+        self._ids: dict[str, list[str]] = {}
+        self._compiled: dict[str, jinja2.Template] = {}
+
+    def ids(self, category: str, /) -> list[str]:
+        """Template ids of a category, sorted (user templates included)."""
+        if category not in self._ids:
+            names: set[str] = set()
+            for d in self.dirs:
+                folder = d / category
+                if folder.is_dir():
+                    names.update(
+                        p.stem for p in folder.glob(f"*{SUFFIX}") if not p.stem.startswith("_")
+                    )
+            self._ids[category] = sorted(f"{category}/{n}" for n in names)
+        return self._ids[category]
+
+    def path(self, template_id: str, /) -> Path | None:
+        """The file a template id resolves to."""
+        for d in self.dirs:
+            p = d / f"{template_id}{SUFFIX}"
+            if p.is_file():
+                return p
+        return None
+
+    def _get(self, template_id: str) -> jinja2.Template:
+        tpl = self._compiled.get(template_id)
+        if tpl is None:
+            try:
+                tpl = self.env.get_template(f"{template_id}{SUFFIX}")
+            except jinja2.TemplateNotFound:
+                raise TemplateError(
+                    f"no template {template_id!r}",
+                    location=Location(template_id),
+                    hint=f"add {template_id}{SUFFIX} to a template folder",
+                    code="G411",
+                ) from None
+            except jinja2.TemplateSyntaxError as exc:
+                raise self._error(exc, template_id, exc.filename, exc.lineno) from None
+            self._compiled[template_id] = tpl
+        return tpl
+
+    def _error(
+        self, exc: BaseException, template_id: str, filename: str | None, line: int | None
+    ) -> TemplateError:
+        if filename is None:
+            p = self.path(template_id)
+            filename = str(p) if p else template_id
+        context = ""
+        if line is not None and Path(filename).is_file():
+            context = caret_context(Path(filename).read_text(encoding="utf-8"), line, 1)
+        if isinstance(exc, jinja2.UndefinedError):
+            msg = f"template {template_id!r}: {exc.message}"
+            hint = "the builder does not provide that variable; check its spelling against the builder's documented variables"
+            code = "G411"
+        else:
+            msg = f"template {template_id!r}: {type(exc).__name__}: {exc}"
+            hint = "fix the template; blocks are user, assistant and optionally system"
+            code = "G410"
+        return TemplateError(
+            msg,
+            location=Location(filename, line, 1 if line else None),
+            context=context,
+            hint=hint,
+            code=code,
+        )
+
+    def render(
+        self,
+        template_id: str,
+        /,
+        variables: dict[str, Any],
+        *,
+        rng: random.Random,
+        verbatim: dict[str, str] | None = None,
+    ) -> dict[str, str]:
+        """Render the blocks of a template.
+
+        Args:
+            template_id: e.g. ``"application/lens"``.
+            variables: What the template may use.
+            rng: The record's generator; ``pick`` draws from it.
+            verbatim: Variables inserted after whitespace is tidied (pattern text, code).
+
+        Returns:
+            Block name (``system``, ``user``, ``assistant``) -> rendered, stripped text.
+
+        Raises:
+            TemplateError: The template is missing, does not compile, or fails to render.
+        """
+        tpl = self._get(template_id)
+        marks = {k: f"\x00{k}\x00" for k in verbatim or {}}
+        ctx = tpl.new_context({**variables, **marks})
+        token = _RNG.set(rng)
+        out: dict[str, str] = {}
+        try:
+            for name in ("system", "user", "assistant"):
+                block: Callable[[Any], Iterable[str]] | None = tpl.blocks.get(name)
+                if block is not None:
+                    text = "".join(block(ctx))
+                    text = _tidy(text)
+                    for k, mark in marks.items():
+                        if mark in text:
+                            text = text.replace(mark, (verbatim or {})[k])
+                    out[name] = text
+        except GlimmerError:
+            raise
+        except Exception as exc:
+            filename, line = _template_frame(sys.exc_info()[2])
+            raise self._error(exc, template_id, filename, line) from None
+        finally:
+            _RNG.reset(token)
+        if "user" not in out or "assistant" not in out:
+            raise TemplateError(
+                f"template {template_id!r} needs a user and an assistant block",
+                location=Location(str(self.path(template_id) or template_id)),
+                hint="{% block user %}...{% endblock %} and {% block assistant %}...{% endblock %}",
+                code="G410",
+            )
+        return out
+
+
+_ITEM = re.compile(r"^(?:[-*] |\d+\. )")
+
+
+def _tidy(text: str) -> str:
+    """Tidy rendered text: one paragraph per blank-line run, spaces collapsed, list items kept on their own lines."""
+    paras: list[str] = []
+    for para in re.split(r"\n\s*\n", text.strip()):
+        lines: list[str] = []
+        for raw in para.splitlines():
+            line = " ".join(raw.split())
+            if not line:
+                continue
+            if lines and not _ITEM.match(line):
+                lines[-1] += " " + line
+            else:
+                lines.append(line)
+        if lines:
+            paras.append("\n".join(lines))
+    return "\n\n".join(paras)

@@ -1,0 +1,344 @@
+"""The STARWEAVE glossary: concepts, definitions, examples and typed relations, as data.
+
+The default glossary ships as ``glossary.toml`` beside this module. :meth:`Glossary.load`
+reads a user file, :meth:`Glossary.extend` merges one into another, and every glossary is
+validated on construction: each relation names a declared kind and a concept that exists.
+Problems are :class:`GlossaryError` with the file and line.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from glimmer.errors import GlimmerError, Location, caret_context
+
+__all__ = ["Concept", "Glossary", "GlossaryError", "Relation"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+class GlossaryError(GlimmerError, ValueError):
+    """A glossary file that is not valid TOML or not a valid glossary."""
+
+    code = "G401"
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """A typed link from one concept to another.
+
+    Attributes:
+        kind: Relation kind, e.g. ``"forms"``; see :attr:`Glossary.relation_kinds`.
+        target: Name of the concept it points at.
+    """
+
+    kind: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class Concept:
+    """One STARWEAVE concept (or GLIMMER section, when ``kind == "section"``).
+
+    Attributes:
+        name: Canonical snake_case name, e.g. ``"consciousness_crystals"``.
+        definition: One or two sentences.
+        examples: Illustrative sentences that go beyond the definition.
+        relations: Typed links to other concepts.
+        aliases: Other surface forms people write (``"consciousness crystals"``).
+        kind: ``"concept"`` or ``"section"``.
+    """
+
+    name: str
+    definition: str
+    examples: list[str] = field(default_factory=list)
+    relations: list[Relation] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+    kind: str = "concept"
+
+    @property
+    def spoken(self) -> str:
+        """The name with spaces: ``"consciousness crystals"``."""
+        return self.name.replace("_", " ")
+
+
+def _line_of(text: str, needle: str, start_at: str | None = None) -> int | None:
+    """1-based line of the first *needle* in *text* (after *start_at*, if given)."""
+    offset = 0
+    if start_at is not None:
+        found = text.find(start_at)
+        if found >= 0:
+            offset = found
+    pos = text.find(needle, offset)
+    if pos < 0:
+        return None
+    return text.count("\n", 0, pos) + 1
+
+
+class Glossary(Mapping[str, Concept]):
+    """A validated set of STARWEAVE concepts; a read-only mapping from name to :class:`Concept`.
+
+    Example:
+        >>> g = Glossary.default()
+        >>> g["consciousness_crystals"].relations[0]
+        Relation(kind='forms', target='quantum_relationships')
+    """
+
+    def __init__(
+        self,
+        concepts: Mapping[str, Concept],
+        /,
+        *,
+        relation_kinds: Mapping[str, str],
+        source: str | None = None,
+        text: str | None = None,
+    ) -> None:
+        self._concepts = dict(concepts)
+        self.relation_kinds: dict[str, str] = dict(relation_kinds)
+        """Relation kind -> the verb phrase that reads it (``"forms"`` -> ``"gives rise to"``)."""
+        self.source = source
+        """The file the glossary came from (the last one, for extended glossaries)."""
+        self._validate(text)
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def default(cls) -> Glossary:
+        """The glossary shipped with glimmer (cached; glossaries are immutable)."""
+        return _default()
+
+    @classmethod
+    def loads(cls, text: str, /, *, source: str | None = None) -> Glossary:
+        """Read a glossary from TOML text.
+
+        Args:
+            text: TOML with ``[relation_kinds]`` and ``[concepts.<name>]`` tables.
+            source: File name for error messages.
+
+        Returns:
+            The validated glossary.
+
+        Raises:
+            GlossaryError: The text is not TOML, or a concept or relation is malformed.
+        """
+        concepts, kinds = _parse(text, source)
+        return cls(concepts, relation_kinds=kinds, source=source, text=text)
+
+    @classmethod
+    def load(cls, path: str | Path, /) -> Glossary:
+        """Read a glossary from a TOML file (see :meth:`loads`).
+
+        Raises:
+            GlimmerFileError: The file cannot be read.
+            GlossaryError: It is not a valid glossary.
+        """
+        from glimmer.model.io import read_text
+
+        return cls.loads(read_text(path), source=str(path))
+
+    def extend(self, other: Glossary | str | Path, /, *, replace: bool = False) -> Glossary:
+        """A new glossary: this one with *other*'s concepts added (or only *other*'s).
+
+        Concepts in *other* with the same name replace this glossary's. Relation kinds merge.
+
+        Args:
+            other: A glossary, or the path of a glossary file.
+            replace: Return *other* alone instead of merging.
+
+        Returns:
+            The merged (and validated) glossary.
+        """
+        extra = other if isinstance(other, Glossary) else Glossary.load(other)
+        if replace:
+            return extra
+        concepts = {**self._concepts, **extra._concepts}
+        kinds = {**self.relation_kinds, **extra.relation_kinds}
+        return Glossary(concepts, relation_kinds=kinds, source=extra.source)
+
+    # -- mapping --------------------------------------------------------------------------
+
+    def __getitem__(self, name: str) -> Concept:
+        return self._concepts[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._concepts)
+
+    def __len__(self) -> int:
+        return len(self._concepts)
+
+    def __repr__(self) -> str:
+        return f"Glossary({len(self)} concepts, source={self.source!r})"
+
+    @property
+    def concepts(self) -> dict[str, Concept]:
+        """Name -> :class:`Concept`, in file order."""
+        return dict(self._concepts)
+
+    def core(self) -> list[Concept]:
+        """The STARWEAVE concepts proper (not the GLIMMER sections)."""
+        return [c for c in self._concepts.values() if c.kind == "concept"]
+
+    def sections(self) -> list[Concept]:
+        """The GLIMMER sections, as concepts."""
+        return [c for c in self._concepts.values() if c.kind == "section"]
+
+    def terms(self) -> list[str]:
+        """Every surface form to look for in text: names, spoken names and aliases, deduplicated.
+
+        Example:
+            >>> "consciousness crystals" in Glossary.default().terms()
+            True
+        """
+        seen: dict[str, None] = {}
+        for c in self._concepts.values():
+            for term in (c.name, c.spoken, *c.aliases):
+                seen.setdefault(term, None)
+        return list(seen)
+
+    def phrase(self, relation: Relation) -> str:
+        """How a relation reads in a sentence, e.g. ``"gives rise to"``."""
+        return self.relation_kinds.get(relation.kind, relation.kind.replace("_", " "))
+
+    # -- validation -----------------------------------------------------------------------
+
+    def _validate(self, text: str | None) -> None:
+        for concept in self._concepts.values():
+            for rel in concept.relations:
+                header = f"[concepts.{concept.name}]"
+                if rel.kind not in self.relation_kinds:
+                    line = _line_of(text, f'"{rel.kind}"', header) if text else None
+                    raise GlossaryError(
+                        f"concept {concept.name!r} has a relation of unknown kind {rel.kind!r}",
+                        location=Location(self.source, line, 1 if line else None),
+                        context=caret_context(text, line, 1) if text and line else "",
+                        hint=f"declare it under [relation_kinds]; known: {', '.join(sorted(self.relation_kinds))}",
+                        code="G403",
+                    )
+                if rel.target not in self._concepts:
+                    line = _line_of(text, f'"{rel.target}"', header) if text else None
+                    raise GlossaryError(
+                        f"concept {concept.name!r} relates to {rel.target!r}, which is not a concept",
+                        location=Location(self.source, line, 1 if line else None),
+                        context=caret_context(text, line, 1) if text and line else "",
+                        hint="add that concept, or fix the target's spelling",
+                        code="G403",
+                    )
+
+
+def _problem(msg: str, text: str, source: str | None, needle: str, hint: str) -> GlossaryError:
+    line = _line_of(text, needle)
+    return GlossaryError(
+        msg,
+        location=Location(source, line, 1 if line else None),
+        context=caret_context(text, line, 1) if line else "",
+        hint=hint,
+        code="G402",
+    )
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _parse(text: str, source: str | None) -> tuple[dict[str, Concept], dict[str, str]]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = _TOML_POS.search(str(exc))
+        line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+        raise GlossaryError(
+            f"not valid TOML: {_TOML_POS.sub('', str(exc)).strip()}",
+            location=Location(source, line, col),
+            context=caret_context(text, line, col) if line and col else "",
+            hint="a glossary is TOML: [relation_kinds] and [concepts.<name>] tables",
+            code="G401",
+        ) from None
+    kinds = data.get("relation_kinds", {})
+    if not isinstance(kinds, dict) or not all(isinstance(v, str) for v in kinds.values()):
+        raise _problem(
+            "[relation_kinds] must map each kind to a phrase",
+            text,
+            source,
+            "[relation_kinds]",
+            'write e.g. forms = "gives rise to"',
+        )
+    raw = data.get("concepts")
+    if not isinstance(raw, dict) or not raw:
+        raise _problem(
+            "a glossary needs at least one [concepts.<name>] table",
+            text,
+            source,
+            "concepts",
+            "add [concepts.my_concept] with a definition",
+        )
+    concepts: dict[str, Concept] = {}
+    for name, body in raw.items():
+        header = f"[concepts.{name}]"
+        if not _NAME.match(name):
+            raise _problem(
+                f"concept name {name!r} is not snake_case",
+                text,
+                source,
+                header,
+                "names are lower-case words joined by '_', e.g. consciousness_crystals",
+            )
+        if not isinstance(body, dict):
+            raise _problem(
+                f"concept {name!r} must be a table", text, source, name, f"write {header}"
+            )
+        definition = body.get("definition")
+        if not isinstance(definition, str) or not definition.strip():
+            raise _problem(
+                f"concept {name!r} has no definition",
+                text,
+                source,
+                header,
+                'add definition = "..."',
+            )
+        for key in ("examples", "aliases"):
+            if key in body and not _strings(body[key]):
+                raise _problem(
+                    f"{key} of concept {name!r} must be a list of strings",
+                    text,
+                    source,
+                    header,
+                    f'write {key} = ["...", "..."]',
+                )
+        relations: list[Relation] = []
+        for rel in body.get("relations", []):
+            if not (
+                isinstance(rel, dict)
+                and isinstance(rel.get("kind"), str)
+                and isinstance(rel.get("target"), str)
+            ):
+                raise _problem(
+                    f"a relation of concept {name!r} is malformed",
+                    text,
+                    source,
+                    header,
+                    'write { kind = "forms", target = "other_concept" }',
+                )
+            relations.append(Relation(rel["kind"], rel["target"]))
+        concepts[name] = Concept(
+            name=name,
+            definition=definition.strip(),
+            examples=list(body.get("examples", [])),
+            relations=relations,
+            aliases=list(body.get("aliases", [])),
+            kind=str(body.get("kind", "concept")),
+        )
+    return concepts, dict(kinds)
+
+
+@cache
+def _default() -> Glossary:
+    res = resources.files("glimmer.starweave").joinpath("glossary.toml")
+    return Glossary.loads(res.read_text(encoding="utf-8"), source=str(res))
