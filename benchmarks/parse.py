@@ -39,7 +39,9 @@ def measure(label: str, texts: list[str], fn: Callable[[str], object], seconds: 
         rounds += 1
     per_s = rounds * len(texts) / elapsed
     mb_s = rounds * size / elapsed / 1e6
-    print(f"{label:<34} {mb_s:8.2f} MB/s {per_s:10.0f} patterns/s  ({len(texts)} patterns, {size / 1024:.0f} KiB)")
+    print(
+        f"{label:<34} {mb_s:8.2f} MB/s {per_s:10.0f} patterns/s  ({len(texts)} patterns, {size / 1024:.0f} KiB)"
+    )
     return per_s
 
 

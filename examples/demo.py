@@ -22,7 +22,11 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     sources = example_patterns()
     if CORPUS.is_dir():
-        sources += sorted(p for p in CORPUS.rglob("*") if p.suffix in (".json", ".we") and p.name != "pluto-schema.json")
+        sources += sorted(
+            p
+            for p in CORPUS.rglob("*")
+            if p.suffix in (".json", ".we") and p.name != "pluto-schema.json"
+        )
     ok = failed = 0
     for path in sources:
         try:
@@ -35,10 +39,16 @@ def main() -> int:
         for fmt, suffix in (("glimmer", ".glimmer"), ("json", ".json")):
             glimmer.dump(pattern, OUT / "converted" / f"{path.stem}{suffix}", format=fmt)
             assert glimmer.loads(glimmer.dumps(pattern, format=fmt)) == pattern
-    (OUT / "schema.json").write_text(json.dumps(glimmer.schema(), indent=2) + "\n", encoding="utf-8")
+    (OUT / "schema.json").write_text(
+        json.dumps(glimmer.schema(), indent=2) + "\n", encoding="utf-8"
+    )
     print(f"checked, formatted and converted {ok} pattern(s) ({failed} failed) -> {OUT}/converted/")
     print(f"JSON Schema -> {OUT}/schema.json")
-    for stage, module in (("dataset building", "glimmer.data.builder"), ("fine-tuning", "glimmer.train.fit"), ("comparison report", "glimmer.evaluate.compare")):
+    for stage, module in (
+        ("dataset building", "glimmer.data.builder"),
+        ("fine-tuning", "glimmer.train.fit"),
+        ("comparison report", "glimmer.evaluate.compare"),
+    ):
         if importlib.util.find_spec(module) is None:
             print(f"not there yet: {stage}")
     return 1 if failed else 0

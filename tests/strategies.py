@@ -22,7 +22,15 @@ scalars = st.one_of(
     names,
     st.from_regex(r"#[0-9A-Fa-f]{6}", fullmatch=True),
     st.from_regex(r"\d\.\d{1,2}\.\d", fullmatch=True),
-    st.sampled_from(["2025-08-01T14:15:00Z", "2025-07-10 16:21:41", "2025-02-08", "line one\nline two", '  "q"\n\tx']),
+    st.sampled_from(
+        [
+            "2025-08-01T14:15:00Z",
+            "2025-07-10 16:21:41",
+            "2025-02-08",
+            "line one\nline two",
+            '  "q"\n\tx',
+        ]
+    ),
 )
 json_values = st.recursive(
     scalars,
@@ -31,7 +39,9 @@ json_values = st.recursive(
 )
 colors = st.from_regex(r"#(?:[0-9A-Fa-f]{6}|[0-9A-Fa-f]{3})", fullmatch=True)
 versions = st.builds(lambda a, b, c: f"{a}.{b}.{c}", *(st.integers(0, 30),) * 3)
-timestamps = st.sampled_from(["2025-08-01T14:15:00Z", "2025-07-10 16:21:41", "2025-02-08", "2024-12-31T23:59"])
+timestamps = st.sampled_from(
+    ["2025-08-01T14:15:00Z", "2025-07-10 16:21:41", "2025-02-08", "2024-12-31T23:59"]
+)
 texts = st.text(max_size=30)
 string_lists = st.lists(texts, max_size=3)
 
@@ -39,9 +49,9 @@ string_lists = st.lists(texts, max_size=3)
 def _maybe(d: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     """Dicts holding any subset of *d*'s strategies, plus a few unknown keys."""
     return st.fixed_dictionaries({}, optional=d).flatmap(
-        lambda known: st.dictionaries(names.filter(lambda k: k not in d), json_values, max_size=2).map(
-            lambda extra: {**extra, **known}
-        )
+        lambda known: st.dictionaries(
+            names.filter(lambda k: k not in d), json_values, max_size=2
+        ).map(lambda extra: {**extra, **known})
     )
 
 
@@ -55,11 +65,17 @@ metadata = _maybe(
         "color": colors,
         "type": names,
         "harmonics": st.dictionaries(
-            names, st.one_of(colors, st.fixed_dictionaries({"color": colors}, optional={"description": texts})), max_size=3
+            names,
+            st.one_of(
+                colors, st.fixed_dictionaries({"color": colors}, optional={"description": texts})
+            ),
+            max_size=3,
         ),
     }
 )
-section = _maybe({"description": texts, "color": colors, "directives": string_lists, "triggers": string_lists})
+section = _maybe(
+    {"description": texts, "color": colors, "directives": string_lists, "triggers": string_lists}
+)
 
 pattern_data = _maybe(
     {
@@ -73,7 +89,13 @@ pattern_data = _maybe(
         "when_seeing": section,
         "when_processing": section,
         "content": st.fixed_dictionaries(
-            {}, optional={"title": texts, "sections": st.lists(st.fixed_dictionaries({"title": texts, "content": json_values}), max_size=2)}
+            {},
+            optional={
+                "title": texts,
+                "sections": st.lists(
+                    st.fixed_dictionaries({"title": texts, "content": json_values}), max_size=2
+                ),
+            },
         ),
         "patterns": json_values,
         "phases": json_values,
@@ -97,7 +119,9 @@ def documents_with_comments(draw: st.DrawFn) -> tuple[str, list[str]]:
     placed: list[str] = []
 
     def sprinkle(node: Object | Array) -> None:
-        entries: list[Member] | list[Item] = node.members if isinstance(node, Object) else node.items
+        entries: list[Member] | list[Item] = (
+            node.members if isinstance(node, Object) else node.items
+        )
         for entry in entries:
             if rng.random() < 0.3:
                 text = draw(comment_texts)

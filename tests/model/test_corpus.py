@@ -15,7 +15,11 @@ import glimmer
 from tests.conftest import CORPUS
 
 NOT_PATTERNS = {"SOURCES.md", "pluto-schema.json"}
-FILES = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.name not in NOT_PATTERNS) if CORPUS.is_dir() else []
+FILES = (
+    sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.name not in NOT_PATTERNS)
+    if CORPUS.is_dir()
+    else []
+)
 JSON_FILES = [p for p in FILES if p.suffix == ".json"]
 
 

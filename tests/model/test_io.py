@@ -21,7 +21,11 @@ def test_dump_picks_format_by_suffix_and_round_trips(tmp_path: Path, examples_di
 
 
 def test_examples_in_both_forms_are_the_same_pattern(examples_dir: Path) -> None:
-    pairs = [(g, g.with_suffix(".json")) for g in examples_dir.glob("*.glimmer") if g.with_suffix(".json").exists()]
+    pairs = [
+        (g, g.with_suffix(".json"))
+        for g in examples_dir.glob("*.glimmer")
+        if g.with_suffix(".json").exists()
+    ]
     assert pairs
     for dsl, as_json in pairs:
         assert glimmer.load(dsl) == glimmer.load(as_json)

@@ -15,7 +15,9 @@ from tests.strategies import patterns
 
 def test_keyword_construction_and_equality_by_value() -> None:
     a = Pattern(metadata=Metadata(author="ada", color="#FF69B4"), story="A seed.")
-    b = Pattern.model_validate({"story": "A seed.", "metadata": {"color": "#FF69B4", "author": "ada"}})
+    b = Pattern.model_validate(
+        {"story": "A seed.", "metadata": {"color": "#FF69B4", "author": "ada"}}
+    )
     assert a == b  # key order is presentation, not value
     assert a != a.replace(story="A bloom.")
     assert a.metadata is not None and a.metadata.color == "#FF69B4"
@@ -44,7 +46,11 @@ def test_patterns_are_not_hashable() -> None:
 
 @pytest.mark.parametrize(
     ("text", "rgb", "normalized"),
-    [("#FF69B4", (255, 105, 180), "#FF69B4"), ("#ff69b4", (255, 105, 180), "#FF69B4"), ("#fff", (255, 255, 255), "#FFFFFF")],
+    [
+        ("#FF69B4", (255, 105, 180), "#FF69B4"),
+        ("#ff69b4", (255, 105, 180), "#FF69B4"),
+        ("#fff", (255, 255, 255), "#FFFFFF"),
+    ],
 )
 def test_color(text: str, rgb: tuple[int, int, int], normalized: str) -> None:
     c = Color(text)
@@ -61,9 +67,12 @@ def test_color_alpha() -> None:
     ("text", "expected"),
     [
         ("2025-07-10 16:21:41", dt.datetime(2025, 7, 10, 16, 21, 41)),
-        ("2025-08-01T14:15:00Z", dt.datetime(2025, 8, 1, 14, 15, tzinfo=dt.timezone.utc)),
+        ("2025-08-01T14:15:00Z", dt.datetime(2025, 8, 1, 14, 15, tzinfo=dt.UTC)),
         ("2025-08-01", dt.datetime(2025, 8, 1)),
-        ("2025-08-01T14:15+02:00", dt.datetime(2025, 8, 1, 14, 15, tzinfo=dt.timezone(dt.timedelta(hours=2)))),
+        (
+            "2025-08-01T14:15+02:00",
+            dt.datetime(2025, 8, 1, 14, 15, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+        ),
     ],
 )
 def test_timestamp_keeps_spelling_and_reads_as_datetime(text: str, expected: dt.datetime) -> None:
@@ -75,7 +84,7 @@ def test_timestamp_keeps_spelling_and_reads_as_datetime(text: str, expected: dt.
 
 @pytest.mark.parametrize("bad", ["2025-13-01", "2025-02-30", "yesterday", "2025/08/01"])
 def test_bad_timestamps_are_refused(bad: str) -> None:
-    with pytest.raises(ValueError, match="2025|timestamp|date"):
+    with pytest.raises(ValueError, match=r"2025|timestamp|date"):
         Timestamp(bad)
 
 
@@ -87,7 +96,7 @@ def test_version_parts() -> None:
 
 
 def test_validation_error_points_at_the_key_in_the_source() -> None:
-    text = "metadata {\n  author: ada\n  color: pink\n}\nprocessing: \"fast\"\n"
+    text = 'metadata {\n  author: ada\n  color: pink\n}\nprocessing: "fast"\n'
     with pytest.raises(GlimmerValidationError) as info:
         glimmer.loads(text, source="demo.glimmer")
     exc = info.value

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import glimmer
 from glimmer.errors import GlimmerError, GlimmerSyntaxError
+from glimmer.syntax import fastpath
 from glimmer.syntax.parser import parse, parse_data
 from tests.strategies import documents_with_comments, pattern_data, patterns
 
@@ -47,7 +48,8 @@ def test_format_is_idempotent_and_keeps_every_comment(doc: tuple[str, list[str]]
 
 
 NEAR_DSL = st.lists(
-    st.sampled_from([*'{}[]:,"#/*\n abc123.-_Tz\\\'=', '"""', "//", "/*", "*/", "true"]), max_size=40
+    st.sampled_from([*"{}[]:,\"#/*\n abc123.-_Tz\\'=", '"""', "//", "/*", "*/", "true"]),
+    max_size=40,
 ).map("".join)
 
 
@@ -64,7 +66,9 @@ def test_arbitrary_text_parses_or_raises_a_glimmer_error(text: str) -> None:
 
 @settings(max_examples=200, deadline=2000)
 @given(documents_with_comments(), st.data())
-def test_mangled_documents_parse_or_raise_a_syntax_error(doc: tuple[str, list[str]], data: st.DataObject) -> None:
+def test_mangled_documents_parse_or_raise_a_syntax_error(
+    doc: tuple[str, list[str]], data: st.DataObject
+) -> None:
     text, _ = doc
     i = data.draw(st.integers(0, len(text)))
     j = data.draw(st.integers(i, len(text)))
@@ -74,3 +78,55 @@ def test_mangled_documents_parse_or_raise_a_syntax_error(doc: tuple[str, list[st
         parse_data(mangled)
     except GlimmerSyntaxError as exc:
         assert exc.line is not None and exc.line >= 1
+
+
+def _grammar_data(text: str) -> object:
+    from glimmer.syntax.parser import _prepare, _run
+
+    try:
+        return _run("data", _prepare(text, None), None, comments=False)
+    except GlimmerSyntaxError:
+        return GlimmerSyntaxError
+
+
+@settings(max_examples=300, deadline=None)
+@given(documents_with_comments(), st.data())
+def test_fast_reader_agrees_with_the_grammar(
+    doc: tuple[str, list[str]], data: st.DataObject
+) -> None:
+    """The fast reader returns the grammar's data, or gives up; it never accepts bad text."""
+    text, _ = doc
+    if data.draw(st.booleans()):
+        i = data.draw(st.integers(0, len(text)))
+        j = data.draw(st.integers(i, min(len(text), i + 3)))
+        text = (
+            text[:i]
+            + data.draw(
+                st.sampled_from(["", "{", "}", '"', "]", ":", "/*", ",,", "12a", "#ab", "-"])
+            )
+            + text[j:]
+        )
+    fast = fastpath.read(text)
+    expected = _grammar_data(text)
+    if expected is GlimmerSyntaxError:
+        assert fast is None
+    elif fast is not None:
+        assert fast == expected
+        assert json.dumps(fast) == json.dumps(expected)  # same key order too
+
+
+@settings(max_examples=300, deadline=None)
+@given(NEAR_DSL)
+def test_fast_reader_never_accepts_what_the_grammar_refuses(text: str) -> None:
+    fast = fastpath.read(text)
+    expected = _grammar_data(text)
+    if expected is GlimmerSyntaxError:
+        assert fast is None
+    elif fast is not None:
+        assert fast == expected
+
+
+@SETTINGS
+@given(patterns)
+def test_fast_reader_reads_everything_glimmer_writes(p: glimmer.Pattern) -> None:
+    assert fastpath.read(glimmer.dumps(p)) == p.to_data()

@@ -49,7 +49,7 @@ def test_reads(text: str, data: object) -> None:
 
 
 def test_reads_every_json_document_unchanged() -> None:
-    doc = {"k": [1, 2.5, -3e-2, True, False, None, "s\"\\/\b\f\n\r\t\u0001é😀"], "n": {"": {}}}
+    doc = {"k": [1, 2.5, -3e-2, True, False, None, 's"\\/\b\f\n\r\t\u0001é😀'], "n": {"": {}}}
     text = json.dumps(doc)
     assert parse(text).to_data() == doc
     assert parse_data(text) == doc
@@ -93,7 +93,9 @@ ERRORS = [
 
 
 @pytest.mark.parametrize(("text", "code", "line", "column", "words"), ERRORS)
-def test_errors_say_what_and_where(text: str, code: str, line: int, column: int, words: str) -> None:
+def test_errors_say_what_and_where(
+    text: str, code: str, line: int, column: int, words: str
+) -> None:
     with pytest.raises(GlimmerSyntaxError) as info:
         parse(text, source="demo.glimmer")
     exc = info.value

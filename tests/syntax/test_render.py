@@ -17,7 +17,14 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def identity_cases() -> list[str]:
     text = (FIXTURES / "identity.glimmer").read_text(encoding="utf-8")
     cases = [c.strip("\n") + "\n" for c in text.split("\n%%\n")]
-    cases[0] = "\n".join(line for line in cases[0].splitlines() if not line.startswith("// Each case") and not line.startswith("// Cases are")) + "\n"
+    cases[0] = (
+        "\n".join(
+            line
+            for line in cases[0].splitlines()
+            if not line.startswith("// Each case") and not line.startswith("// Cases are")
+        )
+        + "\n"
+    )
     return cases
 
 
@@ -38,7 +45,10 @@ def test_identity(text: str) -> None:
 
 
 CANONICAL = [
-    ('{"metadata": {"author": "ada"}}', 'metadata {\n  author: "ada"\n}\n'),  # keys lose their quotes, values keep theirs
+    (
+        '{"metadata": {"author": "ada"}}',
+        'metadata {\n  author: "ada"\n}\n',
+    ),  # keys lose their quotes, values keep theirs
     ("metadata: { author: ada, }", "metadata {\n  author: ada\n}\n"),
     ('story: "x"  metadata {}', 'story: "x"\n\nmetadata {}\n'),
     ("a: [1,2,3,]", "a: [1, 2, 3]\n"),
@@ -82,6 +92,11 @@ def test_long_array_of_names_breaks_one_per_line() -> None:
 
 
 def test_text_that_a_block_cannot_hold_stays_a_string() -> None:
-    for value in ["  leading\nindent", "has\n   \nspace-only line", 'quote """ inside\nx', "tab\tand\nline"]:
+    for value in [
+        "  leading\nindent",
+        "has\n   \nspace-only line",
+        'quote """ inside\nx',
+        "tab\tand\nline",
+    ]:
         out = glimmer.dumps(glimmer.Pattern(story=value))
         assert glimmer.loads(out).story == value

@@ -44,7 +44,9 @@ def pattern_from_data(
     """
     problems: list[tuple[str, str, tuple[str | int, ...], str | None]] = []
     if not isinstance(data, dict):
-        problems.append(("G201", f"a pattern is an object of sections, not {_kind(data)}", (), None))
+        problems.append(
+            ("G201", f"a pattern is an object of sections, not {_kind(data)}", (), None)
+        )
     elif strict:
         problems.extend(strict_problems(data))
     pattern: Pattern | None = None
@@ -62,14 +64,20 @@ def pattern_from_data(
     raise GlimmerValidationError(located)
 
 
-def strict_problems(data: dict[str, Any]) -> list[tuple[str, str, tuple[str | int, ...], str | None]]:
+def strict_problems(
+    data: dict[str, Any],
+) -> list[tuple[str, str, tuple[str | int, ...], str | None]]:
     """Problems strict mode finds: top-level keys that are not known sections."""
     out: list[tuple[str, str, tuple[str | int, ...], str | None]] = []
     known = Pattern.KNOWN_SECTIONS
     for key in data:
         if key not in known:
             guess = did_you_mean(key, known)
-            hint = f"did you mean {guess!r}?" if guess else f"known sections: {', '.join(known[:9])}, ..."
+            hint = (
+                f"did you mean {guess!r}?"
+                if guess
+                else f"known sections: {', '.join(known[:9])}, ..."
+            )
             out.append(("G202", f"unknown section {key!r}", (key,), hint))
     return out
 
@@ -82,7 +90,9 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _from_pydantic(exc: ValidationError) -> list[tuple[str, str, tuple[str | int, ...], str | None]]:
+def _from_pydantic(
+    exc: ValidationError,
+) -> list[tuple[str, str, tuple[str | int, ...], str | None]]:
     out: list[tuple[str, str, tuple[str | int, ...], str | None]] = []
     seen: set[tuple[str | int, ...]] = set()
     for err in exc.errors(include_url=False):
@@ -98,7 +108,9 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     # pydantic adds union member names (``Harmonic``, ``function-after[...]``) to the path
     out: list[str | int] = []
     for part in loc:
-        if isinstance(part, str) and (part[:1].isupper() or "[" in part or part in ("str", "list[str]", "dict[str,any]")):
+        if isinstance(part, str) and (
+            part[:1].isupper() or "[" in part or part in ("str", "list[str]", "dict[str,any]")
+        ):
             continue
         out.append(part)
     return tuple(out)
@@ -147,7 +159,9 @@ def _hint(err: Any, loc: tuple[str | int, ...]) -> str | None:
 
 
 def _locate(
-    problem: tuple[str, str, tuple[str | int, ...], str | None], doc: Document | None, source: str | None
+    problem: tuple[str, str, tuple[str | int, ...], str | None],
+    doc: Document | None,
+    source: str | None,
 ) -> Problem:
     code, message, path, hint = problem
     span = doc.locate(path) if doc is not None and path else None
@@ -158,5 +172,10 @@ def _locate(
         message,
         Location(source, span.line, span.column, span.end_line, span.end_column, field_path=path),
         hint,
-        caret_context(doc.text, span.line, span.column, span.end_column if span.end_line == span.line else None),
+        caret_context(
+            doc.text,
+            span.line,
+            span.column,
+            span.end_column if span.end_line == span.line else None,
+        ),
     )

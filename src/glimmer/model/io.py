@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from glimmer.errors import GlimmerError, GlimmerFileError, GlimmerSyntaxError, Location, caret_context
+from glimmer.errors import (
+    GlimmerError,
+    GlimmerFileError,
+    GlimmerSyntaxError,
+    Location,
+    caret_context,
+)
 from glimmer.model.convert import pattern_from_data
 from glimmer.model.pattern import Pattern
 from glimmer.syntax.parser import parse, parse_data
@@ -72,7 +78,9 @@ def register_format(fmt: Format) -> None:
 
 def _read_glimmer(text: str, source: str | None, strict: bool) -> Pattern:
     data = parse_data(text, source=source)
-    return pattern_from_data(data, strict=strict, source=source, document=lambda: parse(text, source=source))
+    return pattern_from_data(
+        data, strict=strict, source=source, document=lambda: parse(text, source=source)
+    )
 
 
 def _read_json(text: str, source: str | None, strict: bool) -> Pattern:
@@ -87,7 +95,9 @@ def _read_json(text: str, source: str | None, strict: bool) -> Pattern:
             code="G109",
         ) from None
     except RecursionError:
-        raise GlimmerSyntaxError("JSON nested too deeply", location=Location(source, 1, 1), code="G107") from None
+        raise GlimmerSyntaxError(
+            "JSON nested too deeply", location=Location(source, 1, 1), code="G107"
+        ) from None
 
     def document() -> Any:
         try:
@@ -113,7 +123,9 @@ def _fmt(style: Style) -> Callable[[str, str | None], str]:
     return fmt
 
 
-register_format(Format("glimmer", (".glimmer", ".glim"), _read_glimmer, _write_glimmer, _fmt("glimmer")))
+register_format(
+    Format("glimmer", (".glimmer", ".glim"), _read_glimmer, _write_glimmer, _fmt("glimmer"))
+)
 register_format(Format("json", (".json",), _read_json, _write_json, _fmt("json")))
 
 
@@ -122,7 +134,9 @@ def _format(name: str) -> Format:
         return _FORMATS[name]
     except KeyError:
         known = ", ".join(sorted(_FORMATS))
-        raise GlimmerError(f"unknown format {name!r}", hint=f"use one of: {known}", code="G002") from None
+        raise GlimmerError(
+            f"unknown format {name!r}", hint=f"use one of: {known}", code="G002"
+        ) from None
 
 
 def format_for_path(path: str | os.PathLike[str], text: str | None = None) -> Format:
@@ -145,7 +159,9 @@ def _sniff(text: str) -> Format:
     return _FORMATS["glimmer"]
 
 
-def loads(text: str, /, *, format: FormatName = "auto", strict: bool = False, source: str | None = None) -> Pattern:
+def loads(
+    text: str, /, *, format: FormatName = "auto", strict: bool = False, source: str | None = None
+) -> Pattern:
     """Read a pattern from text.
 
     Args:
@@ -186,7 +202,9 @@ def dumps(pattern: Pattern, /, *, format: FormatName = "glimmer") -> str:
         }
     """
     if not isinstance(pattern, Pattern):
-        raise TypeError(f"dumps() takes a Pattern, not {type(pattern).__name__}; build one with glimmer.Pattern(...)")
+        raise TypeError(
+            f"dumps() takes a Pattern, not {type(pattern).__name__}; build one with glimmer.Pattern(...)"
+        )
     return _format(format).write(pattern)
 
 
@@ -219,7 +237,9 @@ def read_text(path: str | os.PathLike[str], /) -> str:
     except PermissionError:
         raise GlimmerFileError("permission denied", location=Location(label), code="G001") from None
     except OSError as exc:
-        raise GlimmerFileError(f"cannot read: {exc.strerror or exc}", location=Location(label), code="G001") from None
+        raise GlimmerFileError(
+            f"cannot read: {exc.strerror or exc}", location=Location(label), code="G001"
+        ) from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -242,7 +262,10 @@ def write_text(path: str | os.PathLike[str], text: str, /, *, overwrite: bool = 
     target = Path(path)
     if target.exists() and not overwrite:
         raise GlimmerFileError(
-            "already exists", location=Location(str(path)), hint="pass overwrite=True (--force) to replace it", code="G004"
+            "already exists",
+            location=Location(str(path)),
+            hint="pass overwrite=True (--force) to replace it",
+            code="G004",
         )
     if target.is_dir():
         raise GlimmerFileError("is a directory", location=Location(str(path)), code="G001")
@@ -260,7 +283,9 @@ def write_text(path: str | os.PathLike[str], text: str, /, *, overwrite: bool = 
     return target
 
 
-def load(path: str | os.PathLike[str], /, *, format: FormatName | None = None, strict: bool = False) -> Pattern:
+def load(
+    path: str | os.PathLike[str], /, *, format: FormatName | None = None, strict: bool = False
+) -> Pattern:
     """Read a pattern from a file; the format comes from the suffix unless given.
 
     Raises:
@@ -275,7 +300,14 @@ def load(path: str | os.PathLike[str], /, *, format: FormatName | None = None, s
     return fmt.read(text, str(path), strict)
 
 
-def dump(pattern: Pattern, path: str | os.PathLike[str], /, *, format: FormatName | None = None, overwrite: bool = True) -> Path:
+def dump(
+    pattern: Pattern,
+    path: str | os.PathLike[str],
+    /,
+    *,
+    format: FormatName | None = None,
+    overwrite: bool = True,
+) -> Path:
     """Write a pattern to a file atomically; the format comes from the suffix unless given."""
     fmt = format_for_path(path) if format is None else _format(format)
     return write_text(path, fmt.write(pattern), overwrite=overwrite)

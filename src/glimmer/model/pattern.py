@@ -15,7 +15,7 @@ sections too, typed loosely.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from pydantic import (
     BaseModel,
@@ -27,7 +27,6 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
-from typing_extensions import Self
 
 from glimmer.model.types import Color, Timestamp, Version
 
@@ -84,7 +83,9 @@ class GlimmerModel(BaseModel):
         return obj
 
     @model_serializer(mode="wrap")
-    def _dump_in_key_order(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+    def _dump_in_key_order(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> Any:
         out = handler(self)
         order = self._key_order
         if order and isinstance(out, dict):

@@ -7,9 +7,9 @@ views (``Color.rgb``, ``Timestamp.datetime``, ``Version.parts``) are a property 
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
-from datetime import date, datetime, timezone
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
@@ -34,7 +34,9 @@ class _PatternStr(str):
         return super().__new__(cls, value)
 
     @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
         return core_schema.no_info_after_validator_function(cls, core_schema.str_schema())
 
     @classmethod
@@ -102,26 +104,26 @@ class Timestamp(_PatternStr):
     _what = "an ISO 8601 timestamp"
 
     def __new__(cls, value: str) -> Timestamp:
-        obj = super().__new__(cls, value)
+        obj = cast(Timestamp, super().__new__(cls, value))
         try:
             obj._parse()
         except ValueError as exc:
             raise ValueError(f"{value!r} is not a real date or time ({exc})") from None
-        return obj  # type: ignore[return-value]
+        return obj
 
-    def _parse(self) -> datetime:
+    def _parse(self) -> _dt.datetime:
         text = self[:-1] + "+00:00" if self.endswith("Z") else str(self)
         if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), datetime.min.time())
-        return datetime.fromisoformat(text.replace(" ", "T", 1))
+            return _dt.datetime.combine(_dt.date.fromisoformat(text), _dt.time())
+        return _dt.datetime.fromisoformat(text.replace(" ", "T", 1))
 
     @property
-    def datetime(self) -> datetime:
+    def datetime(self) -> _dt.datetime:
         """The moment as a ``datetime`` (aware when the text names a zone or ``Z``)."""
         return self._parse()
 
     @property
-    def date(self) -> date:
+    def date(self) -> _dt.date:
         """The calendar date."""
         return self._parse().date()
 
@@ -130,12 +132,12 @@ class Timestamp(_PatternStr):
         """Whether a time of day was written (``2025-08-01`` has none)."""
         return len(self) > 10
 
-    def as_utc(self) -> datetime:
+    def as_utc(self) -> _dt.datetime:
         """The moment in UTC; a time without a zone is taken as UTC."""
         moment = self._parse()
         if moment.tzinfo is None:
-            return moment.replace(tzinfo=timezone.utc)
-        return moment.astimezone(timezone.utc)
+            return moment.replace(tzinfo=_dt.UTC)
+        return moment.astimezone(_dt.UTC)
 
 
 class VersionParts(NamedTuple):

@@ -40,7 +40,18 @@ _NAMES = {
     "$END": "the end of the text",
 }
 _VALUE_TERMINALS = frozenset(
-    {"STRING", "TRIPLE_STRING", "NUMBER", "IDENT", "COLOR", "TIMESTAMP", "VERSION", "TRUE", "FALSE", "NULL"}
+    {
+        "STRING",
+        "TRIPLE_STRING",
+        "NUMBER",
+        "IDENT",
+        "COLOR",
+        "TIMESTAMP",
+        "VERSION",
+        "TRUE",
+        "FALSE",
+        "NULL",
+    }
 )
 _KEY_TERMINALS = frozenset({"STRING", "IDENT"})
 _CLOSER = {"LBRACE": "}", "LSQB": "]"}
@@ -60,7 +71,7 @@ def describe_expected(expected: Iterable[str]) -> list[str]:
         out.append("a value")
         names -= _VALUE_TERMINALS
         names -= {"LBRACE", "LSQB"}
-    elif _KEY_TERMINALS <= names:
+    elif names >= _KEY_TERMINALS:
         out.append("a key")
         names -= _VALUE_TERMINALS
     for name in sorted(names, key=lambda n: (n.startswith("$"), _NAMES.get(n, n))):
@@ -105,8 +116,10 @@ def translate(
     )
 
 
-def _unexpected_character(exc: UnexpectedCharacters, text: str, source: str | None) -> GlimmerSyntaxError:
-    pos, line, column = exc.pos_in_stream, exc.line, exc.column
+def _unexpected_character(
+    exc: UnexpectedCharacters, text: str, source: str | None
+) -> GlimmerSyntaxError:
+    pos, line, column = exc.pos_in_stream or 0, exc.line or 1, exc.column or 1
     char = text[pos] if 0 <= pos < len(text) else ""
     expected = describe_expected(exc.allowed or ())
     context = caret_context(text, line, column)
@@ -118,33 +131,59 @@ def _unexpected_character(exc: UnexpectedCharacters, text: str, source: str | No
     if text.startswith('"""', pos):
         return GlimmerSyntaxError(
             'unterminated """text block"""',
-            location=loc, context=context, expected=expected, code="G102",
+            location=loc,
+            context=context,
+            expected=expected,
+            code="G102",
             hint='close the block with """ on a line of its own',
         )
     if char == '"':
         if rest_of_line.count('"') >= 2 and "\\" in rest_of_line:
-            message, hint = "invalid escape in string", 'use \\" \\\\ \\n \\t \\uXXXX, or a """text block""" for raw text'
+            message, hint = (
+                "invalid escape in string",
+                'use \\" \\\\ \\n \\t \\uXXXX, or a """text block""" for raw text',
+            )
         else:
-            message, hint = "unterminated string", 'close it with " on the same line; use """ for text over several lines'
-        return GlimmerSyntaxError(message, location=loc, context=context, expected=expected, hint=hint, code="G102")
+            message, hint = (
+                "unterminated string",
+                'close it with " on the same line; use """ for text over several lines',
+            )
+        return GlimmerSyntaxError(
+            message, location=loc, context=context, expected=expected, hint=hint, code="G102"
+        )
     if text.startswith("/*", pos):
         return GlimmerSyntaxError(
-            "unterminated /* comment", location=loc, context=context, hint="close it with */", code="G102"
+            "unterminated /* comment",
+            location=loc,
+            context=context,
+            hint="close it with */",
+            code="G102",
         )
     if char == "'":
         return GlimmerSyntaxError(
-            "strings use double quotes", location=loc, context=context, expected=expected,
-            hint='write "text" instead of \'text\'', code="G101",
+            "strings use double quotes",
+            location=loc,
+            context=context,
+            expected=expected,
+            hint="write \"text\" instead of 'text'",
+            code="G101",
         )
     if char == "=":
         return GlimmerSyntaxError(
-            "'=' is not an assignment in GLIMMER", location=loc, context=context, expected=expected,
-            hint="separate a key from its value with ':' (key: value)", code="G101",
+            "'=' is not an assignment in GLIMMER",
+            location=loc,
+            context=context,
+            expected=expected,
+            hint="separate a key from its value with ':' (key: value)",
+            code="G101",
         )
     if char.isdigit() or char in "-#":
         return GlimmerSyntaxError(
-            f"malformed literal starting {rest_of_line[:20]!r}", location=loc, context=context,
-            expected=expected, code="G106",
+            f"malformed literal starting {rest_of_line[:20]!r}",
+            location=loc,
+            context=context,
+            expected=expected,
+            code="G106",
             hint="numbers are JSON numbers; colours are #RGB or #RRGGBB; timestamps 2025-08-01T14:15:00Z; "
             "versions 1.2.3; quote anything else",
         )
@@ -152,7 +191,9 @@ def _unexpected_character(exc: UnexpectedCharacters, text: str, source: str | No
     message = f"unexpected character {shown}"
     if expected:
         message += f"; expected {_join(expected)}"
-    return GlimmerSyntaxError(message, location=loc, context=context, expected=expected, code="G101")
+    return GlimmerSyntaxError(
+        message, location=loc, context=context, expected=expected, code="G101"
+    )
 
 
 def _unexpected_token(
@@ -172,8 +213,12 @@ def _unexpected_token(
         elif expected:
             message += f"; expected {_join(expected)}"
         return GlimmerSyntaxError(
-            message, location=Location(source, line, column), context=caret_context(text, line, column),
-            expected=expected, hint=hint, code="G104",
+            message,
+            location=Location(source, line, column),
+            context=caret_context(text, line, column),
+            expected=expected,
+            hint=hint,
+            code="G104",
         )
     line, column = tok.line or 1, tok.column or 1
     found = _describe_token(tok)
@@ -185,7 +230,11 @@ def _unexpected_token(
         message = f"unexpected {found}"
         if expected:
             message += f"; expected {_join(expected)}"
-        hint = "there is a closing bracket without a matching opening one" if not open_brackets else None
+        hint = (
+            "there is a closing bracket without a matching opening one"
+            if not open_brackets
+            else None
+        )
     else:
         message = f"unexpected {found}"
         if expected:

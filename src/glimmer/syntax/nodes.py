@@ -25,7 +25,7 @@ __all__ = [
     "Span",
 ]
 
-JsonData: TypeAlias = "None | bool | int | float | str | list[JsonData] | dict[str, JsonData]"
+JsonData: TypeAlias = "bool | int | float | str | list[JsonData] | dict[str, JsonData] | None"
 
 ScalarKind = Literal[
     "string", "triple", "number", "ident", "color", "timestamp", "version", "true", "false", "null"
@@ -67,7 +67,7 @@ class Scalar:
         raw: The exact source text, when it came from source.
     """
 
-    value: None | bool | int | float | str
+    value: bool | int | float | str | None
     kind: ScalarKind
     raw: str | None = None
     span: Span = NO_SPAN

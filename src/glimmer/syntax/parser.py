@@ -22,7 +22,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError, UnexpectedInput
 
 from glimmer.errors import GlimmerSyntaxError, Location, caret_context
-from glimmer.syntax import scalars
+from glimmer.syntax import fastpath, scalars
 from glimmer.syntax.diagnostics import translate
 from glimmer.syntax.nodes import (
     Array,
@@ -258,7 +258,9 @@ class _GrammarDir:
 
 def _prepare(text: str, source: str | None) -> str:
     if not isinstance(text, str):
-        raise TypeError(f"expected str, got {type(text).__name__}; decode bytes with .decode('utf-8') first")
+        raise TypeError(
+            f"expected str, got {type(text).__name__}; decode bytes with .decode('utf-8') first"
+        )
     if len(text) > MAX_TEXT_SIZE:
         raise GlimmerSyntaxError(
             f"text is {len(text):,} characters; the limit is {MAX_TEXT_SIZE:,}",
@@ -340,18 +342,19 @@ def parse(text: str, /, *, source: str | None = None) -> Document:
 def parse_data(text: str, /, *, source: str | None = None) -> dict[str, Any]:
     """Parse GLIMMER DSL (or JSON) text straight into plain Python data.
 
-    Faster than :func:`parse` (no tree, no comments); text that is plain JSON goes through
-    the standard library's C decoder.
+    Faster than :func:`parse` (no tree, no comments): plain JSON goes through the standard
+    library's C decoder, well-formed DSL through :mod:`glimmer.syntax.fastpath`; anything else
+    through the grammar, which reports errors precisely.
 
     Raises:
         GlimmerSyntaxError: The text is not GLIMMER notation.
     """
     text = _prepare(text, source)
-    if text.lstrip()[:1] == "{":
-        data = _json_fast_path(text)
-        if data is not None:
-            return data
-    data = _run("data", text, source, comments=False)
+    data = _json_fast_path(text) if text.lstrip()[:1] == "{" else None
+    if data is None:
+        data = fastpath.read(text)
+    if data is None:  # an error, or something unusual: the grammar decides
+        data = _run("data", text, source, comments=False)
     result: dict[str, Any] = data
     return result
 
@@ -376,7 +379,10 @@ def _json_fast_path(text: str) -> dict[str, Any] | None:
         data = json.loads(text, object_pairs_hook=_pairs, parse_constant=_reject_constant)
     except (ValueError, _NotStrictJson, RecursionError):
         return None
-    if not isinstance(data, dict) or _too_deep(data):
+    if not isinstance(data, dict):
+        return None
+    # fewer brackets than the depth limit cannot nest past it; only count when there are more
+    if text.count("{") + text.count("[") > MAX_DEPTH and _too_deep(data):
         return None
     return data
 

@@ -189,7 +189,11 @@ class _Renderer:
             block = scalars.write_triple(value, indent)
             if block is not None:
                 return block
-            return node.raw if node.raw is not None and "\n" not in node.raw else scalars.write_string(value)
+            return (
+                node.raw
+                if node.raw is not None and "\n" not in node.raw
+                else scalars.write_string(value)
+            )
         if kind == "string":
             return scalars.write_string(value)
         # bare literal written by the author (or chosen by to_node): keep it bare

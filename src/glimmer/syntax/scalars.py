@@ -11,7 +11,18 @@ import math
 import re
 import textwrap
 
-__all__ = ["BARE_RE", "KEY_RE", "KEYWORDS", "bare_kind", "read_number", "read_string", "read_triple", "write_key", "write_string", "write_triple"]
+__all__ = [
+    "BARE_RE",
+    "KEYWORDS",
+    "KEY_RE",
+    "bare_kind",
+    "read_number",
+    "read_string",
+    "read_triple",
+    "write_key",
+    "write_string",
+    "write_triple",
+]
 
 IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 KEY_RE = IDENT_RE
