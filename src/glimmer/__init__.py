@@ -9,9 +9,6 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from glimmer.data.builder import Builder, mix
-from glimmer.data.recipe import Recipe, build, default_recipe
-from glimmer.data.records import ChatRecord, DatasetSplits
 from glimmer.errors import (
     GlimmerError,
     GlimmerFileError,
@@ -20,7 +17,6 @@ from glimmer.errors import (
     Location,
     Problem,
 )
-from glimmer.model.extract import ExtractedPattern, extract
 from glimmer.model.io import dump, dumps, format_text, load, loads
 from glimmer.model.pattern import (
     Consciousness,
@@ -39,17 +35,37 @@ from glimmer.model.pattern import (
 )
 from glimmer.model.schema import schema
 from glimmer.model.types import Color, Timestamp, Version
-from glimmer.model.weave import Flow, Weave
-from glimmer.starweave.glossary import Concept, Glossary, GlossaryError, Relation
 
 __version__ = "0.1.0.dev0"
 
-# Names served lazily, so that ``import glimmer`` never loads torch or transformers:
+# Names served lazily, so that ``import glimmer`` stays fast and never loads torch or
+# transformers:
 # name -> module that defines it. Import them as usual (``from glimmer import fit``).
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "Builder": "glimmer.data.builder",
+    "ChatRecord": "glimmer.data.records",
+    "Concept": "glimmer.starweave.glossary",
+    "DatasetSplits": "glimmer.data.records",
+    "ExtractedPattern": "glimmer.model.extract",
+    "Flow": "glimmer.model.weave",
+    "Glossary": "glimmer.starweave.glossary",
+    "GlossaryError": "glimmer.starweave.glossary",
+    "Recipe": "glimmer.data.recipe",
+    "Relation": "glimmer.starweave.glossary",
+    "Weave": "glimmer.model.weave",
+    "build": "glimmer.data.recipe",
+    "default_recipe": "glimmer.data.recipe",
+    "extract": "glimmer.model.extract",
+    "mix": "glimmer.data.builder",
+}
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    pass
+    from glimmer.data.builder import Builder, mix
+    from glimmer.data.recipe import Recipe, build, default_recipe
+    from glimmer.data.records import ChatRecord, DatasetSplits
+    from glimmer.model.extract import ExtractedPattern, extract
+    from glimmer.model.weave import Flow, Weave
+    from glimmer.starweave.glossary import Concept, Glossary, GlossaryError, Relation
 
 
 def __getattr__(name: str) -> Any:

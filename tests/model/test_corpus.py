@@ -69,3 +69,9 @@ def test_content_sections_are_typed(corpus_dir: Path) -> None:
     p = glimmer.load(corpus_dir / "pluto-v1" / "0008-chromatic_cognition.json")
     assert p.content is not None and p.content.sections is not None
     assert [s.title for s in p.content.sections][:2] == ["Core Concept", "Implementation"]
+
+
+def test_schema_carries_the_field_docs() -> None:
+    schema = glimmer.schema()
+    assert "narrative" in schema["properties"]["story"]["description"]
+    assert "2025-08-01T14:15:00Z" in schema["$defs"]["Metadata"]["properties"]["timestamp"]["description"]

@@ -129,6 +129,24 @@ register_format(
 register_format(Format("json", (".json",), _read_json, _write_json, _fmt("json")))
 
 
+def _weave(name: str) -> Callable[..., Any]:
+    """A stand-in that loads the weave reader on first use (it registers the real format)."""
+
+    def call(*args: Any) -> Any:
+        from glimmer.model import weave
+
+        return getattr(weave, name)(*args)
+
+    return call
+
+
+def _sniff_weave(text: str) -> bool:
+    return text.lstrip("\ufeff \t\r\n").startswith("@pattern_meta@")
+
+
+register_format(Format("weave", (".we", ".weave"), _weave("_read"), _weave("_write"), _weave("_fmt"), _sniff_weave))
+
+
 def _format(name: str) -> Format:
     try:
         return _FORMATS[name]

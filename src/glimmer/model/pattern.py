@@ -67,9 +67,9 @@ class GlimmerModel(BaseModel):
 
     model_config = ConfigDict(
         extra="allow",
+        defer_build=True,  # build validators on first use: keeps ``import glimmer`` fast
         validate_default=False,
         str_strip_whitespace=False,
-        use_attribute_docstrings=True,
     )
 
     _key_order: tuple[str, ...] | None = PrivateAttr(default=None)
