@@ -208,3 +208,15 @@ def test_typed_entries() -> None:
     assert isinstance(w.entries[0], Heading)
     assert isinstance(w.entries[1], Flow)
     assert "title" not in w.to_data()
+
+
+def test_weave_examples_load_are_formatted_and_round_trip(examples_dir: Path) -> None:
+    paths = sorted(examples_dir.glob("*.we"))
+    assert len(paths) >= 2
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        p = glimmer.load(path, strict=True)
+        assert weave_sections(p), path.name
+        assert glimmer.format_text(text, format="weave") == text, path.name
+        assert glimmer.loads(glimmer.dumps(p, format="weave")) == p
+        assert glimmer.loads(glimmer.dumps(p, format="json"), format="json") == p
