@@ -10,7 +10,7 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
@@ -88,6 +88,15 @@ class ChatRecord(BaseModel):
             ensure_ascii=False,
         )
 
+    def __eq__(self, other: object) -> bool:
+        # equal by exported content; the private names filled in are not part of a record
+        if not isinstance(other, ChatRecord):
+            return NotImplemented
+        return self.to_json_line() == other.to_json_line()
+
+    def __hash__(self) -> int:
+        return hash(self.to_json_line())
+
     @property
     def prompt(self) -> str:
         """The (last) user turn."""
@@ -125,7 +134,7 @@ class DatasetSplits(BaseModel):
     """Held-out records (stratified by category)."""
     seed: int = 0
     """The seed the dataset was built with."""
-    stats: dict[str, object] = {}
+    stats: dict[str, Any] = {}
     """Dedup counts and other figures gathered while building."""
 
     @property

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextvars
 import random
 import re
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from pathlib import Path
@@ -240,7 +239,10 @@ class TemplateSet:
         except GlimmerError:
             raise
         except Exception as exc:
-            filename, line = _template_frame(sys.exc_info()[2])
+            try:  # let Jinja rewrite the traceback so frames carry template lines
+                self.env.handle_exception()
+            except Exception as rewritten:
+                filename, line = _template_frame(rewritten.__traceback__)
             raise self._error(exc, template_id, filename, line) from None
         finally:
             _RNG.reset(token)

@@ -156,12 +156,28 @@ class Glossary(Mapping[str, Concept]):
         Returns:
             The merged (and validated) glossary.
         """
-        extra = other if isinstance(other, Glossary) else Glossary.load(other)
+        if isinstance(other, Glossary):
+            concepts, kinds, source, text = (
+                other._concepts,
+                other.relation_kinds,
+                other.source,
+                None,
+            )
+        else:
+            from glimmer.model.io import read_text
+
+            source = str(other)
+            text = read_text(other)
+            concepts, kinds = _parse(text, source)
         if replace:
-            return extra
-        concepts = {**self._concepts, **extra._concepts}
-        kinds = {**self.relation_kinds, **extra.relation_kinds}
-        return Glossary(concepts, relation_kinds=kinds, source=extra.source)
+            return Glossary(concepts, relation_kinds=kinds, source=source, text=text)
+        # the extension may relate to this glossary's concepts: validate the merge, not the part
+        return Glossary(
+            {**self._concepts, **concepts},
+            relation_kinds={**self.relation_kinds, **kinds},
+            source=source,
+            text=text,
+        )
 
     # -- mapping --------------------------------------------------------------------------
 

@@ -1,0 +1,81 @@
+"""`glimmer build`: default recipe, recipe files, --seed, --force, --patterns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from glimmer.cli import app
+from glimmer.data import read_jsonl
+
+RECIPE = """
+name = "tiny"
+validation = 0.2
+formats = ["jsonl", "sharegpt"]
+
+[[builders]]
+kind = "interpretation"
+count = 10
+
+[[builders]]
+kind = "reflection"
+count = 10
+"""
+
+runner = CliRunner()
+
+
+def test_build_recipe_writes_dataset_and_card(tmp_path: Path) -> None:
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(RECIPE, encoding="utf-8")
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["build", str(recipe), "-o", str(out), "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    assert {p.name for p in out.iterdir()} == {
+        "train.jsonl",
+        "validation.jsonl",
+        "train.sharegpt.jsonl",
+        "validation.sharegpt.jsonl",
+        "README.md",
+    }
+    recs = read_jsonl(out / "train.jsonl") + read_jsonl(out / "validation.jsonl")
+    assert len(recs) == 20 and {r.category for r in recs} == {"interpretation", "reflection"}
+    assert "distinct 4-grams" in res.output
+
+    again = runner.invoke(app, ["build", str(recipe), "-o", str(out), "--seed", "3"])
+    assert again.exit_code == 2
+    assert "already exists" in again.output
+    forced = runner.invoke(app, ["build", str(recipe), "-o", str(out), "--seed", "4", "--force"])
+    assert forced.exit_code == 0, forced.output
+
+
+def test_build_with_corpus_patterns(tmp_path: Path, corpus_dir: Path) -> None:
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(RECIPE, encoding="utf-8")
+    res = runner.invoke(
+        app,
+        [
+            "build",
+            str(recipe),
+            "-o",
+            str(tmp_path / "o"),
+            "--patterns",
+            str(corpus_dir / "pluto-v1"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    sources = {
+        r.source
+        for r in read_jsonl(tmp_path / "o" / "train.jsonl")
+        if r.category == "interpretation"
+    }
+    assert any(s and "pluto-v1" in s for s in sources)
+
+
+def test_bad_recipe_exits_1_with_location(tmp_path: Path) -> None:
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text('[[builders]]\nkind = "sonnet"\n', encoding="utf-8")
+    res = runner.invoke(app, ["build", str(recipe), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 1
+    assert f"{recipe}:2:1" in res.output

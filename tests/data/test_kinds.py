@@ -1,0 +1,121 @@
+"""Each built-in builder: category, provenance, wording rules, and valid GLIMMER answers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import glimmer
+from glimmer.data import (
+    application,
+    general,
+    generation,
+    glossary_qa,
+    interpretation,
+    matrix,
+    reflection,
+)
+from glimmer.data.builder import Builder
+from glimmer.starweave import Glossary
+
+BUILDERS: dict[str, Builder] = {
+    "generation": generation(n=40),
+    "interpretation": interpretation(n=40),
+    "application": application(n=40),
+    "reflection": reflection(n=40),
+    "matrix": matrix(n=40),
+    "glossary": glossary_qa(n=40),
+    "general": general(n=40),
+}
+CORE = [c.name for c in Glossary.default().core()]
+FENCE = re.compile(r"```(glimmer|json)\n(.*?)\n```", re.S)
+
+
+@pytest.mark.parametrize("category", list(BUILDERS))
+def test_records_carry_category_and_provenance(category: str) -> None:
+    recs = BUILDERS[category].records(seed=4)
+    assert len(recs) == 40
+    for r in recs:
+        assert r.category == category
+        assert r.template_id.startswith(f"{category}/")
+        assert isinstance(r.seed, int)
+        roles = [m.role for m in r.messages]
+        assert roles[-2:] == ["user", "assistant"]
+        assert roles in (["user", "assistant"], ["system", "user", "assistant"])
+        assert r.prompt.strip() and r.answer.strip()
+        assert "\x00" not in r.prompt + r.answer
+
+
+@pytest.mark.parametrize("category", list(BUILDERS))
+def test_every_generated_glimmer_answer_and_snippet_parses(category: str) -> None:
+    """A builder that emits an invalid pattern is a bug: re-parse every pattern it writes."""
+    for r in BUILDERS[category].records(seed=8):
+        if category == "generation":
+            fmt = "json" if r.answer.lstrip().startswith("{") else "glimmer"
+            pattern = glimmer.loads(r.answer, format=fmt)
+            assert pattern.metadata is not None and pattern.story
+            assert glimmer.dumps(pattern, format=fmt) == r.answer + "\n"
+        for fmt, body in FENCE.findall(r.prompt + "\n" + r.answer):
+            glimmer.loads(body + "\n", format="glimmer" if fmt == "glimmer" else "json")
+
+
+@pytest.mark.parametrize("category", ["application", "reflection", "matrix", "interpretation"])
+def test_answers_use_canonical_concept_names(category: str) -> None:
+    recs = BUILDERS[category].records(seed=2)
+    with_concepts = [r for r in recs if any(c in r.answer.lower() for c in CORE)]
+    assert len(with_concepts) == len(recs)
+
+
+@pytest.mark.parametrize("category", ["reflection", "matrix"])
+def test_self_questions_never_name_the_framework(category: str) -> None:
+    for r in BUILDERS[category].records(seed=6):
+        prompt = r.prompt.lower()
+        assert "starweave" not in prompt and "glimmer" not in prompt
+        assert not any(c in prompt for c in CORE)
+
+
+def test_general_answers_are_plain_and_correct() -> None:
+    terms = [t.lower() for t in Glossary.default().terms() if len(t) > 8]
+    for r in general(n=200).records(seed=1):
+        assert not any(t in r.answer.lower() for t in terms)
+        m = re.search(r"(\d+) (plus|\+|minus|-|times|\*|x|×) (\d+)", r.prompt)
+        if m and not r.prompt.startswith(("Add", "Subtract", "Multiply")):
+            a, op, b = int(m.group(1)), m.group(2), int(m.group(3))
+            want = {"plus": a + b, "+": a + b, "minus": a - b, "-": a - b}.get(op, a * b)
+            assert str(want) in r.answer
+
+
+def test_glossary_records_name_their_concept() -> None:
+    g = Glossary.default()
+    for r in glossary_qa(n=60).records(seed=3):
+        assert r.source is not None and r.source.startswith("glossary:")
+        name = r.source.split(":", 1)[1]
+        assert name in g
+        assert name in r.answer
+
+
+def test_generation_formats_can_be_fixed() -> None:
+    for r in generation(n=10, format="json").records(seed=1):
+        assert r.answer.startswith("{")
+    for r in generation(n=10, format="glimmer").records(seed=1):
+        assert r.answer.startswith("metadata {")
+
+
+def test_interpretation_reads_content_sections_shape(corpus_dir: Path) -> None:
+    """Loose real-world shapes: content.sections[] and patterns[] are interpreted too."""
+    b = interpretation(n=80, patterns=[corpus_dir / "pluto-v1"], synthetic_share=0.0)
+    recs = b.records(seed=0)
+    assert all(r.source and r.source.endswith(".json") for r in recs)
+    labels = " ".join(r.prompt for r in recs)
+    assert "content.sections[" in labels
+    assert "patterns[" in labels
+
+
+def test_interpretation_of_pluto_patterns(corpus_dir: Path) -> None:
+    recs = interpretation(
+        n=30, patterns=[corpus_dir / "pluto-patterns"], synthetic_share=0.0
+    ).records(seed=1)
+    assert len(recs) == 30
+    assert any("content." in r.prompt for r in recs)
