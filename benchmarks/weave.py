@@ -1,0 +1,71 @@
+"""Weave notation throughput: parse, load (parse + validate), dump, and extract from a file.
+
+Reads the weave corpus file and the bundled .we examples, and a synthetic Zig-like file with
+a header every 200 lines. Prints MB/s and documents/s for each step.
+Run: `python benchmarks/weave.py [--seconds N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import glimmer
+from glimmer.resources import example_patterns
+from glimmer.syntax.weave import parse_weave
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("GLIMMER_CORPUS", ROOT.parent / "shared" / "corpus" / "glimmer"))
+
+
+def weave_texts() -> list[str]:
+    paths = [p for p in example_patterns() if p.suffix in (".we", ".weave")]
+    if CORPUS.is_dir():
+        paths += sorted(CORPUS.rglob("*.we"))
+    return [p.read_text(encoding="utf-8") for p in paths]
+
+
+def measure(label: str, texts: list[str], fn: Callable[[str], object], seconds: float) -> None:
+    size = sum(len(t.encode("utf-8")) for t in texts)
+    for t in texts:  # warm caches (the grammar is built on first use)
+        fn(t)
+    rounds, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for t in texts:
+            fn(t)
+        rounds += 1
+    per_s = rounds * len(texts) / elapsed
+    mb_s = rounds * size / elapsed / 1e6
+    print(f"{label:<28} {per_s:10.0f} docs/s {mb_s:8.2f} MB/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    args = parser.parse_args()
+    texts = weave_texts()
+    patterns = [glimmer.loads(t, format="weave") for t in texts]
+    print(f"{len(texts)} weave files, {sum(len(t) for t in texts):,} characters")
+    measure("parse_weave", texts, parse_weave, args.seconds)
+    measure(
+        "loads(format='weave')", texts, lambda t: glimmer.loads(t, format="weave"), args.seconds
+    )
+    dumped = [glimmer.dumps(p, format="weave") for p in patterns]
+    by_text = dict(zip(dumped, patterns, strict=True))
+    measure(
+        "dumps(format='weave')",
+        dumped,
+        lambda t: glimmer.dumps(by_text[t], format="weave"),
+        args.seconds,
+    )
+    header = texts[0].split("@pattern_meta@")[1]
+    body = "\n".join(f"const x{i} = {i};" for i in range(200))
+    source = "".join(f"@pattern_meta@{header}@pattern_meta@\n{body}\n" for _ in range(20))
+    measure("extract (20 headers)", [source], glimmer.extract, args.seconds)
+
+
+if __name__ == "__main__":
+    main()
