@@ -195,6 +195,7 @@ def test_spans_point_into_the_text() -> None:
             "defined twice",
         ),
         ("@s@\na\n@s@\n@s@\nb\n@s@", "G110", 4, 1, "defined twice"),
+        ("@pattern_meta@{}@pattern_meta@\n@pattern_meta@{}@pattern_meta@", "G110", 2, 1, "second"),
         ('@story@\n {color: "#fff", color: "#000"} a\n@story@', "G105", 2, 18, "duplicate key"),
         ("~story~ = 'x'", "G101", 1, 11, "double quotes"),
         ("~x~ = 1e999", "G106", 1, 7, "too large"),

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from bisect import bisect_right
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from glimmer.errors import GlimmerError
+from glimmer.errors import GlimmerError, GlimmerSyntaxError, GlimmerValidationError, Location
 from glimmer.model.io import format_for_path, loads, read_text
 from glimmer.model.pattern import SEED_SECTIONS, Pattern
 from glimmer.model.weave import sniff as _sniff_weave  # noqa: F401  (registers the format)
@@ -105,15 +106,18 @@ def extract(
         raise TypeError(f"extract() takes a str or a path, not {type(text_or_path).__name__}")
     if text.startswith("\ufeff"):
         text = " " + text[1:]
+    lines = _Lines(text)
     found: list[ExtractedPattern] = []
     taken: list[tuple[int, int]] = []
     for start, end in _meta_regions(text):
-        found.append(_read(text, start, end, "weave", label, strict))
+        found.append(_read(text, start, end, "weave", label, strict, lines))
         taken.append((start, end))
+    ends = [b for _, b in taken]
     for start, end, kind in _fenced_blocks(text):
-        if any(a < end and start < b for a, b in taken):
-            continue
-        item = _read_fenced(text, start, end, kind, label, strict)
+        i = bisect_right(ends, start)  # the first region ending after this block starts
+        if i < len(taken) and taken[i][0] < end:
+            continue  # a header inside a fence: already read
+        item = _read_fenced(text, start, end, kind, label, strict, lines)
         if item is not None:
             found.append(item)
     found.sort(key=lambda p: p.line)
@@ -196,29 +200,63 @@ def _fenced_blocks(text: str) -> list[tuple[int, int, Kind]]:
     return out
 
 
-def _line_of(text: str, pos: int) -> int:
-    return text.count("\n", 0, pos) + 1
+class _Lines:
+    """1-based line of an offset, by bisection over the offsets where lines start."""
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def __call__(self, pos: int) -> int:
+        return bisect_right(self.starts, pos)
+
+
+def _shifted(exc: GlimmerError, by: int) -> GlimmerError:
+    """The same error with its lines moved down by *by* (a block's place in its file)."""
+
+    def move(loc: Location) -> Location:
+        return replace(
+            loc,
+            line=None if loc.line is None else loc.line + by,
+            end_line=None if loc.end_line is None else loc.end_line + by,
+        )
+
+    if isinstance(exc, GlimmerValidationError):
+        return GlimmerValidationError([replace(p, location=move(p.location)) for p in exc.problems])
+    if isinstance(exc, GlimmerSyntaxError):
+        return GlimmerSyntaxError(
+            exc.message,
+            location=move(exc.location),
+            hint=exc.hint,
+            context=exc.context,
+            code=exc.code,
+            expected=exc.expected,
+        )
+    return type(exc)(
+        exc.message, location=move(exc.location), hint=exc.hint, context=exc.context, code=exc.code
+    )
 
 
 def _read(
-    text: str, start: int, end: int, kind: Kind, label: str | None, strict: bool
+    text: str, start: int, end: int, kind: Kind, label: str | None, strict: bool, lines: _Lines
 ) -> ExtractedPattern:
-    # Blank what comes before the block (new lines kept): errors then carry file lines.
-    prefix = re.sub(r"[^\n]", " ", text[:start])
-    pattern = loads(
-        prefix + text[start:end],
-        format="weave" if kind == "weave" else "glimmer",
-        strict=strict,
-        source=label,
-    )
+    # Blocks start at the start of a line: read the block alone, then move error lines to
+    # their place in the file (reading costs the block's length, not the file's).
+    first = lines(start)
+    try:
+        pattern = loads(
+            text[start:end],
+            format="weave" if kind == "weave" else "glimmer",
+            strict=strict,
+            source=label,
+        )
+    except GlimmerError as exc:
+        raise _shifted(exc, first - 1) from None
     body = text[start:end].rstrip()
-    return ExtractedPattern(
-        pattern, _line_of(text, start), _line_of(text, start + len(body)), kind, label, body
-    )
+    return ExtractedPattern(pattern, first, lines(start + len(body)), kind, label, body)
 
 
 def _read_fenced(
-    text: str, start: int, end: int, kind: Kind, label: str | None, strict: bool
+    text: str, start: int, end: int, kind: Kind, label: str | None, strict: bool, lines: _Lines
 ) -> ExtractedPattern | None:
     body = text[start:end]
     if not body.strip():
@@ -226,10 +264,10 @@ def _read_fenced(
     if kind == "json":
         # a JSON block is GLIMMER only if it reads and has a GLIMMER section
         try:
-            item = _read(text, start, end, kind, label, strict)
+            item = _read(text, start, end, kind, label, strict, lines)
         except GlimmerError:
             return None
         if not set(item.pattern.to_data()) & set(SEED_SECTIONS):
             return None
         return item
-    return _read(text, start, end, kind, label, strict)
+    return _read(text, start, end, kind, label, strict, lines)

@@ -88,6 +88,7 @@ class _State(threading.local):
         self.blocks: list[Token] = []
         self.text = ""
         self.source: str | None = None
+        self.metas = 0
 
 
 _state = _State()
@@ -173,7 +174,16 @@ class _Builder(Transformer[Token, Any]):
         return children
 
     def meta(self, children: list[Token]) -> WeaveMeta:
-        return _read_meta(children[0], _state.text, _state.source)
+        tok = children[0]
+        _state.metas += 1
+        if _state.metas > 1:
+            raise _FaultError(
+                tok,
+                f"a second {META_MARK} block",
+                "a weave text has one metadata block; merge the two",
+                "G110",
+            )
+        return _read_meta(tok, _state.text, _state.source)
 
     def assignment(self, children: list[Token]) -> WeaveAssignment:
         name, _, value = children
@@ -325,6 +335,7 @@ def parse_weave(text: str, /, *, source: str | None = None) -> WeaveDocument:
     if text.startswith("\ufeff"):
         text = " " + text[1:]
     _state.open, _state.blocks, _state.text, _state.source = [], [], text, source
+    _state.metas = 0
     try:
         items: list[WeaveItem] = _parser().parse(text)  # type: ignore[assignment]
     except _DepthError as exc:
