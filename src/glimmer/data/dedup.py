@@ -2,7 +2,7 @@
 
 Exact duplicates have the same messages once text is normalised (case, punctuation,
 spacing). Near duplicates share most of their word 5-gram shingles: candidates are found
-with MinHash banding and confirmed by the exact Jaccard similarity of the shingle sets.
+with a bottom-k sketch and confirmed by the exact Jaccard similarity of the shingle sets.
 Everything is deterministic (``zlib.crc32``, no salted ``hash()``).
 """
 
@@ -17,19 +17,6 @@ from glimmer.data.records import ChatRecord
 __all__ = ["Deduper", "normalise", "shingles"]
 
 _WORD = re.compile(r"[a-z0-9_]+")
-_MASK = (1 << 32) - 1
-# (multiplier, offset) pairs of the MinHash permutations: 4 bands of 2 rows
-_PERMS = (
-    (0x9E3779B1, 0x7F4A7C15),
-    (0x85EBCA77, 0x165667B1),
-    (0xC2B2AE3D, 0x27D4EB2F),
-    (0x27D4EB2D, 0x61C88647),
-    (0x165667B1, 0x85EBCA6B),
-    (0xD3A2646C, 0x9E3779B9),
-    (0xFD7046C5, 0xB55A4F09),
-    (0x6A09E667, 0xBB67AE85),
-)
-_ROWS = 2
 
 
 def normalise(text: str, /) -> str:
@@ -37,14 +24,32 @@ def normalise(text: str, /) -> str:
     return " ".join(_WORD.findall(text.lower()))
 
 
+_WORD_IDS: dict[str, int] = {}
+
+
+def _word_ids(words: list[str]) -> list[int]:
+    ids = _WORD_IDS
+    if len(ids) > 500_000:  # bound the cache on unusual inputs
+        ids.clear()
+    out = []
+    for w in words:
+        i = ids.get(w)
+        if i is None:
+            i = ids[w] = zlib.crc32(w.encode())
+        out.append(i)
+    return out
+
+
 def shingles(text: str, /, *, k: int = 5) -> frozenset[int]:
-    """CRC32 hashes of the word *k*-grams of the normalised text (the whole text if shorter)."""
-    words = _WORD.findall(text.lower())
-    if len(words) <= k:
-        return frozenset((zlib.crc32(" ".join(words).encode()),))
-    return frozenset(
-        zlib.crc32(" ".join(words[i : i + k]).encode()) for i in range(len(words) - k + 1)
-    )
+    """Hashes of the word *k*-grams of the normalised text (the whole text if shorter).
+
+    Words map to CRC32 values and each *k*-gram to the hash of its tuple of ints: no salted
+    string hashing, so the result is the same in every process.
+    """
+    ids = _word_ids(_WORD.findall(text.lower()))
+    if len(ids) <= k:
+        return frozenset((hash(tuple(ids)),))
+    return frozenset(map(hash, zip(*(ids[i:] for i in range(k)), strict=False)))
 
 
 def _record_text(record: ChatRecord) -> str:
@@ -71,7 +76,7 @@ class Deduper:
     near_dropped: int = 0
     kept: int = 0
     _exact: set[str] = field(default_factory=set)
-    _bands: dict[tuple[int, int, int], list[int]] = field(default_factory=dict)
+    _bands: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     _sets: list[frozenset[int]] = field(default_factory=list)
 
     def check(self, text: str, /) -> str | None:
@@ -101,12 +106,11 @@ class Deduper:
         return None
 
     @staticmethod
-    def _band_keys(sh: frozenset[int]) -> list[tuple[int, int, int]]:
-        # MinHash over a content-defined sample (a quarter of the shingles) keeps long
-        # answers cheap; sets that are near duplicates keep near-duplicate samples.
-        sample = [x for x in sh if not x & 3] or list(sh)
-        sig = [min(((x * a + b) & _MASK) for x in sample) for a, b in _PERMS]
-        return [(i, sig[i * _ROWS], sig[i * _ROWS + 1]) for i in range(len(_PERMS) // _ROWS)]
+    def _band_keys(sh: frozenset[int]) -> list[tuple[int, int]]:
+        # bottom-k sketch: the 4 smallest hashes of a content-defined sample (a quarter of
+        # the shingles); near duplicates share at least two of them, so every pair is a key
+        b = (sorted(x for x in sh if not x & 3) or sorted(sh))[:4]
+        return [(b[i], b[j]) for i in range(len(b)) for j in range(i + 1, len(b))] or [(b[0], b[0])]
 
     def check_record(self, record: ChatRecord, /) -> str | None:
         """:meth:`check` on the record's user and assistant text."""

@@ -289,7 +289,7 @@ class _Teacher:
         if ids and self.model not in ids:
             shown = ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
             raise TeacherError(
-                f"the teacher server at {self.base_url} has no model {self.model!r}",
+                f"the teacher server has no model {self.model!r}",
                 location=Location(self.base_url),
                 hint=f"it serves: {shown}",
                 code="G481",
@@ -301,14 +301,14 @@ class _Teacher:
         where = Location(self.base_url)
         if isinstance(exc, openai.APITimeoutError):
             return TeacherError(
-                f"the teacher server at {self.base_url} did not answer within {self.timeout:g} s",
+                f"the teacher server did not answer within {self.timeout:g} s",
                 location=where,
                 hint="raise timeout=, lower max_tokens= or concurrency=, or check the server's load",
                 code="G480",
             )
         if isinstance(exc, openai.APIConnectionError):
             return TeacherError(
-                f"cannot reach the teacher server at {self.base_url}",
+                "cannot reach the teacher server",
                 location=where,
                 hint="start the server, or check --base-url (it usually ends in /v1)",
                 code="G480",
@@ -317,34 +317,32 @@ class _Teacher:
             detail = _detail(exc)
             if exc.status_code in (400, 404) and "model" in detail.lower():
                 return TeacherError(
-                    f"the teacher server at {self.base_url} does not know the model {self.model!r}: {detail}",
+                    f"the teacher server does not know the model {self.model!r}: {detail}",
                     location=where,
                     hint="list the served models at <base_url>/models and pass one of them as model=",
                     code="G481",
                 )
             if exc.status_code == 404:
                 return TeacherError(
-                    f"the teacher server at {self.base_url} has no chat-completions endpoint (HTTP 404)",
+                    "the teacher server has no chat-completions endpoint here (HTTP 404)",
                     location=where,
                     hint="the base URL of an OpenAI-compatible server usually ends in /v1",
                     code="G480",
                 )
             if exc.status_code in (401, 403):
                 return TeacherError(
-                    f"the teacher server at {self.base_url} refused the API key (HTTP {exc.status_code})",
+                    f"the teacher server refused the API key (HTTP {exc.status_code})",
                     location=where,
                     hint="pass api_key= (--api-key, or the OPENAI_API_KEY variable)",
                     code="G483",
                 )
             return TeacherError(
-                f"the teacher server at {self.base_url} answered HTTP {exc.status_code}: {detail}",
+                f"the teacher server answered HTTP {exc.status_code}: {detail}",
                 location=where,
                 hint="retries with backoff were used up; try again later or with lower concurrency",
                 code="G483",
             )
-        return TeacherError(
-            f"the teacher server at {self.base_url} failed: {exc}", location=where, code="G483"
-        )
+        return TeacherError(f"the teacher server failed: {exc}", location=where, code="G483")
 
     def _chat(
         self, messages: list[dict[str, str]], *, max_tokens: int, seed: int

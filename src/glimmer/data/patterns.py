@@ -380,9 +380,10 @@ class Interpretation(KindBuilder):
     def variables(self, rng: random.Random) -> tuple[dict[str, Any], str | None, list[str]]:
         items = self._items()
         if not items or rng.random() < self.synthetic_share:
-            pattern, _ = synthesize(rng)
-            choices = pattern_items(pattern, source=None)
-            item = _pick(rng, choices)
+            data = synthesize(rng)[0].to_data()
+            key = _pick(rng, list(data))
+            title = data["metadata"].get("title", "") if key == "metadata" else ""
+            item = Item(None, key, title, {key: data[key]}, section=key)
         else:
             item = _pick(rng, items)
         fmt = _pick(rng, ["glimmer", "json"])
