@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import glimmer
-from glimmer.errors import GlimmerFileError, GlimmerSyntaxError, GlimmerValidationError
+from glimmer.errors import (
+    GlimmerError,
+    GlimmerFileError,
+    GlimmerSyntaxError,
+    GlimmerValidationError,
+)
 from glimmer.model.extract import extract, is_embedding_file
 
 HEADER = """@pattern_meta@
@@ -145,3 +153,48 @@ def test_is_embedding_file(name: str, embedding: bool) -> None:
 
 def test_exported() -> None:
     assert glimmer.extract is extract
+
+
+PIECES = st.sampled_from(
+    [
+        "@pattern_meta@\n",
+        "GLIMMER Pattern:\n",
+        "{",
+        "}",
+        '"metadata": {"color": "pink"}',
+        '"story": 1',
+        "```glimmer\n",
+        "```json\n",
+        "```weave\n",
+        "```\n",
+        "~~~\n",
+        "~s~ = 1\n",
+        "@story@\n",
+        "a >v> b\n",
+        "[",
+        "]",
+        "|",
+        "\n",
+        "code();\n",
+        '"',
+        ",",
+        "#FF69B4",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=60), st.lists(PIECES, max_size=30).map("".join)))
+def test_arbitrary_text_extracts_or_raises_a_glimmer_error(text: str) -> None:
+    try:
+        found = extract(text, source="any.md")
+    except GlimmerError as exc:
+        found, error = [], exc
+    else:
+        error = None
+    if error is not None:
+        assert error.line is None or 1 <= error.line <= text.count("\n") + 1
+    for item in found:
+        assert 1 <= item.line <= item.end_line <= text.count("\n") + 1
+    with contextlib.suppress(GlimmerError):  # anything else fails the test
+        glimmer.loads(text, format="weave")

@@ -193,8 +193,13 @@ def test_explain(text: str, explanation: str) -> None:
 def test_flow_parse_takes_exactly_one_flow() -> None:
     with pytest.raises(GlimmerSyntaxError):
         Flow.parse("a\nb")
-    with pytest.raises(GlimmerSyntaxError):
-        Flow.parse("a >")
+    with pytest.raises(GlimmerSyntaxError) as info:
+        Flow.parse("a >\n  b >v> [c")
+    assert (info.value.line, info.value.column) == (2, 11)
+    assert info.value.message.startswith("the flow ends too early; expected")
+    with pytest.raises(GlimmerSyntaxError) as info:
+        Flow.parse("a >\n  b | c")
+    assert (info.value.line, info.value.column) == (2, 5)
 
 
 def test_flow_needs_links_between_nodes() -> None:

@@ -22,7 +22,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from glimmer.errors import GlimmerSyntaxError, GlimmerValidationError, Location, Problem
+from glimmer.errors import (
+    GlimmerSyntaxError,
+    GlimmerValidationError,
+    Location,
+    Problem,
+    caret_context,
+)
 from glimmer.model.convert import pattern_from_data
 from glimmer.model.io import Format, register_format
 from glimmer.model.pattern import Pattern
@@ -126,7 +132,21 @@ class Flow(_WeaveModel):
         Raises:
             GlimmerSyntaxError: The text is not exactly one flow.
         """
-        doc = syntax.parse_weave(f"@flow@\n{text}\n@flow@", source="<flow>")
+        try:
+            doc = syntax.parse_weave(f"@flow@\n{text}\n@flow@", source="<flow>")
+        except GlimmerSyntaxError as exc:  # report lines of *text*, not of the wrapper
+            lines = text.split("\n")
+            line, column = max(1, (exc.location.line or 2) - 1), exc.location.column or 1
+            if line > len(lines):  # at the closing marker: the flow ended too early
+                line, column = len(lines), len(lines[-1]) + 1
+            raise GlimmerSyntaxError(
+                exc.message.replace("unexpected '@flow@'", "the flow ends too early"),
+                location=Location("<flow>", line, column),
+                context=caret_context(text, line, column),
+                hint=exc.hint,
+                code=exc.code,
+                expected=exc.expected,
+            ) from None
         entries = (
             doc.items[0].entries
             if doc.items and isinstance(doc.items[0], syntax.WeaveBlock)
