@@ -117,7 +117,7 @@ def fmt(
 @app.command()
 def convert(
     source: Annotated[Path, typer.Argument(help="Pattern file to read.", show_default=False)],
-    to: Annotated[str, typer.Option("--to", help="Target format: json, glimmer or weave.")] = "json",
+    to: Annotated[str, typer.Option("--to", help="json, glimmer or weave.")] = "json",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of standard output.")
     ] = None,
