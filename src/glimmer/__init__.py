@@ -50,13 +50,16 @@ _LAZY: dict[str, str] = {
     "Flow": "glimmer.model.weave",
     "Glossary": "glimmer.starweave.glossary",
     "GlossaryError": "glimmer.starweave.glossary",
+    "MemoryPlan": "glimmer.train.plan",
     "Recipe": "glimmer.data.recipe",
     "Relation": "glimmer.starweave.glossary",
     "Weave": "glimmer.model.weave",
     "build": "glimmer.data.recipe",
     "default_recipe": "glimmer.data.recipe",
     "extract": "glimmer.model.extract",
+    "merge": "glimmer.train.merge",
     "mix": "glimmer.data.builder",
+    "plan": "glimmer.train.plan",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
@@ -66,6 +69,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from glimmer.model.extract import ExtractedPattern, extract
     from glimmer.model.weave import Flow, Weave
     from glimmer.starweave.glossary import Concept, Glossary, GlossaryError, Relation
+    from glimmer.train.merge import merge
+    from glimmer.train.plan import MemoryPlan, plan
 
 
 def __getattr__(name: str) -> Any:
@@ -100,6 +105,7 @@ __all__ = [
     "Harmonic",
     "Initialize",
     "Location",
+    "MemoryPlan",
     "Metadata",
     "Pattern",
     "Problem",
@@ -123,6 +129,8 @@ __all__ = [
     "format_text",
     "load",
     "loads",
+    "merge",
     "mix",
+    "plan",
     "schema",
 ]

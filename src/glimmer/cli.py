@@ -238,6 +238,52 @@ def build(
     for path in written:
         out.print(f"wrote {path}", markup=False)
 
+@app.command("plan")
+def plan_command(
+    model: Annotated[
+        str, typer.Argument(help="Preset name, known hub id, or local folder with config.json.")
+    ],
+    method: Annotated[str, typer.Option("--method", help="lora, qlora or full.")] = "lora",
+    seq_len: Annotated[int, typer.Option("--seq-len", help="Tokens in the longest row.")] = 512,
+    batch: Annotated[int, typer.Option("--batch", help="Rows per step on the device.")] = 1,
+    gpu: Annotated[
+        str,
+        typer.Option(
+            "--gpu", help="GPU name (7900xtx, 4090, a100-80, ...), a size like 24GB, or none."
+        ),
+    ] = "7900xtx",
+    lora_r: Annotated[int, typer.Option("--lora-r", help="LoRA rank.")] = 16,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Estimate the peak memory of fine-tuning MODEL and whether it fits the GPU (downloads nothing).
+
+    Exit code 0 when it fits (or no GPU is given), 1 when it does not, 2 on bad input.
+    """
+    from glimmer.train.plan import plan as _plan
+
+    try:
+        result = _plan(
+            model,
+            method=method,  # type: ignore[arg-type]
+            seq_len=seq_len,
+            batch=batch,
+            gpu=None if gpu.lower() == "none" else gpu,
+            lora_r=lora_r,
+        )
+    except GlimmerError as exc:
+        for line in _problem_lines(exc):
+            err.print(f"{exc.code} {line}", markup=False)
+        raise typer.Exit(2) from None
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+    else:
+        out.print(result)
+        for tip in result.advice():
+            out.print(f"hint: {tip}", markup=False)
+    if result.fits is False:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Entry point of the ``glimmer`` script."""
     app()

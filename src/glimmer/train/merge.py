@@ -1,0 +1,140 @@
+"""merge(): fold a LoRA adapter into its base model and save a plain safetensors model.
+
+The merged folder loads with ``AutoModelForCausalLM.from_pretrained`` alone (no peft), and
+gives the same logits as the base model with the adapter attached. It is written to a
+temporary folder beside the output and renamed into place, so a crash never leaves a
+half-written model where a finished one is expected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from glimmer.errors import GlimmerError, GlimmerFileError, Location
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = ["MergeError", "merge"]
+
+_ADAPTER_CONFIG = "adapter_config.json"
+
+
+class MergeError(GlimmerError, ValueError):
+    """An adapter that cannot be merged (no base model known, or not a LoRA adapter)."""
+
+    code = "G575"
+
+
+def _adapter_config(adapter: Path) -> dict[str, object]:
+    file = adapter / _ADAPTER_CONFIG
+    if not file.is_file():
+        raise GlimmerFileError(
+            f"{adapter}: not an adapter folder (no {_ADAPTER_CONFIG})",
+            location=Location(source=str(adapter)),
+            hint="pass the adapter folder fit() wrote (FitResult.adapter_path)",
+        )
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GlimmerFileError(
+            f"{file}: cannot read ({exc})", location=Location(source=str(file))
+        ) from None
+    if not isinstance(data, dict):
+        raise MergeError(f"{file}: not an adapter config", location=Location(source=str(file)))
+    return data
+
+
+def merge(
+    adapter: str | Path,
+    output: str | Path,
+    /,
+    *,
+    base: str | None = None,
+    dtype: str | torch.dtype | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Merge a LoRA adapter into its base model and save the result as safetensors.
+
+    Args:
+        adapter: A peft adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``),
+            such as ``FitResult.adapter_path``.
+        output: Folder to write the merged model and its tokenizer to.
+        base: The base model (preset name, Hugging Face id or local folder); default: the
+            one recorded in the adapter's config.
+        dtype: Precision of the merged weights (``"fp32"``, ``"bf16"``, ``"fp16"`` or a torch
+            dtype); default float32.
+        overwrite: Replace ``output`` if it exists.
+
+    Returns:
+        The output folder.
+
+    Raises:
+        GlimmerFileError: ``adapter`` is not an adapter folder, or ``output`` exists and
+            ``overwrite`` is false (code G004).
+        MergeError: The base model is unknown, or the adapter is not a LoRA adapter.
+        GlimmerModelError: The base model cannot be loaded.
+
+    Example:
+        >>> glimmer.merge("glimmer-fit/adapter", "merged")  # doctest: +SKIP
+        PosixPath('merged')
+    """
+    from peft import PeftModel
+
+    from glimmer.train.models import load_model, load_tokenizer
+
+    src = Path(adapter)
+    out = Path(output)
+    config = _adapter_config(src)
+    if out.exists() and not overwrite:
+        raise GlimmerFileError(
+            f"{out} already exists",
+            location=Location(source=str(out)),
+            hint="pass overwrite=True (--force) to replace it, or choose another folder",
+            code="G004",
+        )
+    peft_type = str(config.get("peft_type", "LORA")).upper()
+    if peft_type not in {"LORA", "ADALORA"}:
+        raise MergeError(
+            f"{src}: a {peft_type} adapter cannot be merged into the weights",
+            location=Location(source=str(src)),
+            hint="merge() folds LoRA adapters; load other adapters with peft instead",
+        )
+    base_name = base or config.get("base_model_name_or_path")
+    if not isinstance(base_name, str) or not base_name:
+        raise MergeError(
+            f"{src}: the adapter does not say which base model it was trained on",
+            location=Location(source=str(src)),
+            hint="pass base=... (a preset name, hub id or local folder)",
+        )
+
+    net, tokenizer = load_model(base_name, dtype=dtype)
+    if (src / "tokenizer_config.json").is_file():  # fit() saves the tokenizer it trained with
+        tokenizer = load_tokenizer(str(src))
+    vocab = len(tokenizer)
+    if net.get_input_embeddings().num_embeddings < vocab:  # type: ignore[operator]
+        net.resize_token_embeddings(vocab)
+    tuned = PeftModel.from_pretrained(net, str(src))
+    merged = tuned.merge_and_unload()
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        merged.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
+        if out.exists():
+            stale = out.with_name(f".{out.name}-old-{os.getpid()}")
+            out.rename(stale)
+            tmp.rename(out)
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out

@@ -1,0 +1,720 @@
+"""Estimate the peak memory of a fine-tuning run before loading anything.
+
+:func:`plan` reads a model's shape (a preset's known table, or a local ``config.json``; never
+weights, never the network) and adds up what training keeps in memory at its peak: the
+weights, the LoRA parameters, their gradients, the optimizer state, the activations saved for
+the backward pass and a runtime overhead. It then says whether that fits a GPU.
+
+This module imports neither torch nor transformers, so ``glimmer plan`` answers at once.
+
+The arithmetic, per method (``P`` parameters, ``T`` trainable ones):
+
+* weights: ``P`` at the training dtype (2 bytes in bf16/fp16, 4 in fp32); ``qlora`` stores the
+  decoder's linear layers in 4-bit NF4 with double-quantized scales (about 0.52 bytes each)
+  and keeps embeddings, head and norms at the compute dtype.
+* LoRA parameters: ``r * (d_in + d_out)`` per adapted linear layer, in fp32 (peft keeps
+  adapters in fp32 for stable updates).
+* gradients: ``T`` at the trainable dtype (fp32 for adapters; the training dtype for ``full``).
+* optimizer: AdamW's two moments, ``2 * T`` at the trainable dtype; 8-bit paged AdamW (the
+  ``qlora`` default) keeps one byte per moment.
+* activations: what each decoder layer saves per token for the backward pass (norm inputs,
+  q/k/v after rotary embedding, attention output, the four MLP tensors, each adapter's
+  dropout input and mask), times layers, batch and sequence length; plus the logits and their
+  fp32 loss copies, which dominate for large vocabularies. With gradient checkpointing only
+  each layer's input is kept, plus one layer recomputed at a time.
+* overhead: on a GPU, the runtime's context (CUDA/ROCm) and the caching allocator's slack;
+  on a CPU, what the C allocator keeps of the backward pass's freed blocks (peak RSS).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from glimmer.errors import GlimmerError, GlimmerFileError, Location
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.table import Table
+
+__all__ = [
+    "GPUS",
+    "KNOWN_SHAPES",
+    "MemoryPlan",
+    "ModelShape",
+    "PlanError",
+    "model_shape",
+    "plan",
+]
+
+GiB = 1024**3
+MiB = 1024**2
+
+Method = Literal["lora", "qlora", "full"]
+Precision = Literal["bf16", "fp16", "fp32"]
+
+_DTYPE_BYTES: dict[str, int] = {"bf16": 2, "fp16": 2, "fp32": 4}
+_DTYPE_ALIASES: dict[str, str] = {
+    "bf16": "bf16",
+    "bfloat16": "bf16",
+    "fp16": "fp16",
+    "float16": "fp16",
+    "half": "fp16",
+    "fp32": "fp32",
+    "float32": "fp32",
+    "float": "fp32",
+}
+
+#: The linear layers of a Llama/Mistral/Gemma decoder block that LoRA adapts by default.
+DEFAULT_TARGETS: tuple[str, ...] = (
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+)
+
+#: NF4 with double quantization: 4 bits a weight, an 8-bit scale per 64 weights and an fp32
+#: scale per 256 scales (bitsandbytes' defaults).
+_NF4_BYTES = 0.5 + (1 + 4 / 256) / 64
+
+#: Runtime context a GPU process holds before its first tensor (CUDA or ROCm), in bytes.
+_RUNTIME_CONTEXT = 512 * MiB
+#: Allocator slack (fragmentation, cached blocks) as a fraction of the tensors' peak.
+_ALLOCATOR_SLACK = 0.05
+#: On a CPU the C allocator keeps the backward pass's freed blocks, so the process's peak RSS
+#: exceeds its live tensors by about this share of the activations (measured on SmolLM2-135M
+#: in fp32, benchmarks/plan_accuracy.py).
+_CPU_ALLOCATOR_SLACK = 0.55
+
+
+class PlanError(GlimmerError, ValueError):
+    """A model, method, GPU or option the memory planner cannot work with."""
+
+    code = "G570"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelShape:
+    """The numbers of a decoder-only transformer that decide its memory.
+
+    Attributes:
+        name: The model's id or path, for display.
+        hidden_size: Width of the residual stream.
+        num_layers: Decoder blocks.
+        num_heads: Attention (query) heads.
+        num_kv_heads: Key/value heads (fewer than ``num_heads`` with grouped-query attention).
+        intermediate_size: Width of the MLP.
+        vocab_size: Tokens in the vocabulary.
+        head_dim: Width of one head (``hidden_size // num_heads`` unless the config says).
+        tie_embeddings: Whether the output head shares the input embedding's weights.
+        attention_bias: Whether q/k/v/o carry biases (Qwen-style).
+    """
+
+    name: str
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    intermediate_size: int
+    vocab_size: int
+    head_dim: int
+    tie_embeddings: bool = False
+    attention_bias: bool = False
+
+    @property
+    def q_dim(self) -> int:
+        """Width of the concatenated query heads."""
+        return self.num_heads * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        """Width of the concatenated key (or value) heads."""
+        return self.num_kv_heads * self.head_dim
+
+    def linear_shapes(self) -> dict[str, tuple[int, int]]:
+        """``(d_in, d_out)`` of each linear layer in one decoder block."""
+        h, i = self.hidden_size, self.intermediate_size
+        return {
+            "q_proj": (h, self.q_dim),
+            "k_proj": (h, self.kv_dim),
+            "v_proj": (h, self.kv_dim),
+            "o_proj": (self.q_dim, h),
+            "gate_proj": (h, i),
+            "up_proj": (h, i),
+            "down_proj": (i, h),
+        }
+
+    @property
+    def linear_params(self) -> int:
+        """Parameters in the decoder blocks' linear layers (what QLoRA quantizes)."""
+        per_layer = sum(a * b for a, b in self.linear_shapes().values())
+        if self.attention_bias:
+            per_layer += self.q_dim + 2 * self.kv_dim + self.hidden_size
+        return per_layer * self.num_layers
+
+    @property
+    def other_params(self) -> int:
+        """Embeddings, output head and norms."""
+        embed = self.vocab_size * self.hidden_size
+        head = 0 if self.tie_embeddings else embed
+        norms = (2 * self.num_layers + 1) * self.hidden_size
+        return embed + head + norms
+
+    @property
+    def num_params(self) -> int:
+        """All parameters of the model."""
+        return self.linear_params + self.other_params
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], /, *, name: str = "<config>") -> ModelShape:
+        """Read a shape from a Hugging Face ``config.json`` mapping.
+
+        Args:
+            config: The parsed ``config.json`` (Llama, Mistral, Gemma, Qwen and kin).
+            name: Shown in the plan.
+
+        Returns:
+            The model's shape.
+
+        Raises:
+            PlanError: A needed key is missing (the model is not a decoder-only transformer
+                this planner knows how to count).
+        """
+        cfg = dict(config)
+        if "text_config" in cfg and "hidden_size" not in cfg:  # multimodal wrappers
+            cfg = dict(cfg["text_config"])
+        needed = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+        missing = [k for k in (*needed, "vocab_size") if k not in cfg]
+        if missing:
+            raise PlanError(
+                f"{name}: config has no {', '.join(missing)}",
+                location=Location(source=name),
+                hint="plan() counts decoder-only transformers (Llama, Mistral, Gemma, Qwen, "
+                "SmolLM); pass a config.json of such a model",
+                code="G571",
+            )
+        heads = int(cfg["num_attention_heads"])
+        hidden = int(cfg["hidden_size"])
+        head_dim = cfg.get("head_dim") or hidden // heads
+        return cls(
+            name=name,
+            hidden_size=hidden,
+            num_layers=int(cfg["num_hidden_layers"]),
+            num_heads=heads,
+            num_kv_heads=int(cfg.get("num_key_value_heads") or heads),
+            intermediate_size=int(cfg["intermediate_size"]),
+            vocab_size=int(cfg["vocab_size"]),
+            head_dim=int(head_dim),
+            tie_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+            attention_bias=bool(cfg.get("attention_bias", False)),
+        )
+
+
+def _shape(
+    name: str, h: int, layers: int, heads: int, kv: int, inter: int, vocab: int, **kw: Any
+) -> ModelShape:
+    return ModelShape(
+        name=name,
+        hidden_size=h,
+        num_layers=layers,
+        num_heads=heads,
+        num_kv_heads=kv,
+        intermediate_size=inter,
+        vocab_size=vocab,
+        head_dim=kw.pop("head_dim", h // heads),
+        **kw,
+    )
+
+
+_SMOLLM2_135M = _shape(
+    "HuggingFaceTB/SmolLM2-135M-Instruct", 576, 30, 9, 3, 1536, 49152, tie_embeddings=True
+)
+_MISTRAL_7B = _shape("mistralai/Mistral-7B-Instruct-v0.2", 4096, 32, 32, 8, 14336, 32000)
+_OPENHERMES = replace(_MISTRAL_7B, name="teknium/OpenHermes-2.5-Mistral-7B", vocab_size=32002)
+_GEMMA_7B = _shape(
+    "google/gemma-7b-it", 3072, 28, 16, 16, 24576, 256000, head_dim=256, tie_embeddings=True
+)
+_GEMMA_2B = _shape(
+    "google/gemma-2b-it", 2048, 18, 8, 1, 16384, 256000, head_dim=256, tie_embeddings=True
+)
+_LLAMA3_8B = _shape("meta-llama/Meta-Llama-3-8B-Instruct", 4096, 32, 32, 8, 14336, 128256)
+_LLAMA2_13B = _shape("meta-llama/Llama-2-13b-chat-hf", 5120, 40, 40, 40, 13824, 32000)
+_SMOLLM2_360M = _shape(
+    "HuggingFaceTB/SmolLM2-360M-Instruct", 960, 32, 15, 5, 2560, 49152, tie_embeddings=True
+)
+_SMOLLM2_1_7B = _shape(
+    "HuggingFaceTB/SmolLM2-1.7B-Instruct", 2048, 24, 32, 32, 8192, 49152, tie_embeddings=True
+)
+
+#: Shapes known without reading anything, by preset name and by Hugging Face id (lower case).
+KNOWN_SHAPES: dict[str, ModelShape] = {
+    "smollm2-135m": _SMOLLM2_135M,
+    "smollm2-360m": _SMOLLM2_360M,
+    "smollm2-1.7b": _SMOLLM2_1_7B,
+    "mistral-7b-instruct-v0.2": _MISTRAL_7B,
+    "mistral-7b": replace(_MISTRAL_7B, name="mistralai/Mistral-7B-v0.1"),
+    "openhermes-2.5-mistral-7b": _OPENHERMES,
+    "gemma-7b-it": _GEMMA_7B,
+    "gemma-7b": replace(_GEMMA_7B, name="google/gemma-7b"),
+    "gemma-2b-it": _GEMMA_2B,
+    "llama-3-8b-instruct": _LLAMA3_8B,
+    "llama-2-13b-chat": _LLAMA2_13B,
+}
+for _alias, _preset in (
+    ("embedded", "smollm2-135m"),
+    ("smollm2", "smollm2-135m"),
+    ("smollm2-135m-instruct", "smollm2-135m"),
+    ("mistral", "mistral-7b-instruct-v0.2"),
+    ("openhermes", "openhermes-2.5-mistral-7b"),
+    ("gemma", "gemma-7b-it"),
+):
+    KNOWN_SHAPES[_alias] = KNOWN_SHAPES[_preset]
+for _s in list(KNOWN_SHAPES.values()):
+    KNOWN_SHAPES.setdefault(_s.name.lower(), _s)
+KNOWN_SHAPES.setdefault(
+    "huggingfacetb/smollm2-135m", replace(_SMOLLM2_135M, name="HuggingFaceTB/SmolLM2-135M")
+)
+KNOWN_SHAPES.setdefault("mistralai/mistral-7b-instruct-v0.1", _MISTRAL_7B)
+KNOWN_SHAPES.setdefault(
+    "mistralai/mistral-7b-instruct-v0.3", replace(_MISTRAL_7B, vocab_size=32768)
+)
+
+#: Memory of known GPUs, in bytes (the card's nominal size; drivers keep a little of it).
+GPUS: dict[str, int] = {
+    "7900xtx": 24 * GiB,
+    "7900xt": 20 * GiB,
+    "7800xt": 16 * GiB,
+    "w7900": 48 * GiB,
+    "mi250": 64 * GiB,
+    "mi300x": 192 * GiB,
+    "4090": 24 * GiB,
+    "4080": 16 * GiB,
+    "4070ti": 12 * GiB,
+    "4060ti-16": 16 * GiB,
+    "3090": 24 * GiB,
+    "3080": 10 * GiB,
+    "3060": 12 * GiB,
+    "5090": 32 * GiB,
+    "t4": 16 * GiB,
+    "l4": 24 * GiB,
+    "a10": 24 * GiB,
+    "l40s": 48 * GiB,
+    "a6000": 48 * GiB,
+    "a100-40": 40 * GiB,
+    "a100-80": 80 * GiB,
+    "h100-80": 80 * GiB,
+    "h200": 141 * 10**9,
+}
+_GPU_ALIASES: dict[str, str] = {
+    "rx7900xtx": "7900xtx",
+    "rtx4090": "4090",
+    "rtx3090": "3090",
+    "rtx5090": "5090",
+    "a100": "a100-80",
+    "h100": "h100-80",
+}
+
+
+def _gib(n: float) -> str:
+    return f"{n / GiB:.2f} GiB"
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryPlan:
+    """Estimated peak memory of one training run, split by what holds it.
+
+    All sizes are bytes. ``total`` is what the run needs at its peak; ``fits`` compares it
+    with the GPU's memory (``None`` when no GPU was given).
+
+    Attributes:
+        model: The planned model's id or path.
+        method: ``"lora"``, ``"qlora"`` or ``"full"``.
+        seq_len: Tokens per row (the longest row of a batch).
+        batch: Rows per step on the device.
+        dtype: Training precision of weights and activations.
+        gradient_checkpointing: Whether the plan recomputes activations in the backward pass.
+        num_params: Parameters of the base model.
+        trainable_params: Parameters the optimizer updates.
+        weights: The base model's weights.
+        lora: The LoRA adapters' parameters (0 for ``full``).
+        gradients: Gradients of the trainable parameters.
+        optimizer: The optimizer's state.
+        activations: Tensors saved for the backward pass, logits included.
+        overhead: Runtime context and allocator slack.
+        gpu: The GPU's name, or ``None``.
+        capacity: The GPU's memory, or ``None``.
+        shape: The model's shape.
+    """
+
+    model: str
+    method: Method
+    seq_len: int
+    batch: int
+    dtype: Precision
+    gradient_checkpointing: bool
+    num_params: int
+    trainable_params: int
+    weights: int
+    lora: int
+    gradients: int
+    optimizer: int
+    activations: int
+    overhead: int
+    gpu: str | None = None
+    capacity: int | None = None
+    shape: ModelShape | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def total(self) -> int:
+        """Estimated peak memory, every part together."""
+        return (
+            self.weights
+            + self.lora
+            + self.gradients
+            + self.optimizer
+            + self.activations
+            + self.overhead
+        )
+
+    @property
+    def fits(self) -> bool | None:
+        """Whether ``total`` fits the GPU's memory; ``None`` without a GPU."""
+        return None if self.capacity is None else self.total <= self.capacity
+
+    @property
+    def headroom(self) -> int | None:
+        """GPU memory left at the peak (negative when it does not fit); ``None`` without a GPU."""
+        return None if self.capacity is None else self.capacity - self.total
+
+    def parts(self) -> dict[str, int]:
+        """The parts of the estimate, by name, in bytes."""
+        return {
+            "weights": self.weights,
+            "lora": self.lora,
+            "gradients": self.gradients,
+            "optimizer": self.optimizer,
+            "activations": self.activations,
+            "overhead": self.overhead,
+        }
+
+    def advice(self) -> list[str]:
+        """What to change when the run does not fit (empty when it fits or no GPU is set)."""
+        if self.fits is not False:
+            return []
+        tips: list[str] = []
+        if not self.gradient_checkpointing:
+            tips.append("turn on gradient checkpointing (gradient_checkpointing=True)")
+        if self.method == "full":
+            tips.append('train adapters instead of every weight (method="lora")')
+        if self.method != "qlora":
+            tips.append('quantize the base model to 4 bits (method="qlora")')
+        if self.batch > 1:
+            tips.append("lower the batch and raise gradient accumulation instead")
+        if self.seq_len > 256:
+            tips.append("shorten seq_len (the longest row of a batch decides it)")
+        return tips
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping: the inputs, every part, ``total`` and ``fits``."""
+        out = {k: v for k, v in asdict(self).items() if k != "shape"}
+        out.update(total=self.total, fits=self.fits)
+        return out
+
+    def _rows(self) -> list[tuple[str, str, str]]:
+        total = self.total or 1
+        return [(k, _gib(v), f"{100 * v / total:4.1f}%") for k, v in self.parts().items()]
+
+    def _title(self) -> str:
+        ckpt = ", gradient checkpointing" if self.gradient_checkpointing else ""
+        return (
+            f"{self.model}: {self.method}, {self.dtype}, seq_len {self.seq_len}, "
+            f"batch {self.batch}{ckpt}"
+        )
+
+    def _verdict(self) -> str:
+        if self.capacity is None:
+            return f"peak {_gib(self.total)} (no GPU given)"
+        word = "fits" if self.fits else "does NOT fit"
+        return f"peak {_gib(self.total)} {word} {self.gpu} ({_gib(self.capacity)}), headroom {_gib(self.headroom or 0)}"
+
+    def __str__(self) -> str:
+        lines = [
+            self._title(),
+            f"  parameters {self.num_params / 1e6:,.1f} M, trainable {self.trainable_params / 1e6:,.2f} M",
+        ]
+        lines += [f"  {name:<12}{size:>12}  {share}" for name, size, share in self._rows()]
+        lines.append(f"  {'total':<12}{_gib(self.total):>12}")
+        lines.append(self._verdict())
+        lines += [f"  hint: {tip}" for tip in self.advice()]
+        return "\n".join(lines)
+
+    def __rich__(self) -> Table:
+        """A rich table of the parts (``rich.print(plan)``)."""
+        from rich.table import Table
+
+        table = Table(title=self._title(), caption=self._verdict(), show_footer=True)
+        table.add_column("part", footer="total")
+        table.add_column("memory", justify="right", footer=_gib(self.total))
+        table.add_column("share", justify="right")
+        for row in self._rows():
+            table.add_row(*row)
+        return table
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    file = path / "config.json" if path.is_dir() else path
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GlimmerFileError(
+            f"{file}: no config.json",
+            location=Location(source=str(file)),
+            hint="point at a model directory holding config.json",
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GlimmerFileError(
+            f"{file}: cannot read config ({exc})", location=Location(source=str(file))
+        ) from None
+    if not isinstance(data, dict):
+        raise PlanError(
+            f"{file}: config.json is not an object",
+            location=Location(source=str(file)),
+            code="G571",
+        )
+    return data
+
+
+def model_shape(model: str | Path | Mapping[str, Any] | ModelShape, /) -> ModelShape:
+    """Find a model's shape without downloading anything.
+
+    Args:
+        model: A preset name (``"smollm2-135m"``, ``"mistral-7b-instruct-v0.2"``, ...), a known
+            Hugging Face id, a local model directory or ``config.json``, a parsed config
+            mapping, or a :class:`ModelShape`.
+
+    Returns:
+        The shape.
+
+    Raises:
+        PlanError: The name is neither known nor a local path (code G572), or the config is
+            not a decoder-only transformer's (G571).
+        GlimmerFileError: A local path has no readable ``config.json``.
+
+    Example:
+        >>> model_shape("mistral-7b-instruct-v0.2").num_params
+        7241732096
+    """
+    if isinstance(model, ModelShape):
+        return model
+    if isinstance(model, Mapping):
+        return ModelShape.from_config(model, name=str(model.get("_name_or_path") or "<config>"))
+    key = str(model).strip().lower()
+    if key in KNOWN_SHAPES:
+        return KNOWN_SHAPES[key]
+    path = Path(model).expanduser()
+    if path.exists():
+        return ModelShape.from_config(_read_config(path), name=str(model))
+    close = sorted(k for k in KNOWN_SHAPES if "/" not in k)
+    raise PlanError(
+        f"unknown model {str(model)!r}",
+        location=Location(source=str(model)),
+        hint=f"use a preset ({', '.join(close)}), a known Hugging Face id, or a local directory "
+        "with config.json (plan() never downloads)",
+        code="G572",
+    )
+
+
+def _capacity(gpu: str | int | None) -> tuple[str | None, int | None]:
+    if gpu is None:
+        return None, None
+    if isinstance(gpu, bool) or (isinstance(gpu, int) and gpu <= 0):
+        raise PlanError(f"GPU memory must be a positive number of bytes, not {gpu!r}", code="G573")
+    if isinstance(gpu, int):
+        return f"{gpu / GiB:.1f} GiB GPU", gpu
+    key = gpu.strip().lower().replace(" ", "").replace("_", "-")
+    key = _GPU_ALIASES.get(key, key)
+    if key.endswith("gb") and key[:-2].replace(".", "", 1).isdigit():
+        return gpu, int(float(key[:-2]) * GiB)
+    if key not in GPUS:
+        raise PlanError(
+            f"unknown GPU {gpu!r}",
+            location=Location(source=str(gpu)),
+            hint=f"use one of {', '.join(GPUS)}, a size such as '24GB', or a number of bytes",
+            code="G573",
+        )
+    return key, GPUS[key]
+
+
+def _activations_per_token_layer(
+    shape: ModelShape, *, act: int, targets: Sequence[str], lora_dropout: float
+) -> float:
+    """Bytes one decoder layer keeps per token for the backward pass."""
+    h, i = shape.hidden_size, shape.intermediate_size
+    q, kv = shape.q_dim, shape.kv_dim
+    # Norms (input + output of each of the two RMSNorms; fp32 copies of the input in the
+    # upcast when training in 16 bits), attention (q, k, v after rotary, output and its
+    # logsumexp), MLP (gate, up, silu(gate), product).
+    elements = 4 * h + (q + 2 * kv) + (q + kv) + q + 4 * i
+    size = elements * act
+    if act < 4:
+        size += 2 * h * 4  # RMSNorm's fp32 upcast of its input
+    shapes = shape.linear_shapes()
+    for name in targets:
+        d_in, _ = shapes[name]
+        size += d_in * 4  # adapter input, cast to the adapters' fp32 (after dropout)
+        if lora_dropout > 0:
+            size += d_in  # dropout mask, one byte an element
+    return float(size)
+
+
+def plan(
+    model: str | Path | Mapping[str, Any] | ModelShape,
+    /,
+    *,
+    method: Method = "lora",
+    seq_len: int = 512,
+    batch: int = 1,
+    gpu: str | int | None = "7900xtx",
+    lora_r: int = 16,
+    target_modules: Sequence[str] = DEFAULT_TARGETS,
+    lora_dropout: float = 0.05,
+    dtype: str | None = None,
+    gradient_checkpointing: bool | None = None,
+    optimizer: Literal["adamw", "adamw_8bit"] | None = None,
+    device: Literal["gpu", "cpu"] | None = None,
+) -> MemoryPlan:
+    """Estimate the peak memory of fine-tuning *model* and whether it fits a GPU.
+
+    Nothing is downloaded or loaded: the shape comes from a preset's table or a local
+    ``config.json``.
+
+    Args:
+        model: Preset name, Hugging Face id of a known model, local model directory or
+            ``config.json``, a config mapping, or a :class:`ModelShape`.
+        method: ``"lora"`` (16-bit base, fp32 adapters), ``"qlora"`` (4-bit NF4 base) or
+            ``"full"`` (every weight trained).
+        seq_len: Tokens in the longest row of a batch.
+        batch: Rows per optimizer micro-step on the device.
+        gpu: A known GPU name (see :data:`GPUS`), a size like ``"24GB"``, a number of bytes,
+            or ``None`` to plan without a verdict.
+        lora_r: LoRA rank.
+        target_modules: Linear layers adapted by LoRA (default: every linear layer of a block).
+        lora_dropout: LoRA dropout; above 0 each adapter keeps a dropout mask.
+        dtype: Training precision, ``"bf16"``, ``"fp16"`` or ``"fp32"``; default ``"fp32"``
+            when ``gpu`` is ``None`` (a CPU run) and ``"bf16"`` otherwise.
+        gradient_checkpointing: Recompute activations in the backward pass. ``None`` (the
+            default) turns it on only when the run would not fit otherwise, as ``fit`` does.
+        optimizer: ``"adamw"`` (fp32 moments) or ``"adamw_8bit"``; default 8-bit for
+            ``qlora``, ``"adamw"`` otherwise.
+        device: ``"gpu"`` counts the runtime context and the caching allocator's slack;
+            ``"cpu"`` counts what the C allocator keeps of the backward pass (peak RSS).
+            Default: ``"cpu"`` when ``gpu`` is ``None``, else ``"gpu"``.
+
+    Returns:
+        The plan: each part in bytes, ``total``, ``fits`` and ``advice()``.
+
+    Raises:
+        PlanError: Unknown model, GPU, method, dtype or target module, or a non-positive
+            size.
+        GlimmerFileError: A local model path without a readable ``config.json``.
+
+    Example:
+        >>> p = plan("mistral-7b-instruct-v0.2", method="qlora", gpu="7900xtx")
+        >>> p.fits
+        True
+    """
+    if method not in ("lora", "qlora", "full"):
+        raise PlanError(
+            f"unknown method {method!r}", hint='use "lora", "qlora" or "full"', code="G574"
+        )
+    for label, value in (("seq_len", seq_len), ("batch", batch), ("lora_r", lora_r)):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise PlanError(f"{label} must be a positive integer, not {value!r}", code="G574")
+    shape = model_shape(model)
+    gpu_name, capacity = _capacity(gpu)
+    precision = _DTYPE_ALIASES.get((dtype or ("fp32" if gpu is None else "bf16")).lower())
+    if precision is None:
+        raise PlanError(
+            f"unknown dtype {dtype!r}", hint='use "bf16", "fp16" or "fp32"', code="G574"
+        )
+    unknown = [t for t in target_modules if t not in shape.linear_shapes()]
+    if unknown:
+        raise PlanError(
+            f"unknown target module(s) {', '.join(unknown)}",
+            hint=f"choose among {', '.join(DEFAULT_TARGETS)}",
+            code="G574",
+        )
+    act = _DTYPE_BYTES[precision]
+    opt = optimizer or ("adamw_8bit" if method == "qlora" else "adamw")
+
+    n_params = shape.num_params
+    if method == "qlora":
+        weights = math.ceil(shape.linear_params * _NF4_BYTES) + shape.other_params * act
+    else:
+        weights = n_params * act
+    if method == "full":
+        trainable = n_params
+        lora = 0
+        train_bytes = act
+    else:
+        linear = shape.linear_shapes()
+        trainable = shape.num_layers * sum(lora_r * sum(linear[t]) for t in target_modules)
+        lora = trainable * 4
+        train_bytes = 4
+    gradients = trainable * train_bytes
+    optimizer_state = trainable * (2 if opt == "adamw_8bit" else 2 * train_bytes)
+
+    tokens = seq_len * batch
+    dropout = lora_dropout if method != "full" else 0.0
+    targets = () if method == "full" else tuple(target_modules)
+    per_layer = _activations_per_token_layer(shape, act=act, targets=targets, lora_dropout=dropout)
+    logits = tokens * shape.vocab_size * (2 * act + 8)  # logits, fp32 copy, log-softmax, grads
+    embed = tokens * shape.hidden_size * act
+    if method == "qlora":  # one linear layer dequantized to 16 bits at a time
+        embed += max(a * b for a, b in shape.linear_shapes().values()) * act
+
+    def activations_with(ckpt: bool) -> int:
+        if ckpt:  # keep each layer's input; recompute one layer at a time
+            kept = shape.num_layers * tokens * shape.hidden_size * act + tokens * per_layer
+        else:  # every layer's saved tensors, plus one layer's worth of gradients in flight
+            kept = (shape.num_layers + 1) * tokens * per_layer
+        return math.ceil(kept + logits + embed)
+
+    on_cpu = (device or ("cpu" if gpu is None else "gpu")) == "cpu"
+
+    def overhead_for(static: int, acts: int) -> int:
+        if on_cpu:
+            return math.ceil(acts * _CPU_ALLOCATOR_SLACK)
+        return _RUNTIME_CONTEXT + math.ceil((static + acts) * _ALLOCATOR_SLACK)
+
+    static = weights + lora + gradients + optimizer_state
+    ckpt = bool(gradient_checkpointing)
+    if gradient_checkpointing is None and capacity is not None:
+        acts = activations_with(False)
+        ckpt = static + acts + overhead_for(static, acts) > capacity
+    activations = activations_with(ckpt)
+    return MemoryPlan(
+        model=shape.name,
+        method=method,
+        seq_len=seq_len,
+        batch=batch,
+        dtype=precision,  # type: ignore[arg-type]
+        gradient_checkpointing=ckpt,
+        num_params=n_params,
+        trainable_params=trainable,
+        weights=weights,
+        lora=lora,
+        gradients=gradients,
+        optimizer=optimizer_state,
+        activations=activations,
+        overhead=overhead_for(static, activations),
+        gpu=gpu_name,
+        capacity=capacity,
+        shape=shape,
+    )
