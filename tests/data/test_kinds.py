@@ -80,10 +80,11 @@ def test_general_answers_are_plain_and_correct() -> None:
     terms = [t.lower() for t in Glossary.default().terms() if len(t) > 8]
     for r in general(n=200).records(seed=1):
         assert not any(t in r.answer.lower() for t in terms)
-        m = re.search(r"(\d+) (plus|\+|minus|-|times|\*|x|×) (\d+)", r.prompt)
+        m = re.search(r"(\d+) (plus|\+|minus|-|times|\*|x|×|/|divided by) (\d+)", r.prompt)
         if m and not r.prompt.startswith(("Add", "Subtract", "Multiply")):
             a, op, b = int(m.group(1)), m.group(2), int(m.group(3))
-            want = {"plus": a + b, "+": a + b, "minus": a - b, "-": a - b}.get(op, a * b)
+            sums = {"plus": a + b, "+": a + b, "minus": a - b, "-": a - b}
+            want = sums.get(op, a // b if op in ("/", "divided by") else a * b)
             assert str(want) in r.answer
 
 

@@ -51,3 +51,22 @@ def test_four_gram_share_bounds() -> None:
     assert four_gram_share(["a b c d", "a b c d"]) == 0.5
     assert four_gram_share(["one two three four five"]) == 1.0
     assert four_gram_share([]) == 1.0
+
+
+def test_no_evaluation_prompt_is_in_the_training_data(default_splits: DatasetSplits) -> None:
+    """Evaluation prompts must stay unseen: none appears verbatim among the built prompts."""
+    import json
+
+    from glimmer.resources import resource_dir
+
+    suites = resource_dir("suites")
+    if not suites.is_dir():
+        pytest.skip("no evaluation suites bundled")
+    held_out = {
+        " ".join(json.loads(line)["prompt"].lower().split())
+        for path in suites.glob("*.jsonl")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    }
+    prompts = {" ".join(r.prompt.lower().split()) for r in default_splits.all}
+    assert held_out and not held_out & prompts

@@ -140,11 +140,12 @@ class KindBuilder(Builder):
         system = blocks.get("system")
         if not system and rng.random() < self.system_share:
             system = SYSTEM_PROMPTS[rng.randrange(len(SYSTEM_PROMPTS))]
+        # rendered strings and fixed roles: valid by construction, so validation is skipped
         if system:
-            messages.append(Message(role="system", content=system))
-        messages.append(Message(role="user", content=blocks["user"]))
-        messages.append(Message(role="assistant", content=blocks["assistant"]))
-        rec = ChatRecord(
+            messages.append(Message.model_construct(role="system", content=system))
+        messages.append(Message.model_construct(role="user", content=blocks["user"]))
+        messages.append(Message.model_construct(role="assistant", content=blocks["assistant"]))
+        rec = ChatRecord.model_construct(
             messages=messages, category=self.category, template_id=tid, source=source, seed=seed
         )
         return rec.with_fills(fills)
@@ -349,7 +350,16 @@ _FACTS: tuple[tuple[str, str], ...] = (
 
 
 def _general_item(rng: random.Random) -> tuple[str, str]:
-    kind = rng.randrange(4)
+    kind = rng.randrange(5)
+    if kind == 4:
+        q, d = rng.randrange(2, 13), rng.randrange(2, 13)
+        a = q * d
+        question = _pick(
+            rng, [f"What is {a} divided by {d}?", f"Divide {a} by {d}.", f"What is {a} / {d}?"]
+        )
+        return question, _pick(
+            rng, [f"{a} divided by {d} is {q}.", f"{a} / {d} = {q}.", f"The quotient is {q}."]
+        )
     if kind == 0:
         return _FACTS[rng.randrange(len(_FACTS))]
     a, b = rng.randrange(2, 60), rng.randrange(2, 40)
