@@ -16,7 +16,7 @@ from tests.strategies import patterns
 from tests.syntax.weave_strategies import weave_data
 from tests.syntax.weave_strategies import weave_sections as weave_section_data
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @pytest.fixture(scope="module")
@@ -225,3 +225,24 @@ def test_weave_examples_load_are_formatted_and_round_trip(examples_dir: Path) ->
         assert glimmer.format_text(text, format="weave") == text, path.name
         assert glimmer.loads(glimmer.dumps(p, format="weave")) == p
         assert glimmer.loads(glimmer.dumps(p, format="json"), format="json") == p
+
+
+@SETTINGS
+@given(weave_section_data)
+def test_section_text_reads_back(data: dict[str, Any]) -> None:
+    w = Weave.from_data(data)
+    back = glimmer.loads(w.text("story"), format="weave")
+    assert weave_sections(back)["story"] == w
+
+
+def test_section_explain(seed_file: Path) -> None:
+    story = weave_sections(glimmer.load(seed_file))["story"]
+    lines = story.explain().splitlines()
+    assert lines[0] == "Core Concept Seeds:"
+    assert [line for line in lines if not line.startswith("- ")] == [
+        f"{h}:" for h in story.headings()
+    ]
+    assert (
+        "- pattern, then dream, then one of (intelligence weaves into consciousness;"
+        in story.explain()
+    )

@@ -92,7 +92,7 @@ def extract(
     Example:
         >>> found = extract('const x = 1;\\n```glimmer\\nstory: "A seed."\\n```\\n')
         >>> found[0].pattern.story, found[0].line, found[0].kind
-        ('A seed.', 2, 'glimmer')
+        ('A seed.', 3, 'glimmer')
     """
     label: str | None
     if isinstance(text_or_path, os.PathLike) or (

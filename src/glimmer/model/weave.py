@@ -236,6 +236,37 @@ class Weave(_WeaveModel):
         out["weave"] = [syntax.entry_to_data(_entry_to_syntax(e)) for e in self.entries]
         return out
 
+    def text(self, name: str = "story", /) -> str:
+        """The section in weave notation: ``~name~ = title`` if set, then the ``@name@`` block.
+
+        Example:
+            >>> flow = {"flow": [{"term": "seed"}, ">", {"term": "bloom"}]}
+            >>> print(Weave.from_data({"weave": [flow]}).text("story"), end="")
+            @story@
+                seed> bloom
+            @story@
+        """
+        doc = syntax.weave_from_data({name: self.to_data()})
+        doc.items = doc.items[1:]  # no meta block
+        return syntax.render_weave(doc)
+
+    def explain(self) -> str:
+        """Every flow in plain English, one per line, under its heading.
+
+        Example:
+            >>> w = Weave.from_data({"weave": [{"heading": "Memory"},
+            ...     {"flow": [{"term": "memory"}, "<crystallize<", {"term": "experience"}]}]})
+            >>> print(w.explain())
+            Memory:
+            - experience crystallizes into memory
+        """
+        lines: list[str] = []
+        for heading, flows in self.sections():
+            if heading:
+                lines.append(f"{heading}:")
+            lines.extend(f"- {flow.explain()}" for flow in flows)
+        return "\n".join(lines)
+
     def flows(self) -> list[Flow]:
         """The flows, in order."""
         return [e for e in self.entries if isinstance(e, Flow)]
