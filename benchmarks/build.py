@@ -29,7 +29,9 @@ def main() -> None:
     splits = build(recipe, seed=0)
     cold = time.perf_counter() - t
     n = len(splits.all)
-    print(f"default recipe: {n} records after dedup (cold build {cold:.2f} s, {n / cold:,.0f} records/s)")
+    print(
+        f"default recipe: {n} records after dedup (cold build {cold:.2f} s, {n / cold:,.0f} records/s)"
+    )
     print("per category: " + ", ".join(f"{k} {v}" for k, v in summary(splits.all).items()))
     dd, div = splits.stats["dedup"], splits.stats["diversity"]
     print(f"dedup: dropped {dd['exact']} exact, {dd['near']} near duplicates")

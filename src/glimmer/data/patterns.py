@@ -256,6 +256,12 @@ def _short(text: str, limit: int = 140) -> str:
     return cut + "..."
 
 
+def _item(text: str) -> str:
+    """A list entry as prose: short names bare, sentences in quotes."""
+    short = _short(text, 60)
+    return f'"{short}"' if len(short.split()) > 3 else short
+
+
 def _describe(rng: random.Random, value: Any, *, limit: int = 4) -> list[str]:
     """Plain sentences saying what a piece of pattern data holds."""
     out: list[str] = []
@@ -264,7 +270,7 @@ def _describe(rng: random.Random, value: Any, *, limit: int = 4) -> list[str]:
     if isinstance(value, list):
         scalars = [str(x) for x in value if isinstance(x, str | int | float)]
         if scalars and len(scalars) == len(value):
-            return [f"It lists {join_and(_short(s, 60) for s in scalars[:limit])}."]
+            return [f"It lists {join_and(_item(s) for s in scalars[:limit])}."]
         titled = [str(x.get("title") or x.get("name") or "") for x in value if isinstance(x, dict)]
         titled = [t for t in titled if t]
         if titled:
@@ -284,7 +290,7 @@ def _describe(rng: random.Random, value: Any, *, limit: int = 4) -> list[str]:
             scalars = [str(x) for x in v if isinstance(x, str | int | float)]
             if scalars:
                 out.append(
-                    f"{k[:1].upper() + k[1:]} lists {join_and(_short(s, 60) for s in scalars[:limit])}."
+                    f"{k[:1].upper() + k[1:]} lists {join_and(_item(s) for s in scalars[:limit])}."
                 )
             else:
                 out.append(f"{k[:1].upper() + k[1:]} holds {len(v)} structured entries.")
