@@ -31,13 +31,12 @@ def _word_ids(words: list[str]) -> list[int]:
     ids = _WORD_IDS
     if len(ids) > 500_000:  # bound the cache on unusual inputs
         ids.clear()
-    out = []
-    for w in words:
-        i = ids.get(w)
-        if i is None:
-            i = ids[w] = zlib.crc32(w.encode())
-        out.append(i)
-    return out
+    out: list[int | None] = list(map(ids.get, words))
+    if None in out:
+        for w in set(words) - ids.keys():
+            ids[w] = zlib.crc32(w.encode())
+        out = list(map(ids.get, words))
+    return out  # type: ignore[return-value]
 
 
 def shingles(text: str, /, *, k: int = 5) -> frozenset[int]:
@@ -46,7 +45,11 @@ def shingles(text: str, /, *, k: int = 5) -> frozenset[int]:
     Words map to CRC32 values and each *k*-gram to the hash of its tuple of ints: no salted
     string hashing, so the result is the same in every process.
     """
-    ids = _word_ids(_WORD.findall(text.lower()))
+    return _shingles(_WORD.findall(text.lower()), k)
+
+
+def _shingles(words: list[str], k: int = 5) -> frozenset[int]:
+    ids = _word_ids(words)
     if len(ids) <= k:
         return frozenset((hash(tuple(ids)),))
     return frozenset(map(hash, zip(*(ids[i:] for i in range(k)), strict=False)))
@@ -81,12 +84,13 @@ class Deduper:
 
     def check(self, text: str, /) -> str | None:
         """``"exact"`` or ``"near"`` if *text* duplicates an earlier one, else ``None`` (and remember it)."""
-        key = normalise(text)
+        words = _WORD.findall(text.lower())
+        key = " ".join(words)
         if key in self._exact:
             self.exact_dropped += 1
             return "exact"
         if self.near:
-            sh = shingles(key)
+            sh = _shingles(words)
             keys = self._band_keys(sh)
             candidates: set[int] = set()
             for k in keys:

@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from openai import OpenAI
 
 __all__ = [
+    "ANGLES",
     "CATEGORY_HINTS",
     "ExpansionRun",
     "TeacherError",
@@ -71,6 +72,21 @@ CATEGORY_HINTS: Final[dict[str, str]] = {
     "glossary": "asks what a STARWEAVE concept means and how it relates to others",
     "general": "asks a general question",
 }
+
+#: Subjects the question prompt steers towards, one per candidate of a seed record, so that
+#: candidates differ even on servers that ignore the sampling seed.
+ANGLES: Final[tuple[str, ...]] = (
+    "an everyday object",
+    "a place in nature",
+    "a human relationship",
+    "a piece of technology",
+    "a moment of change",
+    "a craft or an art",
+    "a scientific idea",
+    "a gathering of people",
+    "a memory",
+    "a journey",
+)
 
 QUESTION_TEMPLATE: Final = "expand/question.jinja2"
 ANSWER_SYSTEM_TEMPLATE: Final = "expand/answer_system.jinja2"
@@ -373,6 +389,7 @@ class _Teacher:
             category_hint=CATEGORY_HINTS.get(category, "a question of this kind"),
             seed_question=job.seed.question,
             concepts=[c["name"] for c in self.glossary],
+            angle=ANGLES[(job.index + int(job.seed.key[:4], 16)) % len(ANGLES)],
         )
         raw, _ = self._chat(
             [{"role": "user", "content": prompt}],

@@ -170,7 +170,7 @@ class KindBuilder(Builder):
     # -- helpers for subclasses ------------------------------------------------------------
 
     def _concepts(self, rng: random.Random, k: int = 3) -> tuple[list[str], RelationView]:
-        core = [c.name for c in self.gloss.core()]
+        core = _core_names(self.gloss)
         picked = rng.sample(core, min(k, len(core)))
         while len(picked) < k:
             picked.append(picked[-1])
@@ -181,6 +181,17 @@ class KindBuilder(Builder):
         else:
             view = RelationView("is close to", picked[1])
         return picked, view
+
+
+_CORE_NAMES: dict[int, tuple[Glossary, list[str]]] = {}
+
+
+def _core_names(gloss: Glossary) -> list[str]:
+    # glossaries are immutable: compute the list once per glossary object
+    hit = _CORE_NAMES.get(id(gloss))
+    if hit is None or hit[0] is not gloss:
+        hit = _CORE_NAMES[id(gloss)] = (gloss, [c.name for c in gloss.core()])
+    return hit[1]
 
 
 _TEMPLATE_SETS: dict[tuple[str, ...], TemplateSet] = {}

@@ -41,7 +41,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from glimmer.data.dedup import normalise, shingles
-from glimmer.data.records import ChatRecord, Message
+from glimmer.data.records import ChatRecord, DatasetSplits, Message
 from glimmer.errors import GlimmerError, GlimmerFileError, Location
 from glimmer.model.io import loads, read_text, write_text
 from glimmer.resources import resource_dir
@@ -62,6 +62,7 @@ __all__ = [
     "accepted_rows",
     "append_row",
     "count_rows",
+    "include_reviewed",
     "read_review",
     "write_review",
 ]
@@ -617,3 +618,35 @@ class Reviewer:
 
 def _joined(candidate: Candidate) -> str:
     return candidate.question() + "\n" + candidate.answer()
+
+
+def include_reviewed(
+    splits: DatasetSplits, paths: Sequence[str | os.PathLike[str]], /
+) -> DatasetSplits:
+    """*splits* with the accepted rows of review files added to its train split.
+
+    Rows whose text already appears in the dataset (after normalisation) are left out.
+    ``stats["included"]`` records how many rows each file gave.
+
+    Raises:
+        GlimmerFileError: A review file does not exist.
+        ReviewFileError: A line is not a review row.
+    """
+    seen = {
+        normalise("\n".join(m.content for m in r.messages if m.role != "system"))
+        for r in splits.all
+    }
+    train = list(splits.train)
+    included: dict[str, int] = {}
+    for path in paths:
+        n = 0
+        for record in accepted_records(path):
+            key = normalise("\n".join(m.content for m in record.messages if m.role != "system"))
+            if key in seen:
+                continue
+            seen.add(key)
+            train.append(record)
+            n += 1
+        included[str(path)] = n
+    stats = {**splits.stats, "included": included}
+    return splits.model_copy(update={"train": train, "stats": stats})
