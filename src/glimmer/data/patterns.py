@@ -187,9 +187,7 @@ def pattern_items(pattern: Pattern, /, *, source: str | None = None) -> list[Ite
                 t = entry.get("title", "") if isinstance(entry, dict) else ""
                 items.append(Item(source, f"patterns[{i}]", str(t), entry, section="patterns"))
         else:
-            items.append(
-                Item(source, key, title if key == "metadata" else "", {key: value}, section=key)
-            )
+            items.append(Item(source, key, "", {key: value}, section=key))
     items = [it for it in items if len(_snippet(it.data, "json")) <= MAX_SNIPPET]
     if len(json.dumps(data)) <= MAX_SNIPPET:
         items.append(Item(source, "pattern", title, data, whole=True))
@@ -301,7 +299,12 @@ def _describe(rng: random.Random, value: Any, *, limit: int = 4) -> list[str]:
         elif v is not None:
             out.append(f"{k[:1].upper() + k[1:]} is {v}.")
     if len(value) > limit:
-        out.append(f"There are {len(value) - limit} more entries in the same spirit.")
+        more = len(value) - limit
+        out.append(
+            "There is one more entry."
+            if more == 1
+            else f"There are {more} more entries in the same spirit."
+        )
     return out
 
 
@@ -388,8 +391,7 @@ class Interpretation(KindBuilder):
         if not items or rng.random() < self.synthetic_share:
             data = synthesize(rng)[0].to_data()
             key = _pick(rng, list(data))
-            title = data["metadata"].get("title", "") if key == "metadata" else ""
-            item = Item(None, key, title, {key: data[key]}, section=key)
+            item = Item(None, key, "", {key: data[key]}, section=key)
         else:
             item = _pick(rng, items)
         fmt = _pick(rng, ["glimmer", "json"])
