@@ -198,3 +198,14 @@ def test_arbitrary_text_extracts_or_raises_a_glimmer_error(text: str) -> None:
         assert 1 <= item.line <= item.end_line <= text.count("\n") + 1
     with contextlib.suppress(GlimmerError):  # anything else fails the test
         glimmer.loads(text, format="weave")
+
+
+def test_comments_between_weave_items_belong_to_the_header_but_not_after_it() -> None:
+    text = (
+        HEADER
+        + '\n/* an earlier stamp */\n\n~story~ = "Seeds"\n\n//! Memory system\nuse std::fmt;\n'
+    )
+    [found] = extract(text)
+    assert found.pattern.story == "Seeds"
+    assert found.text.endswith('~story~ = "Seeds"')
+    assert found.end_line == text.splitlines().index('~story~ = "Seeds"') + 1

@@ -184,6 +184,7 @@ def test_invalid_weave_data_is_refused(data: Any) -> None:
         ("initialize< [a | b]< process", "process, then one of (a; b), then initialize"),
         ("a >join> b <feed< c", "a joins b; c feeds into b"),
         ("lone", "lone"),
+        ("verify| data <transform< source", "source transforms into data (verify)"),
     ],
 )
 def test_explain(text: str, explanation: str) -> None:

@@ -62,6 +62,32 @@ W = {"term": "a"}
         ),
         ("{color: #FFF} [a]", [{"any": [[W]], "annotation": {"color": "#FFF"}}]),
         ("true > null", [{"term": "true"}, ">", {"term": "null"}]),
+        ("verify| a", [{"term": "a", "prefix": ["verify"]}]),
+        ("check| verify| [a]", [{"any": [[W]], "prefix": ["check", "verify"]}]),
+        (
+            "{#FFF} verify| a",
+            [{"term": "a", "prefix": ["verify"], "annotation": {"color": "#FFF"}}],
+        ),
+        (
+            "verify| {#FFF} a",
+            [{"term": "a", "prefix": ["verify"], "annotation": {"color": "#FFF"}}],
+        ),
+        (
+            "x> [verify| a <t< b]",
+            [
+                {"term": "x"},
+                ">",
+                {"any": [[{"term": "a", "prefix": ["verify"]}, "<t<", {"term": "b"}]]},
+            ],
+        ),
+        ("[a |b]", [{"any": [[W], [{"term": "b"}]]}]),
+        ("[a| b]", [{"any": [[{"term": "b", "prefix": ["a"]}]]}]),
+        (
+            "d <[a]< w <p",
+            [{"term": "d"}, "<", {"any": [[W]]}, "<", {"term": "w"}, "<", {"term": "p"}],
+        ),
+        ("a // note\n  > b", [W, ">", {"term": "b"}]),
+        ("a /* x */ >v> b", [W, ">v>", {"term": "b"}]),
     ],
 )
 def test_flow_constructs(text: str, data: list[Any]) -> None:
@@ -114,6 +140,31 @@ def test_flows_need_no_separator_but_links_bind() -> None:
 )
 def test_items(text: str, data: dict[str, Any]) -> None:
     assert parse_weave(text).to_data() == data
+
+
+def test_comments_are_kept_for_formatting_but_not_in_the_data() -> None:
+    text = (
+        "// top\n~s~ = 1\n/* between\n   lines */\n@story@\n  // lead\n  >>> H\n"
+        "  a > // inside\n  b\n  // end\n@story@\n// last\n"
+    )
+    doc = parse_weave(text)
+    assert doc.to_data() == {
+        "s": 1,
+        "story": {"weave": [{"heading": "H"}, {"flow": [W, ">", {"term": "b"}]}]},
+    }
+    out = render_weave(doc)
+    for comment in (
+        "// top",
+        "/* between\n   lines */",
+        "// lead",
+        "// inside",
+        "// end",
+        "// last",
+    ):
+        assert out.count(comment) == 1, comment
+    assert out.index("// inside") < out.index("a> b")  # a comment inside a flow moves before it
+    assert render_weave(parse_weave(out)) == out
+    assert parse_weave(out).to_data() == doc.to_data()
 
 
 def test_the_corpus_file_parses(corpus_dir: Path) -> None:
@@ -214,6 +265,8 @@ def test_spans_point_into_the_text() -> None:
             "duplicate key",
         ),
         ("@story@\n  a = b\n@story@", "G103", 2, 5, "unexpected '='"),
+        ("@story@\n  a /* open\n@story@", "G102", 2, 5, "unterminated /* comment"),
+        ("@story@\n  [verify|]\n@story@", "G103", 2, 11, "unexpected ']'"),
         ("@story@\n" + "[" * 300 + "\n@story@", "G107", 2, 201, "deeper"),
     ],
 )

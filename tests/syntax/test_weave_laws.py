@@ -56,6 +56,10 @@ FRAGMENTS = st.sampled_from(
         '"',
         "\\",
         "true",
+        "/*",
+        "*/",
+        "v|",
+        "{#FFF}",
         "~",
         "@",
     ]

@@ -15,6 +15,14 @@ def test_registered_by_name_and_suffix() -> None:
     assert isinstance(get_lexer_for_filename("seed.we"), WeaveLexer)
 
 
+def test_prefixes_and_comments() -> None:
+    tokens = list(WeaveLexer().get_tokens("@s@\n  verify| a // note\n  /* b */ c\n@s@\n"))
+    kinds = {(t, v) for t, v in tokens}
+    assert (Name.Decorator, "verify|") in kinds
+    assert (Comment.Single, "// note") in kinds
+    assert (Comment.Multiline, "/* b */") in kinds
+
+
 def test_highlights_every_construct(corpus_dir: Path) -> None:
     text = (corpus_dir / "weave" / "001-STARWEAVE-INIT.we").read_text(encoding="utf-8")
     tokens = list(WeaveLexer().get_tokens(text))

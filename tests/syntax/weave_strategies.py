@@ -26,13 +26,25 @@ links = st.one_of(
 )
 
 
-def _with_annotation(node: dict[str, Any], annotation: dict[str, Any] | None) -> dict[str, Any]:
+prefixes = st.lists(words, max_size=2)
+
+
+def _with_annotation(
+    node: dict[str, Any], annotation: dict[str, Any] | None, prefix: list[str]
+) -> dict[str, Any]:
+    if prefix:
+        node = {**node, "prefix": prefix}
     return node if annotation is None else {**node, "annotation": annotation}
 
 
-bare_terms = st.builds(lambda w, a: _with_annotation({"term": w}, a), words, annotations)
+bare_terms = st.builds(
+    lambda w, a, p: _with_annotation({"term": w}, a, p), words, annotations, prefixes
+)
 quoted_terms = st.builds(
-    lambda t, a: _with_annotation({"term": t, "quoted": True}, a), one_line, annotations
+    lambda t, a, p: _with_annotation({"term": t, "quoted": True}, a, p),
+    one_line,
+    annotations,
+    prefixes,
 )
 terms = st.one_of(bare_terms, quoted_terms)
 
@@ -52,9 +64,10 @@ def _flow(nodes: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[list[An
 nodes = st.recursive(
     terms,
     lambda inner: st.builds(
-        lambda alts, a: _with_annotation({"any": alts}, a),
+        lambda alts, a, p: _with_annotation({"any": alts}, a, p),
         st.lists(_flow(inner), min_size=1, max_size=3),
         annotations,
+        prefixes,
     ),
     max_leaves=10,
 )

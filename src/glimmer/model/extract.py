@@ -149,20 +149,36 @@ def _meta_regions(text: str) -> list[tuple[int, int]]:
 
 
 def _weave_tail(text: str, pos: int) -> int:
-    """Extend a region past the assignments and ``@name@`` blocks that follow it."""
-    end = pos
+    """Extend a region past the assignments and ``@name@`` blocks that follow it.
+
+    Comments between them belong to the region; comments after the last do not (the
+    ``//!`` doc comment that opens a Rust or Zig file is the file's, not the pattern's).
+    """
+    end = at = pos
     while True:
-        at = _SPACE.match(text, end).end()  # type: ignore[union-attr]
+        at = _SPACE.match(text, at).end()  # type: ignore[union-attr]
+        if text.startswith("//", at):
+            newline = text.find("\n", at)
+            at = len(text) if newline == -1 else newline
+            continue
+        if text.startswith("/*", at):
+            close = text.find("*/", at + 2)
+            if close == -1:
+                return end
+            at = close + 2
+            continue
         line_end = text.find("\n", at)
         line_end = len(text) if line_end == -1 else line_end
         head = text[at:line_end].strip()
         if _ASSIGNMENT.match(head):
-            end = line_end
+            end = at = line_end
         elif _BLOCK_MARK.fullmatch(head) and head != META_MARK:
-            close = re.compile(rf"^[ \t]*{re.escape(head)}[ \t]*$", re.M).search(text, line_end)
-            if close is None:
+            close_mark = re.compile(rf"^[ \t]*{re.escape(head)}[ \t]*$", re.M).search(
+                text, line_end
+            )
+            if close_mark is None:
                 return len(text)  # an unclosed block: the parser says where
-            end = close.end()
+            end = at = close_mark.end()
         else:
             return end
 

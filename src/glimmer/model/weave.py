@@ -62,6 +62,8 @@ class Term(_WeaveModel):
     """Whether it is written in double quotes."""
     annotation: dict[str, ScalarValue] | None = None
     """The ``{key: value}`` annotation written before it, if any."""
+    prefixes: list[str] = []
+    """Words written against a bar before it, such as ``verify`` in ``verify| data``."""
 
     @property
     def color(self) -> str | None:
@@ -76,6 +78,8 @@ class Group(_WeaveModel):
     """The alternatives, each a flow."""
     annotation: dict[str, ScalarValue] | None = None
     """The ``{key: value}`` annotation written before the group, if any."""
+    prefixes: list[str] = []
+    """Words written against a bar before it, such as ``verify|``."""
 
     @property
     def color(self) -> str | None:
@@ -147,11 +151,8 @@ class Flow(_WeaveModel):
                 code=exc.code,
                 expected=exc.expected,
             ) from None
-        entries = (
-            doc.items[0].entries
-            if doc.items and isinstance(doc.items[0], syntax.WeaveBlock)
-            else []
-        )
+        blocks = [i for i in doc.items if isinstance(i, syntax.WeaveBlock)]
+        entries = [e for e in blocks[0].entries if not isinstance(e, syntax.WeaveComment)]
         if len(entries) != 1 or not isinstance(entries[0], syntax.WeaveFlow):
             raise GlimmerSyntaxError(
                 "expected exactly one flow", location=Location("<flow>"), code="G100"
@@ -322,9 +323,13 @@ def _invalid(message: str) -> GlimmerValidationError:
 
 def _node_from_syntax(node: syntax.WeaveTerm | syntax.WeaveGroup) -> Term | Group:
     if isinstance(node, syntax.WeaveTerm):
-        return Term(text=node.text, quoted=node.quoted, annotation=node.annotation)
+        return Term(
+            text=node.text, quoted=node.quoted, annotation=node.annotation, prefixes=node.prefixes
+        )
     return Group(
-        alternatives=[_flow_from_syntax(f) for f in node.alternatives], annotation=node.annotation
+        alternatives=[_flow_from_syntax(f) for f in node.alternatives],
+        annotation=node.annotation,
+        prefixes=node.prefixes,
     )
 
 
@@ -343,8 +348,14 @@ def _entry_from_syntax(entry: syntax.WeaveHeading | syntax.WeaveFlow) -> Heading
 
 def _node_to_syntax(node: Term | Group) -> syntax.WeaveTerm | syntax.WeaveGroup:
     if isinstance(node, Term):
-        return syntax.WeaveTerm(node.text, node.quoted, node.annotation)
-    return syntax.WeaveGroup([_flow_to_syntax(f) for f in node.alternatives], node.annotation)
+        return syntax.WeaveTerm(
+            node.text, node.quoted, node.annotation, prefixes=list(node.prefixes)
+        )
+    return syntax.WeaveGroup(
+        [_flow_to_syntax(f) for f in node.alternatives],
+        node.annotation,
+        prefixes=list(node.prefixes),
+    )
 
 
 def _flow_to_syntax(flow: Flow) -> syntax.WeaveFlow:
@@ -380,8 +391,10 @@ def _third_person(verb: str) -> str:
 
 def _describe(node: Term | Group) -> str:
     if isinstance(node, Term):
-        return node.text
-    return "one of (" + "; ".join(_explain(f) for f in node.alternatives) + ")"
+        text = node.text
+    else:
+        text = "one of (" + "; ".join(_explain(f) for f in node.alternatives) + ")"
+    return f"{text} ({', '.join(node.prefixes)})" if node.prefixes else text
 
 
 def _explain(flow: Flow) -> str:

@@ -37,7 +37,9 @@ from glimmer.syntax.weave_nodes import (
     META_MARK,
     WeaveAssignment,
     WeaveBlock,
+    WeaveComment,
     WeaveDocument,
+    WeaveEntry,
     WeaveFlow,
     WeaveGroup,
     WeaveHeading,
@@ -56,6 +58,7 @@ __all__ = [
     "META_MARK",
     "WeaveAssignment",
     "WeaveBlock",
+    "WeaveComment",
     "WeaveDocument",
     "WeaveFlow",
     "WeaveGroup",
@@ -89,6 +92,7 @@ class _State(threading.local):
         self.text = ""
         self.source: str | None = None
         self.metas = 0
+        self.comments: list[Token] = []
 
 
 _state = _State()
@@ -120,12 +124,19 @@ def _on_mark(tok: Token) -> Token:
     return tok
 
 
+def _on_comment(tok: Token) -> Token:
+    _state.comments.append(tok)
+    return tok
+
+
 _CALLBACKS: dict[str, Callable[[Token], Token]] = {
     "LSQB": _on_open,
     "LBRACE": _on_open,
     "RSQB": _on_close,
     "RBRACE": _on_close,
     "BLOCK_MARK": _on_mark,
+    "LINE_COMMENT": _on_comment,
+    "BLOCK_COMMENT": _on_comment,
 }
 
 
@@ -212,8 +223,12 @@ class _Builder(Transformer[Token, Any]):
 
     def node(self, children: list[Any]) -> WeaveNode:
         annotation: tuple[dict[str, Scalar], Span] | None = None
-        if len(children) == 2:
-            annotation = children[0]
+        prefixes: list[Token] = []
+        for child in children[:-1]:
+            if isinstance(child, Token):
+                prefixes.append(child)
+            else:
+                annotation = child
         body = children[-1]
         if isinstance(body, WeaveGroup):
             node: WeaveNode = body
@@ -223,9 +238,14 @@ class _Builder(Transformer[Token, Any]):
                 body.type == "STRING",
                 span=_span(body),
             )
+        if prefixes:
+            node.prefixes = [str(t.value)[:-1] for t in prefixes]
+            if annotation is None or _span(prefixes[0]).start < annotation[1].start:
+                node.span = _join(_span(prefixes[0]), node.span)
         if annotation is not None:
             node.annotation = annotation[0]
-            node.span = _join(annotation[1], node.span)
+            if node.span.start > annotation[1].start:
+                node.span = _join(annotation[1], node.span)
         return node
 
     def group(self, children: list[Any]) -> WeaveGroup:
@@ -336,6 +356,7 @@ def parse_weave(text: str, /, *, source: str | None = None) -> WeaveDocument:
         text = " " + text[1:]
     _state.open, _state.blocks, _state.text, _state.source = [], [], text, source
     _state.metas = 0
+    _state.comments = []
     try:
         items: list[WeaveItem] = _parser().parse(text)  # type: ignore[assignment]
     except _DepthError as exc:
@@ -361,7 +382,8 @@ def parse_weave(text: str, /, *, source: str | None = None) -> WeaveDocument:
     finally:
         _state.open, _state.text = [], ""
     _state.blocks = []
-    doc = WeaveDocument(items, source, text)
+    doc = WeaveDocument(_with_comments(items, _state.comments), source, text)
+    _state.comments = []
     doc.check()
     return doc
 
@@ -423,6 +445,45 @@ def _translate(exc: UnexpectedInput, text: str, source: str | None) -> GlimmerSy
     return error
 
 
+def _with_comments(items: list[WeaveItem], tokens: list[Token]) -> list[WeaveItem]:
+    """Place each comment among the items, or among the entries of the block it is in.
+
+    A comment inside a flow moves before that flow.
+    """
+    if not tokens:
+        return items
+    comments = [WeaveComment(str(t.value), _span(t)) for t in tokens]
+    out: list[WeaveItem] = []
+    i = 0
+    for item in items:
+        while i < len(comments) and comments[i].span.start < item.span.start:
+            out.append(comments[i])
+            i += 1
+        if isinstance(item, WeaveBlock):
+            inside: list[WeaveComment] = []
+            while i < len(comments) and comments[i].span.start < item.span.end:
+                inside.append(comments[i])
+                i += 1
+            item.entries = _merge_entries(item.entries, inside)
+        out.append(item)
+    out.extend(comments[i:])
+    return out
+
+
+def _merge_entries(
+    entries: list[WeaveEntry | WeaveComment], comments: list[WeaveComment]
+) -> list[WeaveEntry | WeaveComment]:
+    out: list[WeaveEntry | WeaveComment] = []
+    i = 0
+    for entry in entries:
+        while i < len(comments) and comments[i].span.start < entry.span.end:
+            out.append(comments[i])  # before the entry, or inside a flow: before it
+            i += 1
+        out.append(entry)
+    out.extend(comments[i:])
+    return out
+
+
 # -- rendering --------------------------------------------------------------------------
 
 
@@ -440,18 +501,37 @@ def render_weave(doc: WeaveDocument, /) -> str:
             parts.append(f"{META_MARK}\n{META_LABEL}\n{body}\n{META_MARK}")
         elif isinstance(item, WeaveAssignment):
             parts.append(f"~{item.name}~ = {_write_scalar(item.value)}")
+        elif isinstance(item, WeaveComment):
+            parts.append(item.text)
         else:
             lines = [f"@{item.name}@"]
+            gaps = _gaps(item.entries)
             for i, entry in enumerate(item.entries):
+                if i in gaps:
+                    lines.append("")
                 if isinstance(entry, WeaveHeading):
-                    if i:
-                        lines.append("")
                     lines.append(f"{INDENT}>>> {entry.text}".rstrip())
+                elif isinstance(entry, WeaveComment):
+                    lines.append(INDENT + entry.text)
                 else:
                     lines.append(INDENT + _write_flow(entry, INDENT))
             lines.append(f"@{item.name}@")
             parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
+
+
+def _gaps(entries: list[WeaveEntry | WeaveComment]) -> set[int]:
+    """Where a blank line goes: before each heading but the first entry, and before the
+    comments written right above it."""
+    out: set[int] = set()
+    for i, entry in enumerate(entries):
+        if isinstance(entry, WeaveHeading):
+            j = i
+            while j > 0 and isinstance(entries[j - 1], WeaveComment):
+                j -= 1
+            if j:
+                out.add(j)
+    return out
 
 
 def render_flow(flow: WeaveFlow, /) -> str:
@@ -472,6 +552,7 @@ def _write_annotation(annotation: dict[str, Scalar]) -> str:
 
 def _write_node(node: WeaveNode, indent: str) -> str:
     head = "" if node.annotation is None else _write_annotation(node.annotation) + " "
+    head += "".join(f"{p}| " for p in node.prefixes)
     if isinstance(node, WeaveTerm):
         return head + (scalars.write_string(node.text) if node.quoted else node.text)
     inner = indent + INDENT

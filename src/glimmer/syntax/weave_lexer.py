@@ -3,7 +3,7 @@
 With glimmer installed, ```weave code blocks in Markdown are highlighted: the
 ``@pattern_meta@`` block (its GLIMMER object through :class:`GlimmerLexer`), ``~name~``
 assignments, ``@name@`` block markers, ``>>>`` headings, verbs between arrows, bare arrows,
-``|`` between alternatives, strings and ``{color: ...}`` annotations.
+``verify|`` prefixes, ``|`` between alternatives, comments, strings and ``{color: ...}`` annotations.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class WeaveLexer(RegexLexer):
                     Keyword.Namespace,
                 ),
             ),
+            (r"//[^\n]*", Comment.Single),
+            (r"/\*[\s\S]*?\*/", Comment.Multiline),
             (rf"(~{_NAME}~)(\s*)(=)", bygroups(Name.Variable, Whitespace, Operator)),
             (rf"@{_NAME}@", Keyword.Namespace),
             (r">>>[^\n]*", Generic.Heading),
@@ -63,6 +65,7 @@ class WeaveLexer(RegexLexer):
             (r"#(?:[0-9A-Fa-f]{8}|[0-9A-Fa-f]{6}|[0-9A-Fa-f]{3,4})\b", Number.Hex),
             (r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?", Number),
             (rf"({_NAME})(\s*)(:)", bygroups(Name.Attribute, Whitespace, Punctuation)),
+            (rf"{_NAME}\|", Name.Decorator),
             (r"\b(?:true|false|null)\b", Keyword.Constant),
             (_NAME, Name),
             (r"[{}\[\],:]", Punctuation),

@@ -25,6 +25,7 @@ __all__ = [
     "META_MARK",
     "WeaveAssignment",
     "WeaveBlock",
+    "WeaveComment",
     "WeaveDocument",
     "WeaveEntry",
     "WeaveFlow",
@@ -61,12 +62,13 @@ Direction = Literal[">", "<"]
 
 @dataclass(slots=True)
 class WeaveTerm:
-    """A term: a ``"quoted string"`` or a bare word, optionally annotated."""
+    """A term: a ``"quoted string"`` or a bare word, optionally annotated and prefixed."""
 
     text: str
     quoted: bool = False
     annotation: dict[str, Scalar] | None = None
     span: Span = field(default_factory=Span)
+    prefixes: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -76,6 +78,7 @@ class WeaveGroup:
     alternatives: list[WeaveFlow]
     annotation: dict[str, Scalar] | None = None
     span: Span = field(default_factory=Span)
+    prefixes: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -114,6 +117,18 @@ class WeaveHeading:
     span: Span = field(default_factory=Span)
 
 
+@dataclass(slots=True)
+class WeaveComment:
+    """A ``// line`` or ``/* block */`` comment outside the meta block, kept by ``fmt`` only.
+
+    Comments are not part of the pattern's data; a comment inside a flow is written back
+    on its own line before that flow.
+    """
+
+    text: str
+    span: Span = field(default_factory=Span)
+
+
 WeaveEntry: TypeAlias = "WeaveHeading | WeaveFlow"
 
 
@@ -122,7 +137,7 @@ class WeaveBlock:
     """``@name@ ... @name@``: the headings and flows of one section, in order."""
 
     name: str
-    entries: list[WeaveEntry] = field(default_factory=list)
+    entries: list[WeaveEntry | WeaveComment] = field(default_factory=list)
     span: Span = field(default_factory=Span)
 
 
@@ -147,7 +162,7 @@ class WeaveMeta:
         return dict(self.document.to_data()) if self.document is not None else {}
 
 
-WeaveItem: TypeAlias = "WeaveMeta | WeaveAssignment | WeaveBlock"
+WeaveItem: TypeAlias = "WeaveMeta | WeaveAssignment | WeaveBlock | WeaveComment"
 
 
 @dataclass(slots=True)
@@ -181,9 +196,11 @@ class WeaveDocument:
                     origin[item.name] = "both"
                 else:
                     data[item.name], origin[item.name] = item.value, "assignment"
-            else:
+            elif isinstance(item, WeaveBlock):
                 self._check_new(item.name, "block", origin, item.span)
-                entries = [entry_to_data(e) for e in item.entries]
+                entries = [
+                    entry_to_data(e) for e in item.entries if not isinstance(e, WeaveComment)
+                ]
                 if origin.get(item.name) == "assignment":
                     data[item.name] = {"title": data[item.name], "weave": entries}
                     origin[item.name] = "both"
@@ -199,7 +216,7 @@ class WeaveDocument:
                 for key in item.to_data():
                     self._check_new(key, "meta", origin, item.span)
                     origin[key] = "meta"
-            else:
+            elif not isinstance(item, WeaveComment):
                 kind = "assignment" if isinstance(item, WeaveAssignment) else "block"
                 self._check_new(item.name, kind, origin, item.span)
                 origin[item.name] = "both" if item.name in origin else kind
@@ -230,6 +247,8 @@ def node_to_data(node: WeaveNode) -> dict[str, Any]:
             out["quoted"] = True
     else:
         out = {"any": [flow_to_data(f) for f in node.alternatives]}
+    if node.prefixes:
+        out["prefix"] = list(node.prefixes)
     if node.annotation is not None:
         out["annotation"] = dict(node.annotation)
     return out
@@ -324,7 +343,12 @@ def _node_from_data(data: Any, path: tuple[str | int, ...], depth: int) -> Weave
         not isinstance(annotation, dict) or not all(_is_scalar(v) for v in annotation.values())
     ):
         raise _fail(path, "an annotation is an object of plain values")
-    if "term" in data and set(data) <= {"term", "quoted", "annotation"}:
+    prefixes = data.get("prefix", [])
+    if not isinstance(prefixes, list) or not all(
+        isinstance(p, str) and WORD_RE.fullmatch(p) for p in prefixes
+    ):
+        raise _fail(path, "a prefix is a list of bare words")
+    if "term" in data and set(data) <= {"term", "quoted", "annotation", "prefix"}:
         text, quoted = data["term"], data.get("quoted", False)
         if not isinstance(text, str) or not isinstance(quoted, bool):
             raise _fail(path, "a term is text; quoted is true or false")
@@ -332,13 +356,13 @@ def _node_from_data(data: Any, path: tuple[str | int, ...], depth: int) -> Weave
             raise _fail(path, f"{text!r} is not a bare word; set quoted: true")
         if quoted and not _quotable(text):
             raise _fail(path, "a quoted term is one line of text")
-        return WeaveTerm(text, quoted, annotation)
-    if "any" in data and set(data) <= {"any", "annotation"}:
+        return WeaveTerm(text, quoted, annotation, prefixes=list(prefixes))
+    if "any" in data and set(data) <= {"any", "annotation", "prefix"}:
         alts = data["any"]
         if not isinstance(alts, list) or not alts:
             raise _fail(path, "a group holds at least one alternative")
         flows = [_flow_from_data(f, (*path, "any", i), depth + 1) for i, f in enumerate(alts)]
-        return WeaveGroup(flows, annotation)
+        return WeaveGroup(flows, annotation, prefixes=list(prefixes))
     raise _fail(path, 'a node is {"term": ...} or {"any": [...]}')
 
 
@@ -360,7 +384,7 @@ def weave_from_data(data: dict[str, Any], /) -> WeaveDocument:
                 if part == "title":
                     rest.append(WeaveAssignment(key, value["title"]))
                 else:
-                    rest.append(WeaveBlock(key, entries_from_data(value["weave"])))
+                    rest.append(WeaveBlock(key, [*entries_from_data(value["weave"])]))
         elif WORD_RE.fullmatch(key) and _is_scalar(value) and _assignable(value):
             rest.append(WeaveAssignment(key, value))
         else:
