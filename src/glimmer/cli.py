@@ -172,13 +172,17 @@ def build(
         list[Path] | None,
         typer.Option("--patterns", help="Pattern file or folder to interpret (repeatable)."),
     ] = None,
+    include: Annotated[
+        list[Path] | None,
+        typer.Option("--include", help="Review file of `glimmer expand`: add its accepted rows to train (repeatable)."),
+    ] = None,
 ) -> None:
     """Build a STARWEAVE chat dataset: [bold]train.jsonl[/], [bold]validation.jsonl[/] and a dataset card."""
     import warnings
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from glimmer.data.export import export
+    from glimmer.data.export import write_dataset
     from glimmer.data.recipe import Recipe, default_recipe
     from glimmer.data.recipe import build as build_dataset
 
@@ -206,7 +210,11 @@ def build(
             )
         for w in caught:
             err.print(f"warning: {w.message}", markup=False)
-        written = export(splits, output, formats=rec.formats, overwrite=force, name=rec.name)
+        if include:
+            from glimmer.data.review import include_reviewed
+
+            splits = include_reviewed(splits, include)
+        written = write_dataset(splits, output, formats=rec.formats, overwrite=force, name=rec.name)
     except GlimmerFileError as exc:
         err.print(
             f"{exc.location}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), markup=False
@@ -283,6 +291,210 @@ def plan_command(
     if result.fits is False:
         raise typer.Exit(1)
 
+
+@app.command("compare")
+def compare_command(
+    adapter: Annotated[
+        Path,
+        typer.Option(
+            "--adapter", help="LoRA adapter folder (from glimmer fit).", show_default=False
+        ),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the HTML report.")
+    ] = Path("report.html"),
+    base: Annotated[
+        str, typer.Option("--base", help="Base model: preset name, hub id or folder.")
+    ] = "smollm2-135m",
+    suite: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--suite",
+            help="Suite file (JSONL/TOML); repeat for several. Default: the bundled suites.",
+        ),
+    ] = None,
+    prompt_pattern: Annotated[
+        Path | None,
+        typer.Option(
+            "--prompt-pattern", help="Pattern for the prompted arm. Default: the bundled example."
+        ),
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the figures and answers as JSON.")
+    ] = None,
+    markdown_out: Annotated[
+        Path | None, typer.Option("--markdown", help="Also write a Markdown summary.")
+    ] = None,
+    fit_result: Annotated[
+        Path | None,
+        typer.Option(
+            "--fit-result", help="fit_result.json (or its folder) whose loss curves to show."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Prompts per generation batch.")
+    ] = 8,
+    seed: Annotated[int, typer.Option("--seed", help="Sampling seed (with --sample).")] = 0,
+    sample: Annotated[
+        bool, typer.Option("--sample", help="Sample instead of greedy decoding.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite existing output files.")
+    ] = False,
+) -> None:
+    """Answer trigger prompts as base, prompted and tuned; write the shift report."""
+    from glimmer.evaluate.compare import compare as _compare
+
+    try:
+        for target in (output, json_out, markdown_out):
+            if target is not None and target.exists() and not force:
+                raise GlimmerFileError(
+                    f"{target} exists", code="G004", hint="pass --force to overwrite it"
+                )
+        if fit_result is None and (adapter.parent / "fit_result.json").is_file():
+            fit_result = adapter.parent / "fit_result.json"
+        result = _compare(
+            base,
+            adapter,
+            suite or None,
+            prompt_pattern=prompt_pattern,
+            fit_result=fit_result,
+            batch_size=batch_size,
+            do_sample=sample,
+            seed=seed,
+        )
+        result.to_html(output, overwrite=force)
+        if json_out is not None:
+            io.write_text(json_out, result.to_json(), overwrite=force)
+        if markdown_out is not None:
+            io.write_text(markdown_out, result.to_markdown(), overwrite=force)
+    except GlimmerError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(2) from None
+    out.print(result.headline(), markup=False)
+    err.print(f"wrote {output}", markup=False)
+
+
+@app.command("demo")
+def demo_command(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A few minutes instead of about fifteen.")
+    ] = False,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder for the dataset, fit and report.")
+    ] = Path("demo-output"),
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the dataset and the fit.")] = 0,
+) -> None:
+    """The main job end to end: examples -> dataset -> LoRA fit -> base/prompted/tuned report."""
+    from glimmer.evaluate.demo import run_demo
+
+    try:
+        run_demo(output, quick=quick, seed=seed, echo=lambda line: out.print(line, markup=False))
+    except GlimmerError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def expand(
+    source: Annotated[
+        Path,
+        typer.Argument(help="Seed records: a .jsonl file or a dataset folder.", show_default=False),
+    ],
+    base_url: Annotated[
+        str,
+        typer.Option(
+            "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1."
+        ),
+    ],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Teacher model name as the server knows it.")
+    ],
+    review: Annotated[
+        Path, typer.Option("--review", "-r", help="Review file to append to.")
+    ] = Path("REVIEW.jsonl"),
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key", envvar="OPENAI_API_KEY", help="API key (hosted APIs).", show_default=False
+        ),
+    ] = None,
+    n_per_record: Annotated[
+        int, typer.Option("--n-per-record", "-n", help="Candidates per seed record.")
+    ] = 2,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Use only the first N seed records.")
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", help="Requests in flight.")
+    ] = 4,
+    seed: Annotated[int, typer.Option("--seed", help="Sampling seed.")] = 0,
+    max_tokens: Annotated[
+        int, typer.Option("--max-tokens", help="Token limit of an answer.")
+    ] = 512,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for one response.")
+    ] = 120.0,
+    auto_accept: Annotated[
+        bool,
+        typer.Option(
+            "--auto-accept", help="Accept candidates that pass every check (else: pending)."
+        ),
+    ] = False,
+) -> None:
+    """Grow a dataset with a teacher model; every candidate is checked and written to a review file."""
+    from glimmer.data.expand import expand as _expand
+    from glimmer.data.records import read_jsonl
+
+    try:
+        records = read_jsonl(source / "train.jsonl" if source.is_dir() else source)
+        run = _expand(
+            records[:limit] if limit is not None else records,
+            base_url=base_url,
+            model=model,
+            api_key=api_key,
+            n_per_record=n_per_record,
+            concurrency=concurrency,
+            seed=seed,
+            review_path=review,
+            max_tokens=max_tokens,
+            timeout=timeout,
+            auto_accept=auto_accept,
+        )
+    except GlimmerFileError as exc:
+        err.print(
+            f"{exc.location}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), markup=False
+        )
+        raise typer.Exit(2) from None
+    except GlimmerError as exc:
+        for line in _problem_lines(exc):
+            err.print(line, markup=False)
+        raise typer.Exit(1) from None
+    out.print(run.summary(), markup=False)
+    out.print(f"next: glimmer review {review}", markup=False)
+
+
+@app.command()
+def review(
+    path: Annotated[
+        Path, typer.Argument(help="Review file written by `glimmer expand`.", show_default=False)
+    ],
+    counts_only: Annotated[
+        bool, typer.Option("--counts", help="Only show the counts; decide nothing.")
+    ] = False,
+) -> None:
+    """Show a review file's counts and accept or reject its pending rows, one by one."""
+    from glimmer.data.review_prompt import review_file
+
+    try:
+        review_file(path, interactive=not counts_only, console=out)
+    except GlimmerFileError as exc:
+        err.print(f"{exc.location}: {exc.message}", markup=False)
+        raise typer.Exit(2) from None
+    except GlimmerError as exc:
+        for line in _problem_lines(exc):
+            err.print(line, markup=False)
+        raise typer.Exit(1) from None
 
 def main() -> None:
     """Entry point of the ``glimmer`` script."""

@@ -13,7 +13,6 @@ from glimmer.data import (
     ChatRecord,
     Message,
     application,
-    export,
     general,
     matrix,
     read_jsonl,
@@ -21,6 +20,7 @@ from glimmer.data import (
     to_alpaca,
     to_hf_dataset,
     to_sharegpt,
+    write_dataset,
 )
 from glimmer.errors import GlimmerFileError
 
@@ -58,7 +58,7 @@ def test_sharegpt_and_alpaca_shapes() -> None:
 
 def test_export_writes_splits_formats_and_card(tmp_path: Path) -> None:
     splits = (application(n=20) + matrix(n=10)).split(validation=0.2, seed=1)
-    written = export(splits, tmp_path / "out", formats=("jsonl", "sharegpt", "alpaca"))
+    written = write_dataset(splits, tmp_path / "out", formats=("jsonl", "sharegpt", "alpaca"))
     names = sorted(p.name for p in written)
     assert names == sorted(
         [
@@ -82,14 +82,14 @@ def test_export_writes_splits_formats_and_card(tmp_path: Path) -> None:
 
 def test_export_never_overwrites_without_asking(tmp_path: Path) -> None:
     splits = general(n=10).split(validation=0.2, seed=1)
-    export(splits, tmp_path)
+    write_dataset(splits, tmp_path)
     before = (tmp_path / "train.jsonl").read_bytes()
     other = general(n=10).split(validation=0.2, seed=2)
     with pytest.raises(GlimmerFileError) as info:
-        export(other, tmp_path)
+        write_dataset(other, tmp_path)
     assert info.value.code == "G004"
     assert (tmp_path / "train.jsonl").read_bytes() == before
-    export(other, tmp_path, overwrite=True)
+    write_dataset(other, tmp_path, overwrite=True)
     assert (tmp_path / "train.jsonl").read_bytes() != before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 

@@ -2,18 +2,18 @@
 
 Builders are lazy, immutable and seeded; they combine with ``+`` and :func:`mix` and chain
 ``take``/``filter``/``map``/``dedup``/``shuffle``, then ``records(seed=...)`` or
-``split(validation=...)``. :func:`build` runs a :class:`Recipe`; :func:`export` writes it.
+``split(validation=...)``. :func:`build` runs a :class:`Recipe`; :func:`write_dataset` writes it.
 """
 
 from __future__ import annotations
 
 from glimmer.data.builder import Builder, mix, split_records
 from glimmer.data.export import (
-    export,
     render_chat,
     to_alpaca,
     to_hf_dataset,
     to_sharegpt,
+    write_dataset,
     write_jsonl,
 )
 from glimmer.data.kinds import application, general, glossary_qa, matrix, reflection
@@ -35,7 +35,6 @@ __all__ = [
     "application",
     "build",
     "default_recipe",
-    "export",
     "general",
     "generation",
     "glossary_qa",
@@ -49,5 +48,6 @@ __all__ = [
     "to_alpaca",
     "to_hf_dataset",
     "to_sharegpt",
+    "write_dataset",
     "write_jsonl",
 ]

@@ -1,7 +1,7 @@
 """Writers: JSONL (OpenAI ``messages``), ShareGPT, Alpaca, ``datasets.Dataset``, chat templates.
 
 Every file is written atomically (temporary file, then rename) and never replaces an
-existing one unless ``overwrite=True``. :func:`export` writes a dataset card (``README.md``)
+existing one unless ``overwrite=True``. :func:`write_dataset` writes a dataset card (``README.md``)
 beside the data.
 """
 
@@ -21,11 +21,11 @@ if TYPE_CHECKING:  # pragma: no cover
     import datasets  # type: ignore[import-untyped]
 
 __all__ = [
-    "export",
     "render_chat",
     "to_alpaca",
     "to_hf_dataset",
     "to_sharegpt",
+    "write_dataset",
     "write_jsonl",
 ]
 
@@ -156,7 +156,7 @@ def render_chat(
     return out
 
 
-def export(
+def write_dataset(
     splits: DatasetSplits,
     out_dir: str | os.PathLike[str],
     /,
