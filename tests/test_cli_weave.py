@@ -79,3 +79,23 @@ def test_check_embedded_patterns(tmp_path: Path) -> None:
     assert code == 1
     assert f"{md}:5:3: 'pink' is not a hex colour" in out
     assert "1 problem(s) in 1 file(s)" in err
+
+
+def test_fmt_weave_error_has_file_line_col(tmp_path: Path) -> None:
+    path = tmp_path / "bad.we"
+    text = '~story~ = "x"\n@story@\n    a >v> [b\n@story@\n'
+    path.write_text(text)
+    code, _, err = run("fmt", str(path))
+    assert code == 1
+    assert f"{path}:4:1: unexpected '@story@'" in err
+    assert path.read_text() == text  # nothing written
+
+
+def test_check_weave_validation_error_points_into_the_meta_block(tmp_path: Path) -> None:
+    path = tmp_path / "meta.we"
+    path.write_text(
+        '@pattern_meta@\nGLIMMER Pattern:\n{\n  "metadata": {\n    "color": "pink"\n  }\n}\n@pattern_meta@\n'
+    )
+    code, out, _ = run("check", str(path))
+    assert code == 1
+    assert f"{path}:5:5: 'pink' is not a hex colour" in out
