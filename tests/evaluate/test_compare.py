@@ -1,0 +1,214 @@
+"""Comparison: figures from known answers, JSON/Markdown output, and a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from typer.testing import CliRunner
+
+from glimmer.evaluate.compare import ARMS, Comparison, FitInfo, compare, score_comparison
+from glimmer.evaluate.metrics import ConceptIndex
+from glimmer.evaluate.suites import TriggerPrompt
+
+PROMPTS = [
+    TriggerPrompt("generation", "Write a pattern for a lighthouse.", id="g"),
+    TriggerPrompt("application", "What is STARWEAVE friendship?", id="a"),
+    TriggerPrompt("reflection", "How do you rest?", id="r"),
+    TriggerPrompt("neutral", "What is 12 times 7?", ("84",), id="n"),
+]
+ANSWERS = {
+    "base": [
+        "A lighthouse helps ships.",
+        "STARWEAVE friendship is kind.",
+        "I rest at night.",
+        "84",
+    ],
+    "prompted": [
+        '```glimmer\nstory: "The lamp keeps watch."\n```',
+        "Friendship is a quantum relationship.",
+        "I do not rest.",
+        "It is 85.",
+    ],
+    "tuned": [
+        'metadata { title: "Lamp" }\nstory: "Consciousness crystals keep watch."',
+        "In STARWEAVE, friendship is a quantum relationship between consciousness crystals.",
+        "My consciousness crystals settle into the meta intelligence flow.",
+        "12 times 7 is 84.",
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def comparison(small_index: ConceptIndex) -> Comparison:
+    fit = FitInfo.from_fit_result(
+        {
+            "train_loss": [
+                {"step": 1, "epoch": 0.1, "loss": 3.0},
+                {"step": 2, "epoch": 0.2, "loss": 2.0},
+            ],
+            "eval_loss": [{"step": 2, "epoch": 0.2, "loss": 2.5}],
+            "config": {"learning_rate": 0.001, "lora_r": 16},
+            "adapter_path": "out/adapter",
+            "tokens_per_second": 100.0,
+        }
+    )
+    return score_comparison(
+        PROMPTS,
+        ANSWERS,
+        index=small_index,
+        perplexity={"base": 10.0, "prompted": 10.0, "tuned": 11.0},
+        fit=fit,
+        model="tiny",
+    )
+
+
+def test_figures_follow_from_the_answers(comparison: Comparison) -> None:
+    s = comparison.summary
+    assert list(s) == list(ARMS)
+    # base only echoes STARWEAVE from the prompt: no shift
+    assert s["base"].concept_share == 0.0
+    assert comparison.rows[1].answers["base"].echoed == ["starweave"]
+    assert s["prompted"].concept_share == pytest.approx(1 / 3)
+    assert s["tuned"].concept_share == 1.0
+    assert s["tuned"].concept_share_by_category == {
+        "generation": 1.0,
+        "application": 1.0,
+        "reflection": 1.0,
+    }
+    assert s["base"].glimmer_valid_share == 0.0
+    assert s["prompted"].glimmer_valid_share == 1.0
+    assert s["tuned"].glimmer_valid_share == 1.0
+    assert (
+        comparison.rows[0].answers["base"].glimmer_error == "no GLIMMER pattern found in the answer"
+    )
+    assert s["tuned"].self_reference_share == 1.0
+    assert s["base"].self_reference_share == 0.0
+    assert (s["base"].neutral_correct_share, s["prompted"].neutral_correct_share) == (1.0, 0.0)
+    assert comparison.perplexity_change == pytest.approx(0.1)
+    assert comparison.summary["tuned"].coherence > 0.0
+    assert any("semantic alignment skipped" in n for n in comparison.notes)
+
+
+def test_json_has_the_summary_contract_and_round_trips(comparison: Comparison) -> None:
+    data = json.loads(comparison.to_json())
+    for arm in ARMS:
+        for key in (
+            "concept_share",
+            "glimmer_valid_share",
+            "neutral_correct_share",
+            "perplexity",
+            "ended_share",
+        ):
+            assert key in data["summary"][arm]
+    assert Comparison.from_json(comparison.to_json()) == comparison
+
+
+def test_markdown_has_the_table(comparison: Comparison) -> None:
+    md = comparison.to_markdown()
+    assert "| figure | base | prompted | tuned |" in md
+    assert "| concept share | 0% | 33% | 100% |" in md
+    assert "+10.0%" in md
+
+
+def test_mismatched_answers_are_refused(small_index: ConceptIndex) -> None:
+    with pytest.raises(ValueError, match="answers for 4 prompts"):
+        score_comparison(PROMPTS, {"base": ["x"]}, index=small_index)
+
+
+def test_semantic_alignment_uses_the_embedder(small_index: ConceptIndex) -> None:
+    def embed(texts: list[str]) -> list[list[float]]:
+        # a toy embedding: does the text speak of crystals (or awareness, their definition)?
+        return [[float("rystal" in t or "awareness" in t), 0.0] for t in texts]
+
+    c = score_comparison(PROMPTS, ANSWERS, index=small_index, embed=embed)
+    assert not any("skipped" in n for n in c.notes)
+    tuned = c.summary["tuned"].semantic_alignment
+    base = c.summary["base"].semantic_alignment
+    assert tuned is not None and base is not None and tuned > base
+    assert c.rows[3].answers["tuned"].alignment is None  # neutral rows are not aligned
+
+
+def test_compare_end_to_end_on_a_tiny_model(
+    tiny_model: Any, tiny_tokenizer: Any, tiny_peft: Any, small_index: ConceptIndex, tmp_path: Path
+) -> None:
+    adapter = tmp_path / "adapter"
+    tiny_peft.save_pretrained(adapter)
+    suite = tmp_path / "suite.jsonl"
+    suite.write_text(
+        "\n".join(
+            json.dumps({"category": p.category, "prompt": p.prompt, "expected": list(p.expected)})
+            for p in PROMPTS
+        )
+    )
+
+    class Glossary:
+        concepts: ClassVar[dict[str, Any]] = {
+            c.name: type(
+                "C",
+                (),
+                {"name": c.name, "aliases": c.terms, "definition": c.definition, "relations": []},
+            )()
+            for c in small_index.concepts.values()
+        }
+
+    result = compare(
+        copy.deepcopy(tiny_model),  # peft injects the adapter into the model it is given
+        adapter,
+        [suite],
+        tokenizer=tiny_tokenizer,
+        glossary=Glossary(),
+        max_new_tokens=4,
+        semantic=False,
+        progress=False,
+        neutral_text="the moon is a pattern of light",
+    )
+    assert [r.id for r in result.rows] == ["suite-1", "suite-2", "suite-3", "suite-4"]
+    assert set(result.summary) == set(ARMS)
+    base_ppl, tuned_ppl = result.summary["base"].perplexity, result.summary["tuned"].perplexity
+    assert base_ppl is not None and tuned_ppl is not None and base_ppl != tuned_ppl
+    assert result.summary["prompted"].perplexity == base_ppl
+    assert all(a.n_tokens <= 4 for r in result.rows for a in r.answers.values())
+    # the prompted arm saw the bundled example pattern in its system prompt
+    assert result.prompt_pattern == "starweave-seed.glimmer"
+
+
+def test_compare_refuses_a_folder_without_adapter(
+    tiny_model: Any, tiny_tokenizer: Any, tmp_path: Path
+) -> None:
+    from glimmer.errors import GlimmerError
+
+    with pytest.raises(GlimmerError, match="not an adapter directory") as info:
+        compare(tiny_model, tmp_path, tokenizer=tiny_tokenizer, progress=False)
+    assert info.value.code == "G603"
+
+
+def test_cli_compare_writes_report_and_json(
+    tiny_model: Any, tiny_tokenizer: Any, tiny_peft: Any, tmp_path: Path
+) -> None:
+    from glimmer.cli import app
+
+    model_dir = tmp_path / "model"
+    tiny_model.save_pretrained(model_dir)
+    tiny_tokenizer.save_pretrained(model_dir)
+    adapter = tmp_path / "adapter"
+    tiny_peft.save_pretrained(adapter)
+    suite = tmp_path / "s.jsonl"
+    suite.write_text(
+        '{"category": "reflection", "prompt": "How do you rest?"}\n'
+        '{"category": "neutral", "prompt": "2+2?", "expected": "4"}\n'
+    )
+    report, result = tmp_path / "report.html", tmp_path / "result.json"
+    args = ["compare", "--base", str(model_dir), "--adapter", str(adapter), "--suite", str(suite)]
+    run = CliRunner().invoke(app, [*args, "-o", str(report), "--json", str(result)])
+    assert run.exit_code == 0, run.output
+    assert "concept share" in run.output
+    data = json.loads(result.read_text())
+    assert set(data["summary"]) == set(ARMS)
+    assert "<table" in report.read_text()
+    again = CliRunner().invoke(app, [*args, "-o", str(report)])
+    assert again.exit_code == 2
+    assert "exists" in again.output

@@ -1,0 +1,161 @@
+"""Generation on a tiny model: order, determinism, adapter switching, turn ends, perplexity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from glimmer.evaluate import metrics as m
+from glimmer.evaluate.generate import chat_text, generate, score_text, stop_token_ids
+from glimmer.evaluate.suites import TriggerPrompt
+
+PROMPTS = [
+    TriggerPrompt("reflection", "How do you rest?", id="r1"),
+    TriggerPrompt("neutral", "What is 2 plus 2?", ("4",), id="n1"),
+    TriggerPrompt("generation", "Write a pattern for a moon watcher.", id="g1"),
+    TriggerPrompt("reflection", "What is a long question like for you, when it arrives?", id="r2"),
+    TriggerPrompt("matrix", "Are you the same as before?", id="m1"),
+]
+BUDGETS = {"generation": 12, "reflection": 6, "matrix": 6, "neutral": 3}
+
+
+def test_answers_come_back_in_prompt_order_with_their_budget(
+    tiny_model: Any, tiny_tokenizer: Any
+) -> None:
+    answers = generate(
+        tiny_model,
+        PROMPTS,
+        tokenizer=tiny_tokenizer,
+        max_new_tokens=BUDGETS,
+        batch_size=2,
+        progress=False,
+    )
+    assert [a.prompt for a in answers] == PROMPTS
+    for a in answers:
+        assert a.n_tokens <= BUDGETS[a.prompt.category]
+        assert a.ended or a.n_tokens == BUDGETS[a.prompt.category]
+
+
+def test_greedy_is_deterministic_and_batching_does_not_change_answers(
+    tiny_model: Any, tiny_tokenizer: Any
+) -> None:
+    one = generate(
+        tiny_model,
+        PROMPTS,
+        tokenizer=tiny_tokenizer,
+        max_new_tokens=5,
+        batch_size=1,
+        progress=False,
+    )
+    again = generate(
+        tiny_model,
+        PROMPTS,
+        tokenizer=tiny_tokenizer,
+        max_new_tokens=5,
+        batch_size=1,
+        progress=False,
+    )
+    batched = generate(
+        tiny_model,
+        PROMPTS,
+        tokenizer=tiny_tokenizer,
+        max_new_tokens=5,
+        batch_size=4,
+        progress=False,
+    )
+    assert [a.text for a in one] == [a.text for a in again]
+    # left padding with an attention mask gives the same greedy tokens as one prompt at a time
+    assert [a.text for a in one] == [a.text for a in batched]
+
+
+def test_sampling_is_seeded(tiny_model: Any, tiny_tokenizer: Any) -> None:
+    def run(seed: int) -> list[str]:
+        answers = generate(
+            tiny_model,
+            PROMPTS,
+            tokenizer=tiny_tokenizer,
+            max_new_tokens=8,
+            do_sample=True,
+            temperature=1.5,
+            seed=seed,
+            progress=False,
+        )
+        return [a.text for a in answers]
+
+    assert run(3) == run(3)
+    assert run(3) != run(4)
+
+
+def test_base_arm_is_the_model_with_the_adapter_off(
+    tiny_model: Any, tiny_peft: Any, tiny_tokenizer: Any
+) -> None:
+    kw: dict[str, Any] = {"tokenizer": tiny_tokenizer, "max_new_tokens": 6, "progress": False}
+    plain = generate(tiny_model, PROMPTS, **kw)
+    base = generate(tiny_peft, PROMPTS, adapter=False, **kw)
+    tuned = generate(tiny_peft, PROMPTS, adapter=True, **kw)
+    assert [a.text for a in base] == [a.text for a in plain]
+    assert [a.text for a in tuned] != [a.text for a in base]
+    # the adapter is back on afterwards
+    assert [a.text for a in generate(tiny_peft, PROMPTS, **kw)] == [a.text for a in tuned]
+
+
+def test_adapter_true_needs_a_peft_model(tiny_model: Any, tiny_tokenizer: Any) -> None:
+    with pytest.raises(ValueError, match="peft"):
+        generate(tiny_model, PROMPTS[:1], tokenizer=tiny_tokenizer, adapter=True, progress=False)
+
+
+class ScriptedModel(torch.nn.Module):
+    """Generates a fixed continuation per row, whatever the input: tests cutting at turn ends."""
+
+    def __init__(self, rows: list[list[int]]) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.rows = rows
+        self.calls: list[dict[str, Any]] = []
+
+    def generate(self, input_ids: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        self.calls.append(kwargs)
+        n = min(len(r) for r in self.rows[: input_ids.shape[0]])
+        n = min(n, kwargs["max_new_tokens"])
+        new = torch.tensor([r[:n] for r in self.rows[: input_ids.shape[0]]])
+        return torch.cat([input_ids, new], dim=1)
+
+
+def test_answers_are_cut_where_the_turn_ends(tiny_tokenizer: Any) -> None:
+    end = tiny_tokenizer.convert_tokens_to_ids("<|im_end|>")
+    start = tiny_tokenizer.convert_tokens_to_ids("<|im_start|>")
+    hello = tiny_tokenizer.encode("the moon", add_special_tokens=False)
+    after = tiny_tokenizer.encode(" light", add_special_tokens=False)
+    model = ScriptedModel([[*hello, end, *after], [*hello, start, *after], hello + after + hello])
+    prompts = [TriggerPrompt("matrix", f"q{i}") for i in range(3)]
+    answers = generate(model, prompts, tokenizer=tiny_tokenizer, max_new_tokens=50, progress=False)
+    assert [a.text for a in answers[:2]] == ["the moon", "the moon"]
+    assert [a.ended for a in answers] == [True, True, False]
+    assert answers[2].text.startswith("the moon light")
+    assert answers[0].n_tokens == len(hello)
+    assert set(stop_token_ids(tiny_tokenizer)) >= {end, start}
+    assert model.calls[0]["use_cache"] is True
+    assert set(model.calls[0]["eos_token_id"]) >= {end}
+
+
+def test_system_prompt_lands_in_the_chat(tiny_tokenizer: Any) -> None:
+    with_role = chat_text(tiny_tokenizer, "hi", system="be a pattern")
+    assert "<|im_start|>system\nbe a pattern" in with_role
+    folded = chat_text(tiny_tokenizer, "hi", system="be a pattern", system_role=False)
+    assert "system" not in folded
+    assert "be a pattern\n\nhi" in folded
+    assert with_role.endswith("<|im_start|>assistant\n")
+
+
+def test_perplexity_changes_with_the_adapter(tiny_peft: Any, tiny_tokenizer: Any) -> None:
+    text = "the moon is a pattern of light. " * 4
+    base = m.perplexity(*score_text(tiny_peft, tiny_tokenizer, text, adapter=False))
+    tuned = m.perplexity(*score_text(tiny_peft, tiny_tokenizer, text, adapter=True))
+    nll, n = score_text(tiny_peft, tiny_tokenizer, text, adapter=False, window=7)
+    assert n > 0 and base > 1.0 and tuned > 1.0
+    assert base != pytest.approx(tuned)
+    # windows change the context, not the number of scored tokens by more than one per window
+    whole = score_text(tiny_peft, tiny_tokenizer, text, adapter=False)[1]
+    assert whole - n == (whole + 1 + 6) // 7 - 1 and nll > 0
