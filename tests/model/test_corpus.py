@@ -74,4 +74,7 @@ def test_content_sections_are_typed(corpus_dir: Path) -> None:
 def test_schema_carries_the_field_docs() -> None:
     schema = glimmer.schema()
     assert "narrative" in schema["properties"]["story"]["description"]
-    assert "2025-08-01T14:15:00Z" in schema["$defs"]["Metadata"]["properties"]["timestamp"]["description"]
+    assert (
+        "2025-08-01T14:15:00Z"
+        in schema["$defs"]["Metadata"]["properties"]["timestamp"]["description"]
+    )
