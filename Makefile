@@ -12,7 +12,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: all venv test lint typecheck pytest docs demo bench clean
+.PHONY: all venv test lint typecheck browser pytest docs demo bench clean
 
 all: test
 
@@ -43,7 +43,11 @@ pytest: venv
 docs: venv
 	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site
 
-test: lint typecheck pytest docs
+# the report tests render HTML in a real headless Chromium (Debian package `chromium`)
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: lint typecheck browser pytest docs
 
 demo: venv
 	$(PY) examples/demo.py
