@@ -85,6 +85,7 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted(__all__)
 
+
 __all__ = [
     "Builder",
     "ChatRecord",

@@ -29,7 +29,9 @@ app = typer.Typer(
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
-Files = Annotated[list[Path], typer.Argument(help="Pattern files (.glimmer, .json, ...).", show_default=False)]
+Files = Annotated[
+    list[Path], typer.Argument(help="Pattern files (.glimmer, .json, ...).", show_default=False)
+]
 
 
 def _problem_lines(exc: GlimmerError) -> list[str]:
@@ -39,8 +41,12 @@ def _problem_lines(exc: GlimmerError) -> list[str]:
 @app.command()
 def check(
     files: Files,
-    strict: Annotated[bool, typer.Option("--strict", help="Refuse unknown top-level sections.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print problems only, no summary.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Refuse unknown top-level sections.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print problems only, no summary.")
+    ] = False,
 ) -> None:
     """Parse and validate pattern files; print [bold]file:line:col: message[/] for each problem."""
     n_problems = n_bad = n_unreadable = 0
@@ -109,7 +115,10 @@ def fmt(
             io.write_text(path, new)
             out.print(f"reformatted {path}", markup=False)
     verb = "would be reformatted" if check_only else "reformatted"
-    err.print(f"{changed} file(s) {verb}, {len(files) - changed - failed} unchanged, {failed} failed", markup=False)
+    err.print(
+        f"{changed} file(s) {verb}, {len(files) - changed - failed} unchanged, {failed} failed",
+        markup=False,
+    )
     if failed or (check_only and changed):
         raise typer.Exit(1)
 
@@ -133,7 +142,9 @@ def convert(
             io.write_text(output, text, overwrite=force)
             err.print(f"wrote {output}", markup=False)
     except GlimmerFileError as exc:
-        err.print(f"{exc.location}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), markup=False)
+        err.print(
+            f"{exc.location}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), markup=False
+        )
         raise typer.Exit(2) from None
     except GlimmerError as exc:
         for line in _problem_lines(exc):
@@ -174,7 +185,10 @@ def build(
     ] = None,
     include: Annotated[
         list[Path] | None,
-        typer.Option("--include", help="Review file of `glimmer expand`: add its accepted rows to train (repeatable)."),
+        typer.Option(
+            "--include",
+            help="Review file of `glimmer expand`: add its accepted rows to train (repeatable).",
+        ),
     ] = None,
 ) -> None:
     """Build a STARWEAVE chat dataset: [bold]train.jsonl[/], [bold]validation.jsonl[/] and a dataset card."""
@@ -245,6 +259,7 @@ def build(
     )
     for path in written:
         out.print(f"wrote {path}", markup=False)
+
 
 @app.command("plan")
 def plan_command(
@@ -495,6 +510,7 @@ def review(
         for line in _problem_lines(exc):
             err.print(line, markup=False)
         raise typer.Exit(1) from None
+
 
 def main() -> None:
     """Entry point of the ``glimmer`` script."""

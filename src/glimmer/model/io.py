@@ -144,7 +144,11 @@ def _sniff_weave(text: str) -> bool:
     return text.lstrip("\ufeff \t\r\n").startswith("@pattern_meta@")
 
 
-register_format(Format("weave", (".we", ".weave"), _weave("_read"), _weave("_write"), _weave("_fmt"), _sniff_weave))
+register_format(
+    Format(
+        "weave", (".we", ".weave"), _weave("_read"), _weave("_write"), _weave("_fmt"), _sniff_weave
+    )
+)
 
 
 def _format(name: str) -> Format:
