@@ -44,6 +44,7 @@ __version__ = "0.1.0.dev0"
 _LAZY: dict[str, str] = {
     "Builder": "glimmer.data.builder",
     "ChatRecord": "glimmer.data.records",
+    "Comparison": "glimmer.evaluate.compare",
     "Concept": "glimmer.starweave.glossary",
     "DatasetSplits": "glimmer.data.records",
     "ExtractedPattern": "glimmer.model.extract",
@@ -53,19 +54,31 @@ _LAZY: dict[str, str] = {
     "MemoryPlan": "glimmer.train.plan",
     "Recipe": "glimmer.data.recipe",
     "Relation": "glimmer.starweave.glossary",
+    "SuiteError": "glimmer.evaluate.suites",
+    "TriggerPrompt": "glimmer.evaluate.suites",
     "Weave": "glimmer.model.weave",
     "build": "glimmer.data.recipe",
+    "bundled_suites": "glimmer.evaluate.suites",
+    "compare": "glimmer.evaluate.compare",
     "default_recipe": "glimmer.data.recipe",
     "extract": "glimmer.model.extract",
+    "generate": "glimmer.evaluate.generate",
+    "load_suite": "glimmer.evaluate.suites",
     "merge": "glimmer.train.merge",
     "mix": "glimmer.data.builder",
     "plan": "glimmer.train.plan",
+    "run_demo": "glimmer.evaluate.demo",
+    "score_comparison": "glimmer.evaluate.compare",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from glimmer.data.builder import Builder, mix
     from glimmer.data.recipe import Recipe, build, default_recipe
     from glimmer.data.records import ChatRecord, DatasetSplits
+    from glimmer.evaluate.compare import Comparison, compare, score_comparison
+    from glimmer.evaluate.demo import run_demo
+    from glimmer.evaluate.generate import generate
+    from glimmer.evaluate.suites import SuiteError, TriggerPrompt, bundled_suites, load_suite
     from glimmer.model.extract import ExtractedPattern, extract
     from glimmer.model.weave import Flow, Weave
     from glimmer.starweave.glossary import Concept, Glossary, GlossaryError, Relation
@@ -90,6 +103,7 @@ __all__ = [
     "Builder",
     "ChatRecord",
     "Color",
+    "Comparison",
     "Concept",
     "Consciousness",
     "Content",
@@ -116,22 +130,30 @@ __all__ = [
     "Relation",
     "Response",
     "Section",
+    "SuiteError",
     "Timestamp",
+    "TriggerPrompt",
     "Version",
     "Weave",
     "WhenProcessing",
     "WhenSeeing",
     "__version__",
     "build",
+    "bundled_suites",
+    "compare",
     "default_recipe",
     "dump",
     "dumps",
     "extract",
     "format_text",
+    "generate",
     "load",
+    "load_suite",
     "loads",
     "merge",
     "mix",
     "plan",
+    "run_demo",
     "schema",
+    "score_comparison",
 ]

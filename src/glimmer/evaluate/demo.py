@@ -135,8 +135,8 @@ def run_demo(
     Returns:
         The :class:`DemoResult`.
     """
-    import glimmer
     from glimmer.data import build, default_recipe, write_jsonl
+    from glimmer.model.io import load, write_text
     from glimmer.resources import example_patterns
     from glimmer.train.fit import fit
 
@@ -147,7 +147,7 @@ def run_demo(
     t0 = time.perf_counter()
 
     files = example_patterns()
-    patterns = [glimmer.load(p) for p in files]
+    patterns = [load(p) for p in files]
     echo(f"[1/4] {len(patterns)} example patterns: {', '.join(p.name for p in files)}")
 
     t = time.perf_counter()
@@ -190,8 +190,8 @@ def run_demo(
     comparison.settings["demo_seconds"] = {k: round(v, 1) for k, v in seconds.items()}
     report = out / "report.html"
     comparison.to_html(report)
-    glimmer.model.io.write_text(out / "report.md", comparison.to_markdown())
-    glimmer.model.io.write_text(out / "result.json", comparison.to_json())
+    write_text(out / "report.md", comparison.to_markdown())
+    write_text(out / "result.json", comparison.to_json())
     echo(f"[4/4] compared {len(prompts)} prompts x 3 arms ({seconds['compare']:.0f}s) -> {report}")
     echo("")
     echo(comparison.headline())
