@@ -70,6 +70,11 @@ def _core(rng: random.Random, k: int) -> list[str]:
 
 def synthesize(rng: random.Random, /) -> tuple[Pattern, dict[str, str]]:
     """A fresh, valid pattern and the scenario it answers (``purpose``, ``focus``, ``c1``, ``c2``)."""
+    data, fill = _synthesize_data(rng)
+    return Pattern.model_validate(data), fill
+
+
+def _synthesize_data(rng: random.Random) -> tuple[dict[str, Any], dict[str, str]]:
     v = vocab()
     purpose, focus = _pick(rng, v["purposes"]), _pick(rng, v["focuses"])
     c1, c2 = _core(rng, 2)
@@ -135,7 +140,7 @@ def synthesize(rng: random.Random, /) -> tuple[Pattern, dict[str, str]]:
     for key in SEED_SECTIONS:
         if key in optional and (key in ("consciousness", "response") or rng.random() < 0.6):
             data[key] = optional[key]
-    return Pattern.model_validate(data), fill
+    return data, fill
 
 
 @dataclass(frozen=True)
@@ -361,7 +366,7 @@ class Generation(KindBuilder):
             **scenario,
             "fmt": fmt,
             "fmt_name": "JSON" if fmt == "json" else "GLIMMER DSL",
-            "sections": list(pattern.to_data()),
+            "sections": [k for k in SEED_SECTIONS if getattr(pattern, k) is not None],
             "_pattern_text": dumps(pattern, format=fmt),
         }
         return variables, None, [scenario["purpose"], scenario["focus"]]
@@ -389,7 +394,7 @@ class Interpretation(KindBuilder):
     def variables(self, rng: random.Random) -> tuple[dict[str, Any], str | None, list[str]]:
         items = self._items()
         if not items or rng.random() < self.synthetic_share:
-            data = synthesize(rng)[0].to_data()
+            data = _synthesize_data(rng)[0]  # plain data, valid by construction
             key = _pick(rng, list(data))
             item = Item(None, key, "", {key: data[key]}, section=key)
         else:
