@@ -261,3 +261,32 @@ def test_review_quits_on_q_and_reports_missing_files(tmp_path: Path) -> None:
     assert [r.status for r in read_review(path)] == ["pending", "pending"]
     missing = CliRunner().invoke(app, ["review", str(tmp_path / "nope.jsonl")])
     assert missing.exit_code == 2
+
+
+RECIPE = """
+name = "tiny"
+validation = 0.2
+formats = ["jsonl"]
+
+[[builders]]
+kind = "reflection"
+count = 5
+"""
+
+
+def test_build_include_takes_only_accepted_rows(tmp_path: Path) -> None:
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(RECIPE, encoding="utf-8")
+    review = tmp_path / "REVIEW.jsonl"
+    write_review(
+        review, [row(1, "accepted"), row(2, "rejected"), row(3, "pending"), row(4, "accepted")]
+    )
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["build", str(recipe), "-o", str(out), "--include", str(review)])
+    assert res.exit_code == 0, res.output
+    from glimmer.data.records import read_jsonl
+
+    train = read_jsonl(out / "train.jsonl")
+    included = [r for r in train if r.template_id.startswith("expand/")]
+    assert sorted(r.prompt for r in included) == ["question number 1", "question number 4"]
+    assert len(train) - len(included) + len(read_jsonl(out / "validation.jsonl")) == 5
