@@ -79,3 +79,23 @@ def test_bad_recipe_exits_1_with_location(tmp_path: Path) -> None:
     res = runner.invoke(app, ["build", str(recipe), "-o", str(tmp_path / "o")])
     assert res.exit_code == 1
     assert f"{recipe}:2:1" in res.output
+
+
+def test_build_without_recipe_uses_the_default(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["build", "-o", str(tmp_path / "d"), "--seed", "2"])
+    assert res.exit_code == 0, res.output
+    recs = read_jsonl(tmp_path / "d" / "train.jsonl") + read_jsonl(
+        tmp_path / "d" / "validation.jsonl"
+    )
+    assert len(recs) >= 1000
+    assert {r.category for r in recs} >= {
+        "generation",
+        "interpretation",
+        "application",
+        "reflection",
+        "matrix",
+        "glossary",
+    }
+    assert all(r.seed is not None for r in recs)
+    card = (tmp_path / "d" / "README.md").read_text(encoding="utf-8")
+    assert "seed: 2" in card
