@@ -161,7 +161,10 @@ def test_expand_writes_one_reviewed_row_per_candidate(
         assert r.candidate.category == "application"
         assert [m.role for m in r.candidate.messages] == ["user", "assistant"]
     # max_tokens=6 cuts every answer off: the format check must say so
-    assert all("cut off" in r.checks[0].reason for r in rows if r.candidate.question())
+    for r in rows:
+        assert not r.checks[0].passed
+        assert "cut off" in r.checks[0].reason or "empty" in r.checks[0].reason
+        assert r.status == "rejected"
     assert run.counts.total == len(rows)
 
     again = expand(
