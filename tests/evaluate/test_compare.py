@@ -212,3 +212,18 @@ def test_cli_compare_writes_report_and_json(
     again = CliRunner().invoke(app, [*args, "-o", str(report)])
     assert again.exit_code == 2
     assert "exists" in again.output
+
+
+def test_fit_info_reads_a_fit_result(tmp_path: Path) -> None:
+    result_mod = pytest.importorskip("glimmer.train.result")
+    fr = result_mod.FitResult(
+        adapter_path=str(tmp_path / "adapter"),
+        train_loss=[{"step": 2, "epoch": 0.5, "loss": 2.5}, {"step": 4, "epoch": 1.0, "loss": 1.5}],
+        eval_loss=[{"step": 4, "epoch": 1.0, "loss": 1.8}],
+        config={"learning_rate": 0.001, "lora_target_modules": ["q_proj", "v_proj"]},
+    )
+    info = FitInfo.from_fit_result(fr)
+    assert [p["loss"] for p in info.train_loss] == [2.5, 1.5]
+    assert info.eval_loss == [{"step": 4.0, "epoch": 1.0, "loss": 1.8}]
+    assert info.config["lora_target_modules"] == ["q_proj", "v_proj"]
+    assert FitInfo.from_fit_result(json.loads(fr.model_dump_json())) == info

@@ -118,7 +118,11 @@ class FitInfo(BaseModel):
         def points(seq: Any) -> list[dict[str, float]]:
             out = []
             for p in seq or ():
-                d = p if isinstance(p, Mapping) else (p.model_dump() if hasattr(p, "model_dump") else vars(p))
+                d = (
+                    p
+                    if isinstance(p, Mapping)
+                    else (p.model_dump() if hasattr(p, "model_dump") else vars(p))
+                )
                 out.append({k: float(v) for k, v in d.items() if isinstance(v, int | float)})
             return out
 
