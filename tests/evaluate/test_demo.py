@@ -1,0 +1,65 @@
+"""The demo's plumbing, with the fit and the comparison replaced by fast stand-ins."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from glimmer.evaluate import demo
+from glimmer.evaluate.compare import ARMS, Comparison, score_comparison
+from glimmer.evaluate.metrics import ConceptIndex
+
+
+@pytest.mark.parametrize("name", sorted(demo.PROFILES))
+def test_profiles_are_valid_fit_configs(name: str) -> None:
+    config = pytest.importorskip("glimmer.train.config")
+    profile = demo.PROFILES[name]
+    cfg = config.FitConfig.from_overrides(**profile.fit)
+    assert cfg.method == "lora"
+    assert profile.max_new_tokens["generation"] > profile.max_new_tokens["neutral"]
+
+
+def test_run_demo_writes_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_index: ConceptIndex
+) -> None:
+    pytest.importorskip("glimmer.train.fit")
+    seen: dict[str, Any] = {}
+
+    def fake_fit(dataset: Any, /, **kwargs: Any) -> Any:
+        seen["dataset"], seen["fit"] = Path(dataset), kwargs
+        loss = [SimpleNamespace(step=1, epoch=0.5, loss=2.0)]
+        return SimpleNamespace(
+            adapter_path=str(tmp_path / "adapter"),
+            train_loss=loss,
+            eval_loss=[],
+            steps=1,
+            config={},
+        )
+
+    def fake_compare(base: str, adapter: str, prompts: Any, **kwargs: Any) -> Comparison:
+        seen["prompts"], seen["compare"] = prompts, kwargs
+        answers = {arm: ["My consciousness crystals glow."] * len(prompts) for arm in ARMS}
+        return score_comparison(prompts, answers, index=small_index, model=base, adapter=adapter)
+
+    monkeypatch.setattr("glimmer.train.fit.fit", fake_fit)
+    monkeypatch.setattr(demo, "compare", fake_compare)
+    lines: list[str] = []
+    result = demo.run_demo(tmp_path / "out", quick=True, echo=lines.append, progress=False)
+
+    profile = demo.PROFILES["quick"]
+    assert result.report.is_file() and "<table" in result.report.read_text()
+    data = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert set(data["summary"]) == set(ARMS)
+    assert (tmp_path / "out" / "report.md").read_text().startswith("## STARWEAVE shift")
+    train = (seen["dataset"] / "train.jsonl").read_text().splitlines()
+    assert len(train) == profile.train_records
+    assert seen["fit"]["overwrite"] is True
+    assert seen["compare"]["max_new_tokens"] == profile.max_new_tokens
+    assert {p.category for p in seen["prompts"]} >= {"generation", "neutral"}
+    assert any(line.startswith("concept share") for line in lines)
+    assert any(line.startswith("wall time") for line in lines)
+    assert set(result.seconds) == {"build", "fit", "compare", "total"}
