@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -33,26 +34,33 @@ def test_two_ranks_share_the_batches_and_save_one_adapter(
             filter(None, [str(WORKER.parent), os.environ.get("PYTHONPATH")])
         ),
     }
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",  # a free port on this machine; no rendezvous server
-            "--nproc_per_node",
-            "2",
-            str(WORKER),
-            str(tiny_checkpoint),
-            str(data_dir),
-            str(out),
-        ],
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",  # a free port on this machine; no rendezvous server
+        "--nproc_per_node",
+        "2",
+        str(WORKER),
+        str(tiny_checkpoint),
+        str(data_dir),
+        str(out),
+    ]
+    # A new session, so that on a timeout the launcher and both ranks are ended together.
+    with subprocess.Popen(
+        command,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        start_new_session=True,
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+    assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
     reports = [json.loads((out / f"rank-{r}.json").read_text()) for r in (0, 1)]
     train_rows = [json.loads(line) for line in (data_dir / "train.jsonl").read_text().splitlines()]
 
