@@ -48,6 +48,8 @@ _LAZY: dict[str, str] = {
     "Concept": "glimmer.starweave.glossary",
     "DatasetSplits": "glimmer.data.records",
     "ExtractedPattern": "glimmer.model.extract",
+    "FitConfig": "glimmer.train.config",
+    "FitResult": "glimmer.train.result",
     "Flow": "glimmer.model.weave",
     "Glossary": "glimmer.starweave.glossary",
     "GlossaryError": "glimmer.starweave.glossary",
@@ -62,6 +64,7 @@ _LAZY: dict[str, str] = {
     "compare": "glimmer.evaluate.compare",
     "default_recipe": "glimmer.data.recipe",
     "extract": "glimmer.model.extract",
+    "fit": "glimmer.train.fit",
     "generate": "glimmer.evaluate.generate",
     "load_suite": "glimmer.evaluate.suites",
     "merge": "glimmer.train.merge",
@@ -82,8 +85,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from glimmer.model.extract import ExtractedPattern, extract
     from glimmer.model.weave import Flow, Weave
     from glimmer.starweave.glossary import Concept, Glossary, GlossaryError, Relation
+    from glimmer.train.config import FitConfig
+    from glimmer.train.fit import fit
     from glimmer.train.merge import merge
     from glimmer.train.plan import MemoryPlan, plan
+    from glimmer.train.result import FitResult
 
 
 def __getattr__(name: str) -> Any:
@@ -110,6 +116,8 @@ __all__ = [
     "ContentSection",
     "DatasetSplits",
     "ExtractedPattern",
+    "FitConfig",
+    "FitResult",
     "Flow",
     "GlimmerError",
     "GlimmerFileError",
@@ -145,6 +153,7 @@ __all__ = [
     "dump",
     "dumps",
     "extract",
+    "fit",
     "format_text",
     "generate",
     "load",

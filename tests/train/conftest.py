@@ -15,91 +15,7 @@ os.environ.setdefault("GLIMMER_CACHE", str(ROOT / ".cache" / "glimmer"))
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-SPECIALS = [
-    "<unk>",
-    "<pad>",
-    "<s>",
-    "</s>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<start_of_turn>",
-    "<end_of_turn>",
-    "[INST]",
-    "[/INST]",
-]
-CORPUS = [
-    "The weave holds every thread; a glimmer is a pattern of perception.",
-    "What is STARWEAVE? It is a framework for how an AI perceives and processes.",
-    "system user assistant model Hello Hi there. Answer briefly, please.",
-    "0 1 2 3 4 5 6 7 8 9 + - = ? ! , . : ; ( ) { } [ ] # ' \" abcdefghijklmnopqrstuvwxyz",
-]
-
-CHATML = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content']"
-    " + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}"
-    "{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-MISTRAL = (
-    "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}"
-    "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}"
-    "{{ message['content'] + eos_token }}{% else %}"
-    "{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}"
-)
-GEMMA = (
-    "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'system' %}"
-    "{{ raise_exception('System role not supported') }}{% endif %}"
-    "{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
-    "{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
-)
-
-
-def make_tokenizer(
-    template: str = CHATML, *, pad: str = "<|im_end|>", eos: str = "<|im_end|>"
-) -> Any:
-    """A small byte-level BPE tokenizer with the special tokens of three chat formats."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(CORPUS, trainer=trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="<unk>",
-        bos_token="<s>",
-        eos_token=eos,
-        pad_token=pad,
-        additional_special_tokens=SPECIALS[4:],
-    )
-    fast.chat_template = template
-    return fast
-
-
-def make_model(vocab_size: int, *, seed: int = 0) -> Any:
-    """A tiny Llama built from a config (two layers, 32 wide)."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        tie_word_embeddings=True,
-    )
-    return LlamaForCausalLM(config)
+from tests.train.tiny import chat_rows, make_model, make_tokenizer  # noqa: E402
 
 
 @pytest.fixture
@@ -110,3 +26,28 @@ def tiny_tokenizer() -> Any:
 @pytest.fixture
 def tiny_model(tiny_tokenizer: Any) -> Any:
     return make_model(len(tiny_tokenizer))
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Llama and its tokenizer saved as a local checkpoint folder."""
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    tokenizer = make_tokenizer()
+    model = make_model(len(tokenizer))
+    model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A dataset folder as `glimmer build` writes it."""
+    import json
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    rows = chat_rows(12)
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:10]))
+    (folder / "validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[10:]))
+    return folder

@@ -1,0 +1,503 @@
+"""fit(): LoRA, QLoRA or full fine-tuning, a thin layer over trl's SFTTrainer and peft.
+
+What glimmer adds to using trl by hand: device and precision chosen from the hardware
+(and printed), batch size and gradient checkpointing from memory, completion-only labels
+for any chat template (multi-turn included, end-of-turn token learned), a pad token that
+never hides the end-of-turn token, padding to the longest row of each batch, validation
+each epoch with early stopping and the best checkpoint kept, TensorBoard logs, a progress
+bar with loss and tokens/s, resume after an interruption, and a :class:`FitResult`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from glimmer.errors import GlimmerError, Location
+from glimmer.train.config import (
+    FitConfig,
+    ModelShape,
+    Resolved,
+    resolve,
+    to_lora_config,
+    to_sft_config,
+)
+from glimmer.train.device import DeviceChoice, choose_device, distributed_warning
+from glimmer.train.masking import end_of_turn_token, tokenize_chat
+from glimmer.train.models import ModelPreset, load_model, prepare_messages, resolve_model
+from glimmer.train.result import FitResult, LossPoint
+
+if TYPE_CHECKING:  # pragma: no cover
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+
+__all__ = [
+    "FitDataError",
+    "FitOutputError",
+    "QLoRAUnavailableError",
+    "fit",
+    "last_checkpoint",
+    "load_chat_splits",
+]
+
+Messages = list[dict[str, str]]
+
+
+class QLoRAUnavailableError(GlimmerError, RuntimeError):
+    """QLoRA was asked for where bitsandbytes cannot run it."""
+
+    code = "G503"
+
+
+class FitOutputError(GlimmerError, FileExistsError):
+    """The output folder already holds a run, and neither resume nor overwrite was asked."""
+
+    code = "G505"
+
+
+class FitDataError(GlimmerError, ValueError):
+    """The dataset given to fit() is missing, empty or not chat records."""
+
+    code = "G506"
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _messages_of(record: Any, *, source: str, index: int) -> Messages:
+    raw = (
+        record.get("messages") if isinstance(record, Mapping) else getattr(record, "messages", None)
+    )
+    if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
+        raise FitDataError(
+            "a record has no 'messages' list",
+            location=Location(source=source, line=index + 1),
+            hint="records are chat records as written by `glimmer build`",
+        )
+    out: Messages = []
+    for message in raw:
+        if isinstance(message, Mapping):
+            role, content = message.get("role"), message.get("content")
+        else:
+            role, content = getattr(message, "role", None), getattr(message, "content", None)
+        if role not in {"system", "user", "assistant"} or not isinstance(content, str):
+            raise FitDataError(
+                f"a message has role {role!r} and content of type {type(content).__name__}",
+                location=Location(source=source, line=index + 1),
+                hint="each message is {'role': 'system'|'user'|'assistant', 'content': str}",
+            )
+        out.append({"role": str(role), "content": content})
+    if not any(m["role"] == "assistant" for m in out):
+        raise FitDataError(
+            "a record has no assistant message: nothing to learn",
+            location=Location(source=source, line=index + 1),
+        )
+    return out
+
+
+def _read_jsonl(path: Path) -> list[Messages]:
+    rows: list[Messages] = []
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except OSError as exc:
+        raise FitDataError(
+            f"cannot read {path}: {exc.strerror or exc}", location=Location(source=str(path))
+        ) from exc
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise FitDataError(
+                f"not JSON: {exc.msg}",
+                location=Location(source=str(path), line=i + 1, column=exc.colno),
+            ) from exc
+        rows.append(_messages_of(record, source=str(path), index=i))
+    return rows
+
+
+def load_chat_splits(dataset: Any, /) -> tuple[list[Messages], list[Messages]]:
+    """Read the train and validation conversations from whatever fit() accepts.
+
+    Args:
+        dataset: A ``DatasetSplits`` (``.train`` / ``.validation``), a folder with
+            ``train.jsonl`` (and ``validation.jsonl``), a ``.jsonl`` file, or a list of
+            chat records (``ChatRecord`` or ``{"messages": [...]}`` dicts).
+
+    Returns:
+        ``(train, validation)`` as lists of message lists; validation may be empty.
+
+    Raises:
+        FitDataError: Nothing to train on, or records that are not chats.
+    """
+    if isinstance(dataset, str | Path):
+        path = Path(dataset)
+        if path.is_dir():
+            train_file = path / "train.jsonl"
+            if not train_file.is_file():
+                raise FitDataError(
+                    f"{path} has no train.jsonl",
+                    location=Location(source=str(path)),
+                    hint="write one with `glimmer build -o DIR`",
+                )
+            val_file = path / "validation.jsonl"
+            val = _read_jsonl(val_file) if val_file.is_file() else []
+            train = _read_jsonl(train_file)
+        elif path.is_file():
+            train, val = _read_jsonl(path), []
+        else:
+            raise FitDataError(
+                f"{path} does not exist", location=Location(source=str(path)), code="G506"
+            )
+    elif hasattr(dataset, "train"):
+        train = [_messages_of(r, source="<train>", index=i) for i, r in enumerate(dataset.train)]
+        val = [
+            _messages_of(r, source="<validation>", index=i)
+            for i, r in enumerate(getattr(dataset, "validation", None) or [])
+        ]
+    elif isinstance(dataset, Iterable) and not isinstance(dataset, Mapping):
+        train = [_messages_of(r, source="<records>", index=i) for i, r in enumerate(dataset)]
+        val = []
+    else:
+        raise FitDataError(
+            f"cannot train on a {type(dataset).__name__}",
+            hint="pass DatasetSplits, a folder with train.jsonl, or a list of ChatRecord",
+        )
+    if not train:
+        raise FitDataError("the training split is empty", hint="build a dataset first")
+    return train, val
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def last_checkpoint(output_dir: str | Path, /) -> Path | None:
+    """The newest complete ``checkpoint-N`` folder in *output_dir*, if any."""
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return None
+    done = [
+        p
+        for p in folder.glob("checkpoint-*")
+        if p.is_dir() and p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
+    ]
+    return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def _is_main_process() -> bool:
+    return os.environ.get("RANK", "0") in {"0", ""}
+
+
+def _say(message: str) -> None:
+    if _is_main_process():
+        from rich.console import Console
+
+        Console(stderr=True, highlight=False).print(f"[bold]glimmer[/] {message}")
+
+
+def _distinct_pad(
+    tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, eot: str | None
+) -> list[str]:
+    """Make the pad token differ from end-of-turn and EOS; say what changed."""
+    vocab = tokenizer.get_vocab()
+    stops = {vocab[t] for t in (eot, tokenizer.eos_token) if isinstance(t, str) and t in vocab}
+    notes: list[str] = []
+    pad_id = tokenizer.pad_token_id
+    if pad_id is None or pad_id in stops:
+        old = tokenizer.pad_token
+        for candidate in ("<|endoftext|>", "<pad>", "<|pad|>", "<unk>", tokenizer.unk_token):
+            if isinstance(candidate, str) and candidate in vocab and vocab[candidate] not in stops:
+                tokenizer.pad_token = candidate
+                break
+        else:
+            tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
+            model.resize_token_embeddings(len(tokenizer))
+        notes.append(
+            f"pad token {tokenizer.pad_token!r} instead of {old!r}, which ends turns "
+            "(padding must never hide the end-of-turn token)"
+            if old
+            else f"pad token {tokenizer.pad_token!r} (the tokenizer had none)"
+        )
+    model.config.pad_token_id = tokenizer.pad_token_id
+    if model.generation_config is not None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        eot_id = vocab.get(eot) if eot else None
+        eos = model.generation_config.eos_token_id
+        eos_ids = [] if eos is None else ([eos] if isinstance(eos, int) else list(eos))
+        if eot_id is not None and eot_id not in eos_ids:
+            model.generation_config.eos_token_id = [*eos_ids, eot_id]
+    return notes
+
+
+def _tokenize_all(
+    rows: list[Messages],
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    preset: ModelPreset,
+    eot: str | None,
+    max_len: int,
+) -> dict[str, list[list[int]]]:
+    ids: list[list[int]] = []
+    labels: list[list[int]] = []
+    for messages in rows:
+        chat = tokenize_chat(
+            prepare_messages(messages, preset=preset),
+            tokenizer,
+            end_of_turn=eot,
+            max_length=max_len,
+        )
+        if any(label != -100 for label in chat.labels):
+            ids.append(chat.input_ids)
+            labels.append(chat.labels)
+    return {"input_ids": ids, "labels": labels}
+
+
+def _peak_memory_bytes(choice: DeviceChoice) -> int:
+    if choice.device == "cuda":
+        import torch
+
+        return int(torch.cuda.max_memory_allocated())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def _history(log_history: list[dict[str, Any]]) -> tuple[list[LossPoint], list[LossPoint]]:
+    train: list[LossPoint] = []
+    evals: list[LossPoint] = []
+    for entry in log_history:
+        step, epoch = int(entry.get("step", 0)), float(entry.get("epoch", 0.0))
+        if "loss" in entry:
+            train.append(LossPoint(step=step, epoch=epoch, loss=float(entry["loss"])))
+        if "eval_loss" in entry:
+            evals.append(LossPoint(step=step, epoch=epoch, loss=float(entry["eval_loss"])))
+    return train, evals
+
+
+def _callbacks(resolved: Resolved, has_eval: bool) -> list[TrainerCallback]:
+    from transformers import EarlyStoppingCallback
+
+    from glimmer.train.progress import FitProgress
+
+    out: list[TrainerCallback] = []
+    cfg = resolved.config
+    if has_eval and cfg.early_stopping_patience is not None:
+        out.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    out.append(FitProgress(enabled=cfg.progress and _is_main_process()))
+    return out
+
+
+# --------------------------------------------------------------------------- fit
+
+
+def fit(
+    dataset: Any,
+    /,
+    *,
+    model: str | None = None,
+    method: str | None = None,
+    output_dir: str | Path = "glimmer-fit",
+    config: FitConfig | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    callbacks: Sequence[TrainerCallback] = (),
+    **overrides: Any,
+) -> FitResult:
+    """Fine-tune a model on chat records with LoRA, QLoRA or full fine-tuning.
+
+    Args:
+        dataset: ``DatasetSplits``, a folder with ``train.jsonl``/``validation.jsonl`` (as
+            ``glimmer build`` writes), or a list of ``ChatRecord``.
+        model: Preset name, hub id or local folder (default: the embedded SmolLM2).
+        method: ``"lora"`` (default), ``"qlora"`` or ``"full"``.
+        output_dir: Where checkpoints, TensorBoard logs, the adapter and
+            ``fit_result.json`` go.
+        config: A :class:`FitConfig`; ``model``, ``method`` and ``overrides`` replace its fields.
+        resume: Continue from the last checkpoint in ``output_dir``.
+        overwrite: Delete a previous run in ``output_dir`` and start over.
+        callbacks: Extra transformers ``TrainerCallback`` objects.
+        **overrides: Any :class:`FitConfig` field (``epochs=1``, ``max_steps=20``, ``lora_r=8``).
+
+    Returns:
+        The :class:`FitResult` (also written to ``output_dir/fit_result.json``).
+
+    Raises:
+        FitDataError: The dataset is missing, empty or not chat records.
+        FitConfigError: An unknown option or a bad value.
+        FitOutputError: ``output_dir`` holds a previous run and neither resume nor overwrite was asked.
+        QLoRAUnavailableError: ``method="qlora"`` where bitsandbytes cannot run.
+        GlimmerModelError: The model cannot be loaded.
+
+    Example:
+        >>> result = glimmer.fit("data/", max_steps=30)  # doctest: +SKIP
+        >>> result.adapter_path  # doctest: +SKIP
+        'glimmer-fit/adapter'
+    """
+    from datasets import Dataset  # type: ignore[import-untyped,unused-ignore]
+    from trl.trainer.sft_trainer import SFTTrainer
+
+    from glimmer.train.progress import FitProgress
+
+    base = config.model_dump(exclude_unset=True) if config is not None else {}
+    if model is not None:
+        base["model"] = model
+    if method is not None:
+        base["method"] = method
+    cfg = FitConfig.from_overrides(**{**base, **overrides})
+    out = Path(output_dir)
+
+    warning = distributed_warning()
+    if warning:
+        _say(f"[yellow]warning:[/] {warning}")
+    forced = None if cfg.precision == "auto" else cfg.precision
+    choice = choose_device(precision=forced, verbose=_is_main_process())
+    if cfg.method == "qlora" and not choice.qlora:
+        where = "a CPU" if choice.use_cpu else f"this {choice.backend} device"
+        raise QLoRAUnavailableError(
+            f"QLoRA needs bitsandbytes on a CUDA or ROCm GPU; it cannot run on {where}",
+            hint='use method="lora" (same adapters, full-precision base), or on a GPU install '
+            "bitsandbytes (`pip install glimmer[qlora]`; for ROCm the bitsandbytes ROCm build)",
+        )
+
+    checkpoint = last_checkpoint(out) if resume else None
+    if out.exists() and any(out.iterdir()) and not resume:
+        previous = last_checkpoint(out) or (out / "fit_result.json").exists()
+        if previous and not overwrite:
+            raise FitOutputError(
+                f"{out} already holds a training run",
+                location=Location(source=str(out)),
+                hint="pass resume=True (--resume) to continue it, or overwrite=True (--force) "
+                "to start over",
+            )
+        if previous and overwrite and _is_main_process():
+            shutil.rmtree(out)
+    if resume and checkpoint is None:
+        _say(f"no checkpoint in {out}: starting from the beginning")
+
+    train_rows, val_rows = load_chat_splits(dataset)
+    preset = resolve_model(cfg.model)
+    from transformers import set_seed
+
+    set_seed(cfg.seed)  # LoRA initialisation and dropout are part of the run's identity
+    qconfig = None
+    if cfg.method == "qlora":  # pragma: no cover - needs a GPU with bitsandbytes
+        import torch
+        from transformers import BitsAndBytesConfig
+
+        qconfig = BitsAndBytesConfig(  # type: ignore[no-untyped-call]
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16 if choice.precision == "bf16" else torch.float16,
+        )
+    load_dtype = choice.precision if (choice.device == "cuda" and cfg.method != "full") else "fp32"
+    net, tokenizer = load_model(
+        cfg.model,
+        dtype=load_dtype,
+        device=None if choice.use_cpu or qconfig is not None else choice.device,
+        trust_remote_code=cfg.trust_remote_code,
+        quantization_config=qconfig,
+    )
+    eot = end_of_turn_token(tokenizer, preset.end_of_turn)
+    notes = _distinct_pad(tokenizer, net, eot)
+
+    n_params = sum(p.numel() for p in net.parameters())
+    mc = net.config
+    shape = ModelShape(
+        params=n_params,
+        hidden_size=int(getattr(mc, "hidden_size", 1024)),
+        num_layers=int(getattr(mc, "num_hidden_layers", 24)),
+        vocab_size=int(getattr(mc, "vocab_size", 32000)),
+    )
+    resolved = resolve(cfg, choice=choice, preset=preset, shape=shape, n_train=len(train_rows))
+    for line in (*resolved.reasons, *notes):
+        _say(line)
+    _say(
+        f"{cfg.method} on {cfg.model}: {len(train_rows)} train / {len(val_rows)} validation rows, "
+        f"lr {cfg.learning_rate:g}, warmup {cfg.warmup_ratio:.0%} of the run, "
+        + (f"{cfg.max_steps} steps" if cfg.max_steps else f"{cfg.epochs:g} epochs")
+    )
+
+    max_len = resolved.max_seq_len
+    train_ds = Dataset.from_dict(
+        _tokenize_all(train_rows, tokenizer, preset=preset, eot=eot, max_len=max_len)
+    )
+    eval_ds = (
+        Dataset.from_dict(
+            _tokenize_all(val_rows, tokenizer, preset=preset, eot=eot, max_len=max_len)
+        )
+        if val_rows
+        else None
+    )
+    has_eval = eval_ds is not None and len(eval_ds) > 0
+    sft_config = to_sft_config(resolved, output_dir=out, has_eval=has_eval)
+
+    if cfg.method in {"lora", "qlora"}:
+        from peft import get_peft_model, prepare_model_for_kbit_training
+
+        if qconfig is not None:  # pragma: no cover - needs a GPU with bitsandbytes
+            net = prepare_model_for_kbit_training(  # type: ignore[no-untyped-call]
+                net, use_gradient_checkpointing=resolved.gradient_checkpointing
+            )
+        elif resolved.gradient_checkpointing:
+            net.enable_input_require_grads()  # type: ignore[no-untyped-call]
+        net = get_peft_model(net, to_lora_config(resolved))  # type: ignore[assignment]
+
+    if choice.device == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+    trainer = SFTTrainer(
+        model=net,
+        args=sft_config,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds if has_eval else None,
+        processing_class=tokenizer,
+        callbacks=[*_callbacks(resolved, has_eval), *callbacks],
+    )
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)  # glimmer's own bar shows loss and tokens/s
+    trainer.remove_callback(ProgressCallback)
+    if checkpoint is not None:
+        state = json.loads((checkpoint / "trainer_state.json").read_text("utf-8"))
+        _say(f"resuming from {checkpoint.name} (step {state.get('global_step', '?')})")
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    meter = next(c for c in trainer.callback_handler.callbacks if isinstance(c, FitProgress))
+    state = trainer.state
+
+    adapter_dir = out / ("model" if cfg.method == "full" else "adapter")
+    if trainer.is_world_process_zero():
+        trainer.model.save_pretrained(str(adapter_dir), safe_serialization=True)  # type: ignore[union-attr,operator]
+        tokenizer.save_pretrained(str(adapter_dir))
+    train_hist, eval_hist = _history(state.log_history)
+    result = FitResult(
+        adapter_path=str(adapter_dir),
+        best_checkpoint=state.best_model_checkpoint,
+        train_loss=train_hist,
+        eval_loss=eval_hist,
+        tokens_per_second=meter.tokens / meter.train_seconds,
+        peak_memory_bytes=_peak_memory_bytes(choice),
+        steps=int(state.global_step),
+        train_seconds=meter.train_seconds,
+        device={
+            "device": choice.device,
+            "backend": choice.backend,
+            "precision": resolved.precision,
+            "reasons": list(choice.reasons),
+            "world_size": int(os.environ.get("WORLD_SIZE", "1") or 1),
+        },
+        config=resolved.as_dict(),
+    )
+    if trainer.is_world_process_zero():
+        result.save(out)
+        _say(
+            f"done: {result.steps} steps, {result.tokens_per_second:.0f} tokens/s, "
+            f"adapter in {adapter_dir}"
+        )
+    return result

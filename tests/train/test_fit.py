@@ -1,0 +1,174 @@
+"""fit() on a tiny Llama built from a config: plumbing, adapters, resume, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.train.tiny import chat_rows
+
+from glimmer.train.fit import (
+    FitDataError,
+    FitOutputError,
+    QLoRAUnavailableError,
+    fit,
+    last_checkpoint,
+    load_chat_splits,
+)
+from glimmer.train.result import FitResult
+
+FAST = {
+    "batch_size": 2,
+    "grad_accum": 1,
+    "learning_rate": 5e-3,
+    "progress": False,
+    "report_to": ["none"],
+}
+
+
+def _adapter_tensors(folder: Path) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "adapter_model.safetensors"))
+
+
+def test_lora_fit_moves_adapter_weights_only(
+    tiny_checkpoint: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "out"
+    result = fit(data_dir, model=str(tiny_checkpoint), output_dir=out, max_steps=6, **FAST)
+
+    assert result.steps == 6
+    assert [p.step for p in result.train_loss][:2] == [1, 2]  # loss logged from the first step
+    assert result.eval_loss  # validation evaluated
+    assert result.tokens_per_second > 0
+    assert result.peak_memory_bytes > 0
+    assert result.config["use_cpu"] is True
+    assert result.config["batch_size"] == 2
+    assert FitResult.load(out) == result
+
+    adapter = Path(result.adapter_path)
+    assert (adapter / "adapter_config.json").is_file()
+    tensors = _adapter_tensors(adapter)
+    lora_b = [t for name, t in tensors.items() if "lora_B" in name]
+    assert lora_b and any(t.abs().sum() > 0 for t in lora_b)  # B starts at zero: it moved
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_checkpoint)
+    reference = {k: v.clone() for k, v in base.state_dict().items()}
+    tuned = PeftModel.from_pretrained(base, str(adapter))
+    merged_free = tuned.get_base_model().state_dict()
+    for name, value in reference.items():
+        key = name.replace(".weight", ".base_layer.weight")
+        current = merged_free.get(key, merged_free.get(name))
+        assert current is not None
+        assert torch.equal(current, value), name  # base weights untouched
+
+    ids = torch.tensor([[2, 3, 4, 5, 6]])
+    with torch.no_grad():
+        with tuned.disable_adapter():
+            plain = tuned(input_ids=ids).logits
+        adapted = tuned(input_ids=ids).logits
+    assert not torch.allclose(plain, adapted)
+
+
+def test_padding_never_hides_end_of_turn(
+    tiny_checkpoint: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    from transformers import AutoTokenizer
+
+    assert AutoTokenizer.from_pretrained(tiny_checkpoint).pad_token == "<|im_end|>"  # the trap
+    result = fit(
+        data_dir, model=str(tiny_checkpoint), output_dir=tmp_path / "o", max_steps=1, **FAST
+    )
+    saved = AutoTokenizer.from_pretrained(result.adapter_path)
+    assert saved.pad_token != "<|im_end|>"
+    assert saved.pad_token_id != saved.convert_tokens_to_ids("<|im_end|>")
+
+
+def test_resume_after_a_killed_run_loses_nothing(
+    tiny_checkpoint: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    import torch
+    from transformers import TrainerCallback
+
+    class Kill(TrainerCallback):  # stands in for a killed process, after checkpoint-5
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if state.global_step == 7:
+                raise KeyboardInterrupt
+
+    opts = {**FAST, "max_steps": 8, "early_stopping_patience": None, "save_total_limit": 5}
+    crashed = tmp_path / "crashed"
+    with pytest.raises(KeyboardInterrupt):
+        fit(data_dir, model=str(tiny_checkpoint), output_dir=crashed, callbacks=[Kill()], **opts)
+    checkpoint = last_checkpoint(crashed)
+    assert checkpoint is not None and checkpoint.name == "checkpoint-5"
+    before = json.loads((checkpoint / "trainer_state.json").read_text())["log_history"]
+
+    with pytest.raises(FitOutputError) as info:  # no silent overwrite
+        fit(data_dir, model=str(tiny_checkpoint), output_dir=crashed, **opts)
+    assert info.value.code == "G505"
+
+    resumed = fit(data_dir, model=str(tiny_checkpoint), output_dir=crashed, resume=True, **opts)
+    straight = fit(data_dir, model=str(tiny_checkpoint), output_dir=tmp_path / "straight", **opts)
+    assert resumed.steps == straight.steps == 8
+    # the history before the checkpoint is kept, and training went on from it
+    kept = [p for p in resumed.train_loss if p.step <= 5]
+    assert [p.loss for p in kept] == [e["loss"] for e in before if "loss" in e]
+    assert [p.step for p in resumed.train_loss] == [p.step for p in straight.train_loss]
+    a, b = (
+        _adapter_tensors(Path(resumed.adapter_path)),
+        _adapter_tensors(Path(straight.adapter_path)),
+    )
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=1e-5), name
+
+
+def test_qlora_without_bitsandbytes_gpu_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(QLoRAUnavailableError) as info:
+        fit(chat_rows(4), method="qlora", output_dir=tmp_path / "q", progress=False)
+    assert info.value.code == "G503"
+    assert 'method="lora"' in (info.value.hint or "")
+
+
+def test_dataset_forms(data_dir: Path, tmp_path: Path) -> None:
+    train, val = load_chat_splits(data_dir)
+    assert (len(train), len(val)) == (10, 2)
+    assert load_chat_splits(data_dir / "train.jsonl")[0] == train
+    assert load_chat_splits(chat_rows(10))[0] == train
+
+    class Splits:
+        def __init__(self) -> None:
+            self.train, self.validation = chat_rows(12)[:10], chat_rows(12)[10:]
+
+    assert load_chat_splits(Splits()) == (train, val)
+
+
+@pytest.mark.parametrize(
+    ("records", "message"),
+    [
+        ([], "empty"),
+        ([{"messages": [{"role": "user", "content": "hi"}]}], "no assistant"),
+        ([{"messages": [{"role": "bot", "content": "hi"}]}], "role 'bot'"),
+        ([{"text": "hi"}], "no 'messages'"),
+    ],
+)
+def test_bad_datasets_are_refused(records: list[Any], message: str) -> None:
+    with pytest.raises(FitDataError, match=message) as info:
+        load_chat_splits(records)
+    assert info.value.code == "G506"
+
+
+def test_missing_folder_and_bad_json(tmp_path: Path) -> None:
+    with pytest.raises(FitDataError, match=r"no train\.jsonl"):
+        load_chat_splits(tmp_path)
+    (tmp_path / "train.jsonl").write_text('{"messages": [\n')
+    with pytest.raises(FitDataError) as info:
+        load_chat_splits(tmp_path)
+    assert info.value.line == 1
