@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -259,6 +259,84 @@ def build(
     )
     for path in written:
         out.print(f"wrote {path}", markup=False)
+
+
+@app.command("fit")
+def fit_command(
+    data_dir: Annotated[
+        Path,
+        typer.Argument(help="Folder with train.jsonl / validation.jsonl (from `glimmer build`)."),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Where the adapter, checkpoints and fit_result.json go."
+        ),
+    ],
+    model: Annotated[
+        str, typer.Option("--model", help="Preset name, Hugging Face id or local folder.")
+    ] = "smollm2-135m",
+    method: Annotated[str, typer.Option("--method", help="lora, qlora or full.")] = "lora",
+    epochs: Annotated[
+        float | None, typer.Option("--epochs", help="Passes over the training split (default 3).")
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", help="Stop after this many optimizer steps.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="A TOML file with FitConfig options.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the last checkpoint in OUTPUT.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Delete a previous run in OUTPUT and start over.")
+    ] = False,
+) -> None:
+    """Fine-tune a model on a built dataset; write the adapter and OUTPUT/fit_result.json.
+
+    Prints the chosen device, precision and batch settings first, then a progress bar.
+    Exit code 0 on success, 2 on bad input (missing data, unknown option, QLoRA unavailable).
+    """
+    if epochs is not None and max_steps is not None:
+        err.print("give --epochs or --max-steps, not both", markup=False)
+        raise typer.Exit(2)
+    from glimmer.train.config import FitConfig
+    from glimmer.train.fit import fit as _fit
+
+    overrides: dict[str, Any] = {}
+    if epochs is not None:
+        overrides["epochs"] = epochs
+    if max_steps is not None:
+        overrides["max_steps"] = max_steps
+    try:
+        base = FitConfig.from_toml(config) if config is not None else None
+        result = _fit(
+            data_dir,
+            model=model if (base is None or model != "smollm2-135m") else None,
+            method=method if (base is None or method != "lora") else None,
+            output_dir=output,
+            config=base,
+            resume=resume,
+            overwrite=force,
+            **overrides,
+        )
+    except GlimmerError as exc:
+        for line in _problem_lines(exc):
+            err.print(f"{exc.code} {line}", markup=False)
+        raise typer.Exit(2) from None
+    last = result.eval_loss[-1].loss if result.eval_loss else None
+    out.print(f"adapter: {result.adapter_path}", markup=False)
+    if result.best_checkpoint:
+        out.print(f"best checkpoint: {result.best_checkpoint}", markup=False)
+    if last is not None:
+        out.print(f"validation loss: {last:.4f}", markup=False)
+    out.print(
+        f"{result.steps} steps, {result.tokens_per_second:.0f} tokens/s, "
+        f"peak memory {result.peak_memory_bytes / 2**30:.2f} GiB",
+        markup=False,
+    )
+    out.print(f"wrote {Path(output) / 'fit_result.json'}", markup=False)
 
 
 @app.command("plan")
