@@ -61,7 +61,7 @@ def test_fit_on_the_embedded_model_learns_and_still_ends_its_turn(tmp_path: Path
         prompt, add_generation_prompt=True, return_tensors="pt", return_dict=True
     )
     end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    settings = {"max_new_tokens": 24, "do_sample": False, "eos_token_id": end, "pad_token_id": 0}
+    settings = {"max_new_tokens": 40, "do_sample": False, "eos_token_id": end, "pad_token_id": 0}
     with torch.no_grad():
         before = base.generate(**inputs, **settings)[0, inputs["input_ids"].shape[1] :].tolist()
         tuned = PeftModel.from_pretrained(base, result.adapter_path)
