@@ -66,7 +66,8 @@ class Server:
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            # one thread: on a busy CPU, torch threads fighting other processes slow it ~10x
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
         )
         self.base_url = f"http://{HOST}:{port}/v1"
         deadline = time.monotonic() + 300  # a bounded wait, also on a busy machine
