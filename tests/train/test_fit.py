@@ -130,6 +130,58 @@ def test_resume_after_a_killed_run_loses_nothing(
         assert torch.allclose(a[name], b[name], atol=1e-5), name
 
 
+_KILLED_RUN = """
+import os, signal, sys
+from transformers import TrainerCallback
+from glimmer.train.fit import fit
+
+class Kill(TrainerCallback):
+    def on_step_end(self, args, state, control, **kw):
+        if state.global_step == 7:
+            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no exception: a real kill
+
+fit(sys.argv[1], model=sys.argv[2], output_dir=sys.argv[3], callbacks=[Kill()], max_steps=8,
+    batch_size=2, grad_accum=1, learning_rate=5e-3, progress=False, report_to=["none"],
+    early_stopping_patience=None, save_total_limit=5)
+"""
+
+
+def test_resume_after_sigkill_loses_nothing(
+    tiny_checkpoint: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    import torch
+
+    script = tmp_path / "killed.py"
+    script.write_text(_KILLED_RUN)
+    crashed = tmp_path / "killed"
+    proc = subprocess.run(
+        [sys.executable, str(script), str(data_dir), str(tiny_checkpoint), str(crashed)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    checkpoint = last_checkpoint(crashed)
+    assert checkpoint is not None and checkpoint.name == "checkpoint-5"
+    before = json.loads((checkpoint / "trainer_state.json").read_text())["log_history"]
+
+    opts = {**FAST, "max_steps": 8, "early_stopping_patience": None, "save_total_limit": 5}
+    resumed = fit(data_dir, model=str(tiny_checkpoint), output_dir=crashed, resume=True, **opts)
+    straight = fit(data_dir, model=str(tiny_checkpoint), output_dir=tmp_path / "straight", **opts)
+    assert resumed.steps == 8
+    kept = [p for p in resumed.train_loss if p.step <= 5]
+    assert [p.loss for p in kept] == [e["loss"] for e in before if "loss" in e]
+    a = _adapter_tensors(Path(resumed.adapter_path))
+    b = _adapter_tensors(Path(straight.adapter_path))
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=1e-5), name
+
+
 def test_qlora_without_bitsandbytes_gpu_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(QLoRAUnavailableError) as info:
         fit(chat_rows(4), method="qlora", output_dir=tmp_path / "q", progress=False)
