@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 __all__ = [
     "Array",
@@ -23,6 +23,8 @@ __all__ = [
     "Scalar",
     "ScalarKind",
     "Span",
+    "join_spans",
+    "token_span",
 ]
 
 JsonData: TypeAlias = "bool | int | float | str | list[JsonData] | dict[str, JsonData] | None"
@@ -45,6 +47,16 @@ class Span:
 
 
 NO_SPAN = Span()
+
+
+def token_span(tok: Any) -> Span:
+    """The span of a lexer token (anything with lark's position attributes)."""
+    return Span(tok.start_pos, tok.end_pos, tok.line, tok.column, tok.end_line, tok.end_column)
+
+
+def join_spans(a: Span, b: Span) -> Span:
+    """The span from the start of *a* to the end of *b*."""
+    return Span(a.start, b.end, a.line, a.column, b.end_line, b.end_column)
 
 
 @dataclass(slots=True)

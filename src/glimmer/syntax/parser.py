@@ -35,6 +35,8 @@ from glimmer.syntax.nodes import (
     Scalar,
     ScalarKind,
     Span,
+    join_spans,
+    token_span,
 )
 
 __all__ = ["MAX_DEPTH", "MAX_TEXT_SIZE", "parse", "parse_data"]
@@ -103,14 +105,6 @@ _CALLBACKS: dict[str, Callable[[Token], Token]] = {
     "RBRACE": _on_close,
     "RSQB": _on_close,
 }
-
-
-def _span(tok: Token) -> Span:
-    return Span(tok.start_pos, tok.end_pos, tok.line, tok.column, tok.end_line, tok.end_column)  # type: ignore[arg-type]
-
-
-def _join(a: Span, b: Span) -> Span:
-    return Span(a.start, b.end, a.line, a.column, b.end_line, b.end_column)
 
 
 class _LiteralFault(Exception):
@@ -190,30 +184,30 @@ class _TreeBuilder(Transformer[Token, Any]):
 
     def bare_root(self, children: list[Member]) -> tuple[bool, Object]:
         _check_duplicates(children)
-        span = _join(children[0].span, children[-1].span) if children else Span()
+        span = join_spans(children[0].span, children[-1].span) if children else Span()
         return False, Object(children, span)
 
     def object(self, children: list[Any]) -> Object:
         members: list[Member] = children[1:-1]
         _check_duplicates(members)
-        return Object(members, _join(_span(children[0]), _span(children[-1])))
+        return Object(members, join_spans(token_span(children[0]), token_span(children[-1])))
 
     def array(self, children: list[Any]) -> Array:
         items = [Item(_node(c)) for c in children[1:-1]]
-        return Array(items, _join(_span(children[0]), _span(children[-1])))
+        return Array(items, join_spans(token_span(children[0]), token_span(children[-1])))
 
     def pair(self, children: list[Any]) -> Member:
         tok = children[0]
-        return Member(_key(tok), _node(children[1]), _span(tok), tok.type == "STRING")
+        return Member(_key(tok), _node(children[1]), token_span(tok), tok.type == "STRING")
 
     def block(self, children: list[Any]) -> Member:
         tok = children[0]
-        return Member(_key(tok), children[1], _span(tok), tok.type == "STRING", block=True)
+        return Member(_key(tok), children[1], token_span(tok), tok.type == "STRING", block=True)
 
 
 def _node(value: Any) -> Node:
     if isinstance(value, Token):
-        return Scalar(_scalar_value(value), _KIND[value.type], value.value, _span(value))
+        return Scalar(_scalar_value(value), _KIND[value.type], value.value, token_span(value))
     node: Node = value
     return node
 
@@ -334,7 +328,7 @@ def parse(text: str, /, *, source: str | None = None) -> Document:
     text = _prepare(text, source)
     braced, root = _run("tree", text, source, comments=True)
     doc = Document(root=root, braced=braced, source=source, text=text)
-    _attach_comments(doc, [Comment(t.value, _span(t)) for t in _state.comments], text)
+    _attach_comments(doc, [Comment(t.value, token_span(t)) for t in _state.comments], text)
     _state.comments = []
     return doc
 

@@ -29,7 +29,7 @@ from lark.exceptions import LarkError, UnexpectedInput, UnexpectedToken
 from glimmer.errors import GlimmerSyntaxError, Location, caret_context
 from glimmer.syntax import scalars
 from glimmer.syntax.diagnostics import translate
-from glimmer.syntax.nodes import Span
+from glimmer.syntax.nodes import Span, join_spans, token_span
 from glimmer.syntax.parser import MAX_DEPTH, MAX_TEXT_SIZE, parse
 from glimmer.syntax.render import render
 from glimmer.syntax.weave_nodes import (
@@ -140,14 +140,6 @@ _CALLBACKS: dict[str, Callable[[Token], Token]] = {
 }
 
 
-def _span(tok: Token) -> Span:
-    return Span(tok.start_pos, tok.end_pos, tok.line, tok.column, tok.end_line, tok.end_column)  # type: ignore[arg-type]
-
-
-def _join(a: Span, b: Span) -> Span:
-    return Span(a.start, b.end, a.line, a.column, b.end_line, b.end_column)
-
-
 class _FaultError(Exception):
     def __init__(self, tok: Token, message: str, hint: str | None, code: str) -> None:
         self.token = tok
@@ -198,7 +190,9 @@ class _Builder(Transformer[Token, Any]):
 
     def assignment(self, children: list[Token]) -> WeaveAssignment:
         name, _, value = children
-        return WeaveAssignment(name.value[1:-1], _scalar(value), _join(_span(name), _span(value)))
+        return WeaveAssignment(
+            name.value[1:-1], _scalar(value), join_spans(token_span(name), token_span(value))
+        )
 
     def block(self, children: list[Any]) -> WeaveBlock:
         opener, closer = children[0], children[-1]
@@ -210,16 +204,16 @@ class _Builder(Transformer[Token, Any]):
                 f"close it with {opener.value}",
                 "G111",
             )
-        return WeaveBlock(name, children[1:-1], _join(_span(opener), _span(closer)))
+        return WeaveBlock(name, children[1:-1], join_spans(token_span(opener), token_span(closer)))
 
     def heading(self, children: list[Token]) -> WeaveHeading:
         tok = children[0]
-        return WeaveHeading(tok.value[3:].strip(), _span(tok))
+        return WeaveHeading(tok.value[3:].strip(), token_span(tok))
 
     def flow(self, children: list[Any]) -> WeaveFlow:
         nodes: list[WeaveNode] = children[0::2]
         links = [_link(t) for t in children[1::2]]
-        return WeaveFlow(nodes, links, _join(nodes[0].span, nodes[-1].span))
+        return WeaveFlow(nodes, links, join_spans(nodes[0].span, nodes[-1].span))
 
     def node(self, children: list[Any]) -> WeaveNode:
         annotation: tuple[dict[str, Scalar], Span] | None = None
@@ -236,21 +230,21 @@ class _Builder(Transformer[Token, Any]):
             node = WeaveTerm(
                 _scalar(body) if body.type == "STRING" else str(body.value),  # type: ignore[arg-type]
                 body.type == "STRING",
-                span=_span(body),
+                span=token_span(body),
             )
         if prefixes:
             node.prefixes = [str(t.value)[:-1] for t in prefixes]
-            if annotation is None or _span(prefixes[0]).start < annotation[1].start:
-                node.span = _join(_span(prefixes[0]), node.span)
+            if annotation is None or token_span(prefixes[0]).start < annotation[1].start:
+                node.span = join_spans(token_span(prefixes[0]), node.span)
         if annotation is not None:
             node.annotation = annotation[0]
             if node.span.start > annotation[1].start:
-                node.span = _join(annotation[1], node.span)
+                node.span = join_spans(annotation[1], node.span)
         return node
 
     def group(self, children: list[Any]) -> WeaveGroup:
         flows = [c for c in children if isinstance(c, WeaveFlow)]
-        return WeaveGroup(flows, span=_join(_span(children[0]), _span(children[-1])))
+        return WeaveGroup(flows, span=join_spans(token_span(children[0]), token_span(children[-1])))
 
     def annotation(self, children: list[Any]) -> tuple[dict[str, Scalar], Span]:
         out: dict[str, Scalar] = {}
@@ -260,12 +254,12 @@ class _Builder(Transformer[Token, Any]):
             if name in out:
                 raise _FaultError(key, f"duplicate key {name!r} in an annotation", None, "G105")
             out[name] = _scalar(value)
-        return out, _join(_span(children[0]), _span(children[-1]))
+        return out, join_spans(token_span(children[0]), token_span(children[-1]))
 
     def bare_annotation(self, children: list[Token]) -> tuple[dict[str, Scalar], Span]:
         tok = children[1]
         key = "color" if tok.type == "COLOR" else "label"
-        return {key: _scalar(tok)}, _join(_span(children[0]), _span(children[-1]))
+        return {key: _scalar(tok)}, join_spans(token_span(children[0]), token_span(children[-1]))
 
     def pair(self, children: list[Token]) -> tuple[Token, Token]:
         return children[0], children[1]
@@ -274,7 +268,7 @@ class _Builder(Transformer[Token, Any]):
 def _link(tok: Token) -> WeaveLink:
     value = str(tok.value)
     direction: Direction = ">" if value[0] == ">" else "<"
-    return WeaveLink(direction, value[1:-1] or None, _span(tok))
+    return WeaveLink(direction, value[1:-1] or None, token_span(tok))
 
 
 @cache
@@ -314,13 +308,13 @@ def _read_meta(tok: Token, text: str, source: str | None) -> WeaveMeta:
     m = _LABEL_RE.match(text, start, end)
     body_start = m.end() if m else start
     if not text[body_start:end].strip():
-        return WeaveMeta(None, _span(tok))
+        return WeaveMeta(None, token_span(tok))
     # Blank everything before the object (new lines kept) so that the DSL parser's lines
     # and columns are those of the weave text.
     prefix = re.sub(r"[^\n]", " ", text[:body_start])
     document = parse(prefix + text[body_start:end], source=source)
     document.text = text
-    return WeaveMeta(document, _span(tok))
+    return WeaveMeta(document, token_span(tok))
 
 
 def parse_weave(text: str, /, *, source: str | None = None) -> WeaveDocument:
@@ -452,7 +446,7 @@ def _with_comments(items: list[WeaveItem], tokens: list[Token]) -> list[WeaveIte
     """
     if not tokens:
         return items
-    comments = [WeaveComment(str(t.value), _span(t)) for t in tokens]
+    comments = [WeaveComment(str(t.value), token_span(t)) for t in tokens]
     out: list[WeaveItem] = []
     i = 0
     for item in items:
