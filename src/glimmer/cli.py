@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -36,6 +36,18 @@ Files = Annotated[
 
 def _problem_lines(exc: GlimmerError) -> list[str]:
     return [p.format() for p in exc.problems]
+
+
+def _fail(exc: GlimmerError) -> NoReturn:
+    """Report *exc* and exit: 2 with one line for a file that cannot be read or written,
+    1 with every problem for anything else."""
+    if isinstance(exc, GlimmerFileError):
+        hint = f" ({exc.hint})" if exc.hint else ""
+        err.print(f"{exc.location}: {exc.message}{hint}", markup=False)
+        raise typer.Exit(2) from None
+    for line in _problem_lines(exc):
+        err.print(line, markup=False)
+    raise typer.Exit(1) from None
 
 
 @app.command()
@@ -141,15 +153,8 @@ def convert(
         else:
             io.write_text(output, text, overwrite=force)
             err.print(f"wrote {output}", markup=False)
-    except GlimmerFileError as exc:
-        err.print(
-            f"{exc.location}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), markup=False
-        )
-        raise typer.Exit(2) from None
     except GlimmerError as exc:
-        for line in _problem_lines(exc):
-            err.print(line, markup=False)
-        raise typer.Exit(1) from None
+        _fail(exc)
 
 
 @app.command()
@@ -229,15 +234,8 @@ def build(
 
             splits = include_reviewed(splits, include)
         written = write_dataset(splits, output, formats=rec.formats, overwrite=force, name=rec.name)
-    except GlimmerFileError as exc:
-        err.print(
-            f"{exc.location}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), markup=False
-        )
-        raise typer.Exit(2) from None
     except GlimmerError as exc:
-        for line in _problem_lines(exc):
-            err.print(line, markup=False)
-        raise typer.Exit(1) from None
+        _fail(exc)
     from glimmer.data.stats import summary
 
     counts = summary(splits.all)
@@ -554,15 +552,8 @@ def expand(
             timeout=timeout,
             auto_accept=auto_accept,
         )
-    except GlimmerFileError as exc:
-        err.print(
-            f"{exc.location}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), markup=False
-        )
-        raise typer.Exit(2) from None
     except GlimmerError as exc:
-        for line in _problem_lines(exc):
-            err.print(line, markup=False)
-        raise typer.Exit(1) from None
+        _fail(exc)
     out.print(run.summary(), markup=False)
     out.print(f"next: glimmer review {review}", markup=False)
 
@@ -581,13 +572,8 @@ def review(
 
     try:
         review_file(path, interactive=not counts_only, console=out)
-    except GlimmerFileError as exc:
-        err.print(f"{exc.location}: {exc.message}", markup=False)
-        raise typer.Exit(2) from None
     except GlimmerError as exc:
-        for line in _problem_lines(exc):
-            err.print(line, markup=False)
-        raise typer.Exit(1) from None
+        _fail(exc)
 
 
 def main() -> None:
