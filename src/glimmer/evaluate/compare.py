@@ -374,10 +374,9 @@ def pattern_system_prompt(
         ``(system_prompt, label)``, the label naming the pattern in reports.
     """
     if pattern is None:
-        from glimmer.resources import example_patterns
+        from glimmer.resources import default_example
 
-        files = example_patterns()
-        pattern = next((f for f in files if f.suffix == ".glimmer"), files[0])
+        pattern = default_example()
     if isinstance(pattern, Pattern):
         return _SYSTEM_LEAD + dumps(pattern), "(pattern object)"
     path = Path(pattern)

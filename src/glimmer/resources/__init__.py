@@ -8,9 +8,12 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["example_patterns", "resource_dir"]
+__all__ = ["DEFAULT_EXAMPLE", "default_example", "example_patterns", "resource_dir"]
 
 _PATTERN_SUFFIXES = (".glimmer", ".json", ".we", ".weave")
+
+DEFAULT_EXAMPLE = "starweave-seed.glimmer"
+"""The example that stands for GLIMMER where one pattern is needed (the prompted arm)."""
 
 
 def resource_dir(name: str, /) -> Path:
@@ -33,3 +36,8 @@ def example_patterns() -> list[Path]:
     """
     folder = _examples_dir()
     return sorted(p for p in folder.iterdir() if p.suffix in _PATTERN_SUFFIXES)
+
+
+def default_example() -> Path:
+    """The bundled example pattern used where one pattern is needed: all nine sections."""
+    return _examples_dir() / DEFAULT_EXAMPLE
