@@ -120,23 +120,10 @@ class _DuplicateKey(Exception):
 
 
 def _scalar_value(tok: Token) -> Any:
-    t = tok.type
-    if t == "STRING":
-        return scalars.read_string(tok.value)
-    if t == "NUMBER":
-        try:
-            return scalars.read_number(tok.value)
-        except scalars.LiteralError as exc:
-            raise _LiteralFault(tok, str(exc)) from None
-    if t == "TRIPLE_STRING":
-        return scalars.read_triple(tok.value)
-    if t == "TRUE":
-        return True
-    if t == "FALSE":
-        return False
-    if t == "NULL":
-        return None
-    return tok.value
+    try:
+        return scalars.read_token(tok.type, str(tok.value))
+    except scalars.LiteralError as exc:
+        raise _LiteralFault(tok, str(exc)) from None
 
 
 def _key(tok: Token) -> str:

@@ -82,6 +82,26 @@ def read_triple(raw: str) -> str:
     return textwrap.dedent(body)
 
 
+_CONSTANTS: dict[str, bool | None] = {"TRUE": True, "FALSE": False, "NULL": None}
+
+
+def read_token(kind: str, raw: str) -> bool | int | float | str | None:
+    """The value of a scalar token of the shared terminals (``STRING``, ``NUMBER``, ...).
+
+    Names, colours, timestamps and versions read as their text. Raises
+    :class:`LiteralError` for a number out of range.
+    """
+    if kind == "STRING":
+        return read_string(raw)
+    if kind == "NUMBER":
+        return read_number(raw)
+    if kind == "TRIPLE_STRING":
+        return read_triple(raw)
+    if kind in _CONSTANTS:
+        return _CONSTANTS[kind]
+    return raw
+
+
 def bare_kind(value: str) -> str | None:
     """The bare-literal kind *value* would be read as, or ``None`` if it needs quotes."""
     if value in KEYWORDS:

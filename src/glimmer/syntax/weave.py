@@ -149,25 +149,10 @@ class _FaultError(Exception):
 
 
 def _scalar(tok: Token) -> Scalar:
-    t = tok.type
-    if t == "STRING":
-        return scalars.read_string(tok.value)
-    if t == "TRIPLE_STRING":
-        return scalars.read_triple(tok.value)
-    if t == "NUMBER":
-        try:
-            return scalars.read_number(tok.value)
-        except scalars.LiteralError as exc:
-            raise _FaultError(
-                tok, str(exc), "write it as a string in double quotes", "G106"
-            ) from None
-    if t == "TRUE":
-        return True
-    if t == "FALSE":
-        return False
-    if t == "NULL":
-        return None
-    return str(tok.value)
+    try:
+        return scalars.read_token(tok.type, str(tok.value))
+    except scalars.LiteralError as exc:
+        raise _FaultError(tok, str(exc), "write it as a string in double quotes", "G106") from None
 
 
 class _Builder(Transformer[Token, Any]):
