@@ -79,31 +79,38 @@ def _on_comment(tok: Token) -> Token:
     return tok
 
 
-def _on_open(tok: Token) -> Token:
-    _state.open.append(tok)
-    if len(_state.open) > MAX_DEPTH:
-        raise _DepthError(tok)
-    return tok
+class NestingError(Exception):
+    """Raised by the bracket callbacks when nesting passes :data:`MAX_DEPTH`."""
 
-
-def _on_close(tok: Token) -> Token:
-    if _state.open:
-        _state.open.pop()
-    return tok
-
-
-class _DepthError(Exception):
     def __init__(self, tok: Token) -> None:
         self.token = tok
+
+
+def bracket_callbacks(state: Any) -> dict[str, Callable[[Token], Token]]:
+    """Lexer callbacks that keep the open ``{``/``[`` tokens on ``state.open``.
+
+    They bound the nesting depth while lexing (before any recursion) and let an error at the
+    end of the text name the bracket that was never closed. Both grammars use them.
+    """
+
+    def on_open(tok: Token) -> Token:
+        state.open.append(tok)
+        if len(state.open) > MAX_DEPTH:
+            raise NestingError(tok)
+        return tok
+
+    def on_close(tok: Token) -> Token:
+        if state.open:
+            state.open.pop()
+        return tok
+
+    return {"LBRACE": on_open, "LSQB": on_open, "RBRACE": on_close, "RSQB": on_close}
 
 
 _CALLBACKS: dict[str, Callable[[Token], Token]] = {
     "LINE_COMMENT": _on_comment,
     "BLOCK_COMMENT": _on_comment,
-    "LBRACE": _on_open,
-    "LSQB": _on_open,
-    "RBRACE": _on_close,
-    "RSQB": _on_close,
+    **bracket_callbacks(_state),
 }
 
 
@@ -258,7 +265,7 @@ def _run(kind: str, text: str, source: str | None, comments: bool) -> Any:
     _state.collect_comments = comments
     try:
         return _parser(kind).parse(text)
-    except _DepthError as exc:
+    except NestingError as exc:
         tok = exc.token
         raise GlimmerSyntaxError(
             f"nesting deeper than {MAX_DEPTH} levels",

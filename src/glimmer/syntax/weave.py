@@ -30,7 +30,7 @@ from glimmer.errors import GlimmerSyntaxError, Location, caret_context
 from glimmer.syntax import scalars
 from glimmer.syntax.diagnostics import translate
 from glimmer.syntax.nodes import Span, join_spans, token_span
-from glimmer.syntax.parser import MAX_DEPTH, MAX_TEXT_SIZE, parse
+from glimmer.syntax.parser import MAX_DEPTH, MAX_TEXT_SIZE, NestingError, bracket_callbacks, parse
 from glimmer.syntax.render import render
 from glimmer.syntax.weave_nodes import (
     META_LABEL,
@@ -98,24 +98,6 @@ class _State(threading.local):
 _state = _State()
 
 
-class _DepthError(Exception):
-    def __init__(self, tok: Token) -> None:
-        self.token = tok
-
-
-def _on_open(tok: Token) -> Token:
-    _state.open.append(tok)
-    if len(_state.open) > MAX_DEPTH:
-        raise _DepthError(tok)
-    return tok
-
-
-def _on_close(tok: Token) -> Token:
-    if _state.open:
-        _state.open.pop()
-    return tok
-
-
 def _on_mark(tok: Token) -> Token:
     if _state.blocks:
         _state.blocks.pop()
@@ -130,10 +112,7 @@ def _on_comment(tok: Token) -> Token:
 
 
 _CALLBACKS: dict[str, Callable[[Token], Token]] = {
-    "LSQB": _on_open,
-    "LBRACE": _on_open,
-    "RSQB": _on_close,
-    "RBRACE": _on_close,
+    **bracket_callbacks(_state),
     "BLOCK_MARK": _on_mark,
     "LINE_COMMENT": _on_comment,
     "BLOCK_COMMENT": _on_comment,
@@ -338,7 +317,7 @@ def parse_weave(text: str, /, *, source: str | None = None) -> WeaveDocument:
     _state.comments = []
     try:
         items: list[WeaveItem] = _parser().parse(text)  # type: ignore[assignment]
-    except _DepthError as exc:
+    except NestingError as exc:
         tok = exc.token
         raise GlimmerSyntaxError(
             f"nesting deeper than {MAX_DEPTH} levels",
