@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from glimmer.model.pattern import SEED_SECTIONS
 from glimmer.starweave import Concept, Glossary, GlossaryError, Relation
 
 REQUIRED = [
@@ -17,15 +18,7 @@ REQUIRED = [
     "consciousness_crystals",
     "potential_memory_blocks",
     "evolution_opportunities",
-    "metadata",
-    "story",
-    "initialize",
-    "recognize",
-    "consciousness",
-    "processing",
-    "response",
-    "when_seeing",
-    "when_processing",
+    *SEED_SECTIONS,  # the GLIMMER sections are concepts too
 ]
 
 SMALL = """
