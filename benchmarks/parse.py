@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import time
 from collections.abc import Callable
-from pathlib import Path
+
+from _timing import CORPUS, throughput
 
 import glimmer
 from glimmer.resources import example_patterns
-
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS = Path(os.environ.get("GLIMMER_CORPUS", ROOT.parent / "shared" / "corpus" / "glimmer"))
 
 
 def load_patterns() -> list[glimmer.Pattern]:
@@ -29,16 +25,8 @@ def load_patterns() -> list[glimmer.Pattern]:
 
 
 def measure(label: str, texts: list[str], fn: Callable[[str], object], seconds: float) -> float:
+    per_s, mb_s = throughput(texts, fn, seconds)
     size = sum(len(t.encode("utf-8")) for t in texts)
-    for t in texts:  # warm caches (the grammar is built on first use)
-        fn(t)
-    rounds, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        for t in texts:
-            fn(t)
-        rounds += 1
-    per_s = rounds * len(texts) / elapsed
-    mb_s = rounds * size / elapsed / 1e6
     print(
         f"{label:<34} {mb_s:8.2f} MB/s {per_s:10.0f} patterns/s  ({len(texts)} patterns, {size / 1024:.0f} KiB)"
     )

@@ -8,17 +8,13 @@ Run: `python benchmarks/weave.py [--seconds N]`.
 from __future__ import annotations
 
 import argparse
-import os
-import time
 from collections.abc import Callable
-from pathlib import Path
+
+from _timing import CORPUS, throughput
 
 import glimmer
 from glimmer.resources import example_patterns
 from glimmer.syntax.weave import parse_weave
-
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS = Path(os.environ.get("GLIMMER_CORPUS", ROOT.parent / "shared" / "corpus" / "glimmer"))
 
 
 def weave_texts() -> list[str]:
@@ -29,16 +25,7 @@ def weave_texts() -> list[str]:
 
 
 def measure(label: str, texts: list[str], fn: Callable[[str], object], seconds: float) -> None:
-    size = sum(len(t.encode("utf-8")) for t in texts)
-    for t in texts:  # warm caches (the grammar is built on first use)
-        fn(t)
-    rounds, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        for t in texts:
-            fn(t)
-        rounds += 1
-    per_s = rounds * len(texts) / elapsed
-    mb_s = rounds * size / elapsed / 1e6
+    per_s, mb_s = throughput(texts, fn, seconds)
     print(f"{label:<28} {per_s:10.0f} docs/s {mb_s:8.2f} MB/s")
 
 
