@@ -281,6 +281,15 @@ def fit_command(
     max_steps: Annotated[
         int | None, typer.Option("--max-steps", help="Stop after this many optimizer steps.")
     ] = None,
+    replay: Annotated[
+        int | None,
+        typer.Option(
+            "--replay",
+            help="Rows of text sampled from the base model and learned beside the records, "
+            "to keep everyday language close to the base model (default 0: off).",
+            min=0,
+        ),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="A TOML file with FitConfig options.")
     ] = None,
@@ -307,6 +316,8 @@ def fit_command(
         overrides["epochs"] = epochs
     if max_steps is not None:
         overrides["max_steps"] = max_steps
+    if replay is not None:
+        overrides["replay_samples"] = replay
     try:
         base = FitConfig.from_toml(config) if config is not None else None
         result = _fit(

@@ -42,6 +42,10 @@ def test_cli_fit_writes_adapter_and_result(
     assert again.exit_code == 2
     assert "G505" in again.output
 
+    replayed = runner.invoke(app, [*args, "--config", str(config), "--force", "--replay", "3"])
+    assert replayed.exit_code == 0, replayed.output
+    assert json.loads((out / "fit_result.json").read_text())["config"]["replay_samples"] == 3
+
 
 def test_cli_fit_refuses_bad_input(data_dir: Path, tmp_path: Path) -> None:
     both = runner.invoke(

@@ -55,6 +55,10 @@ class FitConfig(BaseModel):
         lora_alpha: LoRA scaling.
         lora_dropout: Dropout on the LoRA path.
         lora_target_modules: Linear layers to adapt; ``None``: the preset's.
+        replay_samples: Rows of plain text sampled from the base model before training and
+            learned beside the chat records, to keep the tuned model's everyday language
+            close to the base model's (see :mod:`glimmer.train.replay`); 0 turns it off.
+        replay_tokens: Length in tokens of each replay row's sampled text.
         batch_size: Rows per device per step; ``None``: from model and memory.
         grad_accum: Gradient accumulation steps; ``None``: from batch size and data size.
         max_seq_len: Longest row in tokens (longer rows are truncated); ``None``: the preset's.
@@ -84,6 +88,8 @@ class FitConfig(BaseModel):
     lora_alpha: int = Field(default=32, gt=0)
     lora_dropout: float = Field(default=0.05, ge=0, lt=1)
     lora_target_modules: list[str] | None = None
+    replay_samples: int = Field(default=0, ge=0)
+    replay_tokens: int = Field(default=128, gt=0)
     batch_size: int | None = Field(default=None, gt=0)
     grad_accum: int | None = Field(default=None, gt=0)
     max_seq_len: int | None = Field(default=None, gt=8)

@@ -15,6 +15,7 @@ import os
 import resource
 import shutil
 import sys
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -258,6 +259,38 @@ def _tokenize_all(
     return {"input_ids": ids, "labels": labels}
 
 
+def _with_replay(
+    train_ds: Any, net: Any, tokenizer: PreTrainedTokenizerBase, cfg: FitConfig, *, max_len: int
+) -> Any:
+    """The training set with ``cfg.replay_samples`` rows sampled from the base model added."""
+    from datasets import Dataset  # type: ignore[import-untyped,unused-ignore]
+    from rich.progress import Progress
+
+    from glimmer.train.replay import sample_replay
+
+    t = time.perf_counter()
+    with Progress(transient=True, disable=not (cfg.progress and _is_main_process())) as bar:
+        task = bar.add_task("glimmer self-replay", total=cfg.replay_samples)
+        rows = sample_replay(
+            net,
+            tokenizer,
+            cfg.replay_samples,
+            max_new_tokens=min(cfg.replay_tokens, max_len - 16),
+            seed=cfg.seed,
+            on_batch=lambda done: bar.update(task, completed=done),
+        )
+    _say(
+        f"self-replay: {len(rows.input_ids)} rows of text sampled from the base model "
+        f"({rows.tokens} tokens, {time.perf_counter() - t:.0f}s) learned beside the chat records"
+    )
+    return Dataset.from_dict(
+        {
+            "input_ids": list(train_ds["input_ids"]) + rows.input_ids,
+            "labels": list(train_ds["labels"]) + rows.labels,
+        }
+    )
+
+
 def _peak_memory_bytes(choice: DeviceChoice) -> int:
     if choice.device == "cuda":
         import torch
@@ -414,7 +447,9 @@ def fit(
         num_layers=int(getattr(mc, "num_hidden_layers", 24)),
         vocab_size=int(getattr(mc, "vocab_size", 32000)),
     )
-    resolved = resolve(cfg, choice=choice, preset=preset, shape=shape, n_train=len(train_rows))
+    resolved = resolve(
+        cfg, choice=choice, preset=preset, shape=shape, n_train=len(train_rows) + cfg.replay_samples
+    )
     for line in (*resolved.reasons, *notes):
         _say(line)
     _say(
@@ -434,6 +469,8 @@ def fit(
         if val_rows
         else None
     )
+    if cfg.replay_samples:
+        train_ds = _with_replay(train_ds, net, tokenizer, cfg, max_len=max_len)
     has_eval = eval_ds is not None and len(eval_ds) > 0
     sft_config = to_sft_config(resolved, output_dir=out, has_eval=has_eval)
 

@@ -1,0 +1,60 @@
+"""Self-replay: rows sampled from the base model, learned beside the chat records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from glimmer.train.fit import fit
+from glimmer.train.masking import IGNORE_INDEX
+from glimmer.train.replay import OPENINGS, sample_replay
+
+
+def test_rows_learn_the_continuation_not_the_opening(tiny_model: Any, tiny_tokenizer: Any) -> None:
+    tiny_tokenizer.padding_side = "right"
+    rows = sample_replay(tiny_model, tiny_tokenizer, 5, max_new_tokens=12, seed=3, batch_size=2)
+
+    assert tiny_tokenizer.padding_side == "right"  # restored after left-padded sampling
+    assert len(rows.input_ids) == len(rows.labels) == len(rows.texts) == 5
+    special = set(tiny_tokenizer.all_special_ids)
+    openings = {tuple(tiny_tokenizer(o, add_special_tokens=False)["input_ids"]) for o in OPENINGS}
+    for ids, labels in zip(rows.input_ids, rows.labels, strict=True):
+        assert len(ids) == len(labels)
+        n_masked = labels.index(next(t for t in labels if t != IGNORE_INDEX))
+        assert tuple(ids[:n_masked]) in openings  # the opening is masked, without padding
+        learned = ids[n_masked:]
+        assert labels[n_masked:] == learned
+        assert 1 <= len(learned) <= 12
+        # the text stops at the first special token the model writes: no padding is learned
+        assert all(t not in special for t in learned[:-1])
+    assert rows.tokens == sum(len([t for t in lab if t != IGNORE_INDEX]) for lab in rows.labels)
+
+
+def test_sampling_is_seeded(tiny_model: Any, tiny_tokenizer: Any) -> None:
+    a = sample_replay(tiny_model, tiny_tokenizer, 4, max_new_tokens=10, seed=1)
+    b = sample_replay(tiny_model, tiny_tokenizer, 4, max_new_tokens=10, seed=1)
+    c = sample_replay(tiny_model, tiny_tokenizer, 4, max_new_tokens=10, seed=2)
+    assert a.input_ids == b.input_ids
+    assert a.input_ids != c.input_ids
+
+
+def test_fit_learns_replay_rows_beside_the_records(
+    tiny_checkpoint: Path, data_dir: Path, tmp_path: Path, capsys: Any
+) -> None:
+    common: dict[str, Any] = {
+        "model": str(tiny_checkpoint),
+        "batch_size": 2,
+        "grad_accum": 1,
+        "epochs": 1,
+        "progress": False,
+        "report_to": ["none"],
+        "replay_tokens": 8,
+    }
+    plain = fit(data_dir, output_dir=tmp_path / "plain", **common)
+    replayed = fit(data_dir, output_dir=tmp_path / "replay", replay_samples=6, **common)
+
+    assert "self-replay: 6 rows of text sampled from the base model" in capsys.readouterr().err
+    # 10 chat records alone are 5 steps at batch 2; with 6 replay rows they are 8
+    assert plain.steps == plain.config["steps_per_epoch"] == 5
+    assert replayed.steps == replayed.config["steps_per_epoch"] == 8
+    assert replayed.config["replay_samples"] == 6
