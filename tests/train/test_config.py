@@ -91,6 +91,15 @@ def test_cpu_run_resolves_to_use_cpu_and_no_checkpointing() -> None:
     assert sft.save_strategy == "epoch"
     assert sft.load_best_model_at_end
     assert sft.padding_free is False and sft.packing is False and sft.pad_to_multiple_of is None
+    assert sft.ddp_find_unused_parameters is False  # LoRA: every trainable parameter is used
+    full = resolve(
+        FitConfig(method="full"),
+        choice=CPU,
+        preset=resolve_model("smollm2-135m"),
+        shape=SMOL,
+        n_train=400,
+    )
+    assert to_sft_config(full, output_dir="out").ddp_find_unused_parameters is None
 
 
 def test_big_model_in_small_memory_turns_checkpointing_on() -> None:

@@ -423,6 +423,8 @@ def to_sft_config(
         disable_tqdm=True,
         dataloader_pin_memory=not resolved.use_cpu,
         remove_unused_columns=False,
+        # every LoRA parameter gets a gradient each step: no search for unused ones under DDP
+        ddp_find_unused_parameters=False if cfg.method in {"lora", "qlora"} else None,
         shuffle_dataset=False,
         dataset_num_proc=None,
         **strategy,

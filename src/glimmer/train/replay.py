@@ -83,7 +83,7 @@ def sample_replay(
     *,
     max_new_tokens: int = 128,
     seed: int = 0,
-    batch_size: int = 16,
+    batch_size: int = 32,
     on_batch: Any = None,
 ) -> ReplayRows:
     """Sample *n* plain-text rows from *model* (the base, before any adapter).
