@@ -37,7 +37,7 @@ def test_run_demo_writes_the_report(
             train_loss=loss,
             eval_loss=[],
             steps=1,
-            config={},
+            config={"replay_samples": kwargs.get("replay_samples")},
         )
 
     def fake_compare(base: str, adapter: str, prompts: Any, **kwargs: Any) -> Comparison:
@@ -60,6 +60,11 @@ def test_run_demo_writes_the_report(
     assert seen["fit"]["overwrite"] is True
     assert seen["compare"]["max_new_tokens"] == profile.max_new_tokens
     assert {p.category for p in seen["prompts"]} >= {"generation", "neutral"}
+    assert seen["fit"]["replay_samples"] == profile.fit["replay_samples"] > 0
+    replay_line = (
+        f"{profile.train_records} records + {profile.fit['replay_samples']} self-replay rows"
+    )
+    assert any(replay_line in line for line in lines)
     assert any(line.startswith("concept share") for line in lines)
     assert any(line.startswith("wall time") for line in lines)
     assert set(result.seconds) == {"build", "fit", "compare", "total"}
