@@ -224,3 +224,18 @@ def test_missing_folder_and_bad_json(tmp_path: Path) -> None:
     with pytest.raises(FitDataError) as info:
         load_chat_splits(tmp_path)
     assert info.value.line == 1
+
+
+def test_fit_shows_its_own_output_only(
+    tiny_checkpoint: Path, data_dir: Path, tmp_path: Path, capfd: Any, recwarn: Any
+) -> None:
+    import datasets
+
+    datasets.enable_progress_bars()
+    fit(data_dir, model=str(tiny_checkpoint), output_dir=tmp_path / "o", max_steps=2, **FAST)
+
+    err = capfd.readouterr().err
+    assert "glimmer done: 2 steps" in err
+    assert "examples/s" not in err  # trl's dataset bars stay hidden
+    assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]
+    assert datasets.is_progress_bar_enabled()  # the user's setting is restored

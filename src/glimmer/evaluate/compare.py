@@ -481,7 +481,10 @@ def compare(
                 code="G603",
                 hint="pass the adapter folder written by `glimmer fit` (OUT/adapter)",
             )
-        model = PeftModel.from_pretrained(model, str(adapter_dir))
+        from glimmer.train.progress import quiet_libraries
+
+        with quiet_libraries():
+            model = PeftModel.from_pretrained(model, str(adapter_dir))
     if not hasattr(model, "disable_adapter"):
         raise GlimmerError(
             "no adapter to compare: the tuned arm needs a LoRA adapter",

@@ -7,7 +7,7 @@ prompted and tuned on the bundled suites, writes ``report.html`` (plus ``report.
 ``result.json``) and prints the headline figures.
 
 Two profiles: the default fits the whole job in about a quarter of an hour on a 2-core CPU;
-``quick`` takes a few minutes (fewer steps, two prompts per category).
+``quick`` takes a few minutes (fewer steps, one prompt per category, two neutral ones).
 """
 
 from __future__ import annotations

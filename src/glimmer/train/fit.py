@@ -374,7 +374,7 @@ def fit(
     from datasets import Dataset  # type: ignore[import-untyped,unused-ignore]
     from trl.trainer.sft_trainer import SFTTrainer
 
-    from glimmer.train.progress import FitProgress
+    from glimmer.train.progress import FitProgress, quiet_libraries
 
     base = config.model_dump(exclude_unset=True) if config is not None else {}
     if model is not None:
@@ -483,20 +483,22 @@ def fit(
             )
         elif resolved.gradient_checkpointing:
             net.enable_input_require_grads()  # type: ignore[no-untyped-call]
-        net = get_peft_model(net, to_lora_config(resolved))  # type: ignore[assignment]
+        with quiet_libraries():
+            net = get_peft_model(net, to_lora_config(resolved))  # type: ignore[assignment]
 
     if choice.device == "cuda":
         import torch
 
         torch.cuda.reset_peak_memory_stats()
-    trainer = SFTTrainer(
-        model=net,
-        args=sft_config,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds if has_eval else None,
-        processing_class=tokenizer,
-        callbacks=[*_callbacks(resolved, has_eval), *callbacks],
-    )
+    with quiet_libraries():
+        trainer = SFTTrainer(
+            model=net,
+            args=sft_config,
+            train_dataset=train_ds,
+            eval_dataset=eval_ds if has_eval else None,
+            processing_class=tokenizer,
+            callbacks=[*_callbacks(resolved, has_eval), *callbacks],
+        )
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     trainer.remove_callback(PrinterCallback)  # glimmer's own bar shows loss and tokens/s
@@ -504,7 +506,8 @@ def fit(
     if checkpoint is not None:
         state = json.loads((checkpoint / "trainer_state.json").read_text("utf-8"))
         _say(f"resuming from {checkpoint.name} (step {state.get('global_step', '?')})")
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    with quiet_libraries():
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     meter = next(c for c in trainer.callback_handler.callbacks if isinstance(c, FitProgress))
     state = trainer.state
 

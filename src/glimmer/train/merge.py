@@ -87,6 +87,7 @@ def merge(
     from peft import PeftModel
 
     from glimmer.train.models import load_model, load_tokenizer
+    from glimmer.train.progress import quiet_libraries
 
     src = Path(adapter)
     out = Path(output)
@@ -119,7 +120,8 @@ def merge(
     vocab = len(tokenizer)
     if net.get_input_embeddings().num_embeddings < vocab:  # type: ignore[operator]
         net.resize_token_embeddings(vocab)
-    tuned = PeftModel.from_pretrained(net, str(src))
+    with quiet_libraries():
+        tuned = PeftModel.from_pretrained(net, str(src))
     merged = tuned.merge_and_unload()
 
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,13 +1,43 @@
-"""A rich progress bar for training: steps, loss and tokens per second."""
+"""A rich progress bar for training: steps, loss and tokens per second.
+
+And :func:`quiet_libraries`, which keeps the libraries' own bars and deprecation notices
+about their internals out of glimmer's output, so that one bar shows the work.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import time
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-__all__ = ["FitProgress"]
+__all__ = ["FitProgress", "quiet_libraries"]
+
+
+@contextlib.contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Run the block without datasets' progress bars and transformers' internal FutureWarnings.
+
+    trl tokenizes and filters its datasets with ``Dataset.map`` (one bar each), and peft and
+    trl call transformers methods that transformers has deprecated; neither is something a
+    glimmer user can act on. Settings are restored afterwards.
+    """
+    import datasets  # type: ignore[import-untyped,unused-ignore]
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", category=FutureWarning, module=r"transformers\.|peft\.|trl\."
+            )
+            yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
 
 
 class FitProgress(TrainerCallback):
