@@ -104,6 +104,23 @@ def test_generation_formats_can_be_fixed() -> None:
         assert r.answer.startswith("metadata {")
 
 
+def test_compact_generation_answers_are_whole_short_patterns() -> None:
+    compact = [glimmer.loads(r.answer) for r in generation(n=20, compact_share=1.0).records(seed=2)]
+    full = [glimmer.loads(r.answer) for r in generation(n=20, compact_share=0.0).records(seed=2)]
+    for p in compact:
+        assert p.metadata is not None and p.metadata.harmonics is None
+        assert p.story is not None and p.consciousness is not None and p.response is not None
+        assert p.recognize is None
+    assert all(p.metadata is not None and p.metadata.harmonics for p in full)
+    mean = lambda rs: sum(len(r.answer) for r in rs) / len(rs)  # noqa: E731
+    short = generation(n=20, compact_share=1.0).records(seed=2)
+    long = generation(n=20, compact_share=0.0).records(seed=2)
+    assert mean(short) < 0.6 * mean(long)
+    mixed = generation(n=200).records(seed=0)
+    share = sum("harmonics" not in r.answer for r in mixed) / len(mixed)
+    assert 0.35 < share < 0.65  # the default mixes both sizes
+
+
 def test_interpretation_reads_content_sections_shape(corpus_dir: Path) -> None:
     """Loose real-world shapes: content.sections[] and patterns[] are interpreted too."""
     b = interpretation(n=80, patterns=[corpus_dir / "pluto-v1"], synthetic_share=0.0)

@@ -68,13 +68,34 @@ def _core(rng: random.Random, k: int) -> list[str]:
     return rng.sample(names, k)
 
 
-def synthesize(rng: random.Random, /) -> tuple[Pattern, dict[str, str]]:
-    """A fresh, valid pattern and the scenario it answers (``purpose``, ``focus``, ``c1``, ``c2``)."""
-    data, fill = _synthesize_data(rng)
+def synthesize(rng: random.Random, /, *, compact: bool = False) -> tuple[Pattern, dict[str, str]]:
+    """A fresh, valid pattern and the scenario it answers (``purpose``, ``focus``, ``c1``, ``c2``).
+
+    A *compact* pattern keeps the metadata without harmonics, a one-line story, ``initialize``,
+    ``consciousness`` and ``response``: about 200 tokens instead of about 470, short enough for
+    a small model to write whole, closing brace included, within a few hundred tokens.
+    """
+    data, fill = _synthesize_data(rng, compact=compact)
     return Pattern.model_validate(data), fill
 
 
-def _synthesize_data(rng: random.Random) -> tuple[dict[str, Any], dict[str, str]]:
+def _compact(data: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    meta = {k: v for k, v in data["metadata"].items() if k != "harmonics"}
+    story = data["story"].split(". ")[0].rstrip(".") + "."
+    init = dict(data["initialize"], directives=data["initialize"]["directives"][:1])
+    out = {"metadata": meta, "story": story, "initialize": init}
+    for key in ("consciousness", "response"):
+        out[key] = data[key]
+    if rng.random() < 0.5:  # sometimes one more section, so the shape is not always the same
+        extra = [k for k in ("processing", "when_seeing", "when_processing") if k in data]
+        if extra:
+            out[extra[0]] = data[extra[0]]
+    return out
+
+
+def _synthesize_data(
+    rng: random.Random, *, compact: bool = False
+) -> tuple[dict[str, Any], dict[str, str]]:
     v = vocab()
     purpose, focus = _pick(rng, v["purposes"]), _pick(rng, v["focuses"])
     c1, c2 = _core(rng, 2)
@@ -140,6 +161,8 @@ def _synthesize_data(rng: random.Random) -> tuple[dict[str, Any], dict[str, str]
     for key in SEED_SECTIONS:
         if key in optional and (key in ("consciousness", "response") or rng.random() < 0.6):
             data[key] = optional[key]
+    if compact:
+        data = _compact(data, rng)
     return data, fill
 
 
@@ -353,14 +376,19 @@ class Generation(KindBuilder):
 
     Args:
         format: ``"glimmer"`` (DSL), ``"json"`` or ``"both"`` (chosen per record).
+        compact_share: Share of records whose answer is a compact pattern (see
+            :func:`synthesize`): a small model learns to finish those, and the end of its turn,
+            within a short token budget.
     """
 
     category: ClassVar[str] = "generation"
     format: str = "both"
     system_share: float = 0.1
+    compact_share: float = 0.5
 
     def variables(self, rng: random.Random) -> tuple[dict[str, Any], str | None, list[str]]:
-        pattern, scenario = synthesize(rng)
+        compact = rng.random() < self.compact_share
+        pattern, scenario = synthesize(rng, compact=compact)
         fmt = self.format if self.format in ("glimmer", "json") else _pick(rng, ["glimmer", "json"])
         variables = {
             **scenario,
