@@ -68,3 +68,44 @@ def test_run_demo_writes_the_report(
     assert any(line.startswith("concept share") for line in lines)
     assert any(line.startswith("wall time") for line in lines)
     assert set(result.seconds) == {"build", "fit", "compare", "total"}
+
+
+def _records(categories: str) -> list[Any]:
+    from glimmer.data.records import ChatRecord, Message
+
+    return [
+        ChatRecord(
+            messages=[
+                Message(role="user", content=f"q{i}"),
+                Message(role="assistant", content="a"),
+            ],
+            category={"a": "application", "g": "generation", "n": "general"}[c],
+            template_id="t",
+            source=None,
+            seed=i,
+        )
+        for i, c in enumerate(categories)
+    ]
+
+
+def test_stratified_slice_keeps_shares_and_order() -> None:
+    records = _records("aaaaaaggnaaaaaaggnaa")  # 14 a, 4 g, 2 n
+    picked = demo.stratified_slice(records, 10)
+    counts = {
+        c: sum(r.category == c for r in picked) for c in ("application", "generation", "general")
+    }
+    assert counts == {"application": 7, "generation": 2, "general": 1}
+    seeds = [r.seed for r in picked]
+    assert seeds == sorted(seeds)  # the shuffled order is kept
+    assert seeds[:6] == [0, 1, 2, 3, 4, 5]
+
+
+def test_stratified_slice_passes_over_records_that_do_not_fit() -> None:
+    records = _records("aaaaaaggnaaaaaaggnaa")
+    too_long = {6, 15}  # two of the generation records
+    picked = demo.stratified_slice(records, 10, fits=lambda r: r.seed not in too_long)
+    assert not too_long & {r.seed for r in picked}
+    assert sum(r.category == "generation" for r in picked) == 2  # taken from later ones
+    short = demo.stratified_slice(records, 10, fits=lambda r: r.category != "generation")
+    assert len(short) == 10  # the slice is filled from the other categories
+    assert all(r.category != "generation" for r in short)

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from glimmer.data.records import ChatRecord
 from glimmer.evaluate.compare import Comparison, compare
 from glimmer.evaluate.suites import bundled_suites, quick_subset
 
-__all__ = ["PROFILES", "DemoProfile", "DemoResult", "run_demo"]
+__all__ = ["PROFILES", "DemoProfile", "DemoResult", "run_demo", "stratified_slice"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +130,56 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def stratified_slice(
+    records: Sequence[ChatRecord], n: int, /, *, fits: Callable[[ChatRecord], bool] | None = None
+) -> list[ChatRecord]:
+    """The first *n* records that keep each category's share of *records*.
+
+    Quotas follow the categories' shares (largest remainders round), and records are taken in
+    their (shuffled) order. With *fits*, records it rejects are passed over: a record longer
+    than the fit's sequence length is truncated, and a truncated answer teaches a model to
+    start a pattern but never to finish it or end its turn. Where a category runs short, the
+    rest of the slice is filled in order.
+    """
+    if n >= len(records) and fits is None:
+        return list(records)
+    counts = Counter(r.category for r in records)
+    exact = {c: n * k / len(records) for c, k in counts.items()}
+    quota = {c: int(v) for c, v in exact.items()}
+    for c in sorted(exact, key=lambda c: exact[c] - quota[c], reverse=True):
+        if sum(quota.values()) >= n:
+            break
+        quota[c] += 1
+    chosen: list[int] = []
+    for i, r in enumerate(records):
+        if quota.get(r.category, 0) > 0 and (fits is None or fits(r)):
+            quota[r.category] -= 1
+            chosen.append(i)
+            if len(chosen) == n:
+                break
+    if len(chosen) < n:
+        taken = set(chosen)
+        rest = [i for i, r in enumerate(records) if i not in taken and (fits is None or fits(r))]
+        chosen.extend(rest[: n - len(chosen)])
+    return [records[i] for i in sorted(chosen)]
+
+
+def _fits_in(max_len: int) -> Callable[[ChatRecord], bool]:
+    """Whether a record, rendered with the embedded model's chat template, fits *max_len* tokens."""
+    from glimmer.train.models import load_tokenizer
+
+    tok = load_tokenizer()
+
+    def fits(record: ChatRecord) -> bool:
+        messages = [{"role": m.role, "content": m.content} for m in record.messages]
+        ids = tok.apply_chat_template(messages, tokenize=True)
+        if isinstance(ids, Mapping):  # newer transformers return a BatchEncoding
+            ids = ids["input_ids"]
+        return len(ids) <= max_len
+
+    return fits
+
+
 def run_demo(
     output_dir: str | os.PathLike[str] = "demo-output",
     /,
@@ -169,10 +221,16 @@ def run_demo(
 
     t = time.perf_counter()
     splits = build(default_recipe(), seed=seed)
-    train = splits.train if prof.train_records is None else splits.train[: prof.train_records]
+    max_len = int(prof.fit.get("max_seq_len") or 0) or None
+    fits = _fits_in(max_len) if max_len and prof.train_records is not None else None
+    train = (
+        splits.train
+        if prof.train_records is None
+        else stratified_slice(splits.train, prof.train_records, fits=fits)
+    )
     val = splits.validation
     if prof.validation_records is not None:
-        val = val[: prof.validation_records]
+        val = stratified_slice(val, prof.validation_records, fits=fits)
     data_dir = out / "dataset"
     data_dir.mkdir(exist_ok=True)
     write_jsonl(train, data_dir / "train.jsonl", overwrite=True)
