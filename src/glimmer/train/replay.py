@@ -16,6 +16,7 @@ topics; the opening is not learned, the sampled continuation is.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -84,7 +85,7 @@ def sample_replay(
     max_new_tokens: int = 128,
     seed: int = 0,
     batch_size: int = 32,
-    on_batch: Any = None,
+    on_batch: Callable[[int], None] | None = None,
 ) -> ReplayRows:
     """Sample *n* plain-text rows from *model* (the base, before any adapter).
 
