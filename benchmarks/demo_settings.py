@@ -37,12 +37,13 @@ def main() -> None:
 
     from glimmer.data import build, default_recipe, write_jsonl
     from glimmer.evaluate import metrics as m
-    from glimmer.evaluate.demo import PROFILES, _fits_in, stratified_slice
+    from glimmer.evaluate.demo import PROFILES, DemoProfile, demo_slices
     from glimmer.evaluate.generate import generate, score_text
     from glimmer.evaluate.suites import bundled_suites, quick_subset
     from glimmer.resources import resource_dir
     from glimmer.train.fit import fit
     from glimmer.train.models import load_model
+    from glimmer.train.progress import quiet_libraries
 
     profile = PROFILES["full"]
     overrides = json.loads(args.overrides)
@@ -50,15 +51,23 @@ def main() -> None:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        splits = build(default_recipe(), seed=0)
-        fits = _fits_in(int(cfg["max_seq_len"]))
-        write_jsonl(stratified_slice(splits.train, args.records, fits=fits), out / "train.jsonl")
-        write_jsonl(stratified_slice(splits.validation, 32, fits=fits), out / "validation.jsonl")
+        sliced = DemoProfile(
+            "bench",
+            fit=cfg,
+            prompts_per_category=None,
+            max_new_tokens=profile.max_new_tokens,
+            train_records=args.records,
+            validation_records=profile.validation_records,
+        )
+        train, val = demo_slices(build(default_recipe(), seed=0), sliced)
+        write_jsonl(train, out / "train.jsonl")
+        write_jsonl(val, out / "validation.jsonl")
         result = fit(out, output_dir=out / "fit", seed=0, progress=False, **cfg)
         fit_seconds = time.perf_counter() - t0
 
         model, tok = load_model("smollm2-135m")
-        model = PeftModel.from_pretrained(model, result.adapter_path)
+        with quiet_libraries():
+            model = PeftModel.from_pretrained(model, result.adapter_path)
         model.eval()
         text = resource_dir("neutral_text.txt").read_text("utf-8")
         base_ppl = m.perplexity(*score_text(model, tok, text, adapter=False))

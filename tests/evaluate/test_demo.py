@@ -109,3 +109,17 @@ def test_stratified_slice_passes_over_records_that_do_not_fit() -> None:
     short = demo.stratified_slice(records, 10, fits=lambda r: r.category != "generation")
     assert len(short) == 10  # the slice is filled from the other categories
     assert all(r.category != "generation" for r in short)
+
+
+def test_demo_slices_leave_unsliced_splits_whole() -> None:
+    records = _records("aaaaaaggnaaaaaaggnaa")
+    splits = SimpleNamespace(train=records[:15], validation=records[15:])
+    whole = demo.DemoProfile(
+        "x", fit={"max_seq_len": 320}, prompts_per_category=1, max_new_tokens={}
+    )
+    assert demo.demo_slices(splits, whole) == (records[:15], records[15:])
+    half = demo.DemoProfile(
+        "y", fit={}, prompts_per_category=1, max_new_tokens={}, train_records=5
+    )  # no max_seq_len: nothing is measured, only stratified
+    train, val = demo.demo_slices(splits, half)
+    assert len(train) == 5 and val == records[15:]

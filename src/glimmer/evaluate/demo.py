@@ -24,7 +24,7 @@ from glimmer.data.records import ChatRecord
 from glimmer.evaluate.compare import Comparison, compare
 from glimmer.evaluate.suites import bundled_suites, quick_subset
 
-__all__ = ["PROFILES", "DemoProfile", "DemoResult", "run_demo", "stratified_slice"]
+__all__ = ["PROFILES", "DemoProfile", "DemoResult", "demo_slices", "run_demo", "stratified_slice"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +180,24 @@ def _fits_in(max_len: int) -> Callable[[ChatRecord], bool]:
     return fits
 
 
+def demo_slices(splits: Any, profile: DemoProfile, /) -> tuple[list[ChatRecord], list[ChatRecord]]:
+    """The train and validation records a profile fits on, from built ``DatasetSplits``.
+
+    With ``train_records`` / ``validation_records`` set, each is a :func:`stratified_slice`
+    of its split that passes over records longer than the profile's ``max_seq_len``.
+    """
+    max_len = int(profile.fit.get("max_seq_len") or 0)
+    sliced = profile.train_records is not None or profile.validation_records is not None
+    fits = _fits_in(max_len) if max_len and sliced else None
+    train = list(splits.train)
+    if profile.train_records is not None:
+        train = stratified_slice(train, profile.train_records, fits=fits)
+    val = list(splits.validation)
+    if profile.validation_records is not None:
+        val = stratified_slice(val, profile.validation_records, fits=fits)
+    return train, val
+
+
 def run_demo(
     output_dir: str | os.PathLike[str] = "demo-output",
     /,
@@ -221,16 +239,7 @@ def run_demo(
 
     t = time.perf_counter()
     splits = build(default_recipe(), seed=seed)
-    max_len = int(prof.fit.get("max_seq_len") or 0) or None
-    fits = _fits_in(max_len) if max_len and prof.train_records is not None else None
-    train = (
-        splits.train
-        if prof.train_records is None
-        else stratified_slice(splits.train, prof.train_records, fits=fits)
-    )
-    val = splits.validation
-    if prof.validation_records is not None:
-        val = stratified_slice(val, prof.validation_records, fits=fits)
+    train, val = demo_slices(splits, prof)
     data_dir = out / "dataset"
     data_dir.mkdir(exist_ok=True)
     write_jsonl(train, data_dir / "train.jsonl", overwrite=True)
