@@ -102,7 +102,8 @@ class Server:
 
 @pytest.fixture(scope="module")
 def model_dir() -> Path:
-    models = pytest.importorskip("glimmer.train.models")
+    from glimmer.train import models
+
     return Path(models.embedded_model_dir(progress=False))
 
 

@@ -215,8 +215,9 @@ def test_cli_compare_writes_report_and_json(
 
 
 def test_fit_info_reads_a_fit_result(tmp_path: Path) -> None:
-    result_mod = pytest.importorskip("glimmer.train.result")
-    fr = result_mod.FitResult(
+    from glimmer.train.result import FitResult
+
+    fr = FitResult(
         adapter_path=str(tmp_path / "adapter"),
         train_loss=[{"step": 2, "epoch": 0.5, "loss": 2.5}, {"step": 4, "epoch": 1.0, "loss": 1.5}],
         eval_loss=[{"step": 4, "epoch": 1.0, "loss": 1.8}],

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from glimmer.evaluate import metrics as m
+from glimmer.starweave import Glossary
 
 # -- term variants ----------------------------------------------------------------------------
 
@@ -96,7 +97,7 @@ def test_concept_share_is_the_share_of_non_empty(used: list[set[str]]) -> None:
 
 
 def test_from_glossary_keeps_core_concepts_only() -> None:
-    glossary = pytest.importorskip("glimmer.starweave").Glossary.default()
+    glossary = Glossary.default()
     index = m.ConceptIndex.from_glossary(glossary)
     assert {c.name for c in glossary.core()} == set(index.concepts)
     assert "story" not in index.concepts  # a GLIMMER section, an everyday word

@@ -21,6 +21,7 @@ from glimmer.evaluate.suites import (
     loads_suite,
     quick_subset,
 )
+from glimmer.starweave import Glossary
 
 
 def test_every_category_is_bundled() -> None:
@@ -38,7 +39,7 @@ def test_neutral_rows_carry_expected_answers() -> None:
 
 
 def test_reflection_and_matrix_prompts_never_name_the_framework() -> None:
-    glossary = pytest.importorskip("glimmer.starweave").Glossary.default()
+    glossary = Glossary.default()
     from glimmer.evaluate.metrics import ConceptIndex
 
     index = ConceptIndex.from_glossary(glossary)
@@ -115,9 +116,8 @@ def _words(text: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def training_prompts() -> list[str]:
-    data = pytest.importorskip("glimmer.data")
-    if not hasattr(data, "build") or not hasattr(data, "default_recipe"):
-        pytest.skip("glimmer.data.build / default_recipe not available")
+    from glimmer import data
+
     splits = data.build(data.default_recipe(), seed=0)
     prompts = {
         msg.content
