@@ -6,7 +6,9 @@ Exit codes: 0 success, 1 a file has problems (``check``) or needs formatting
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -14,7 +16,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from glimmer.errors import GlimmerError, GlimmerFileError
+from glimmer.errors import GlimmerError, GlimmerFileError, Location
 from glimmer.model import extract, io
 
 app = typer.Typer(
@@ -48,6 +50,24 @@ def _fail(exc: GlimmerError) -> NoReturn:
     for line in _problem_lines(exc):
         err.print(line, markup=False)
     raise typer.Exit(1) from None
+
+
+def _emit(text: str) -> None:
+    """Write *text* to standard output; a full disk or a closed pipe is a clean error."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as exc:
+        with contextlib.suppress(OSError, ValueError):  # no second failure at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _fail(
+            GlimmerFileError(
+                f"cannot write: {exc.strerror or exc}",
+                location=Location("<stdout>"),
+                hint="free some space, or write to a file with -o",
+                code="G015",
+            )
+        )
 
 
 @app.command()
@@ -124,7 +144,10 @@ def fmt(
         if check_only:
             out.print(f"would reformat {path}", markup=False)
         else:
-            io.write_text(path, new)
+            try:
+                io.write_text(path, new)
+            except GlimmerError as exc:
+                _fail(exc)
             out.print(f"reformatted {path}", markup=False)
     verb = "would be reformatted" if check_only else "reformatted"
     err.print(
@@ -149,7 +172,7 @@ def convert(
         pattern = io.load(source)
         text = io.dumps(pattern, format=to)
         if output is None:
-            sys.stdout.write(text)
+            _emit(text)
         else:
             io.write_text(output, text, overwrite=force)
             err.print(f"wrote {output}", markup=False)
@@ -486,12 +509,21 @@ def demo_command(
         Path, typer.Option("--output", "-o", help="Folder for the dataset, fit and report.")
     ] = Path("demo-output"),
     seed: Annotated[int, typer.Option("--seed", help="Seed for the dataset and the fit.")] = 0,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an earlier demo's files in OUTPUT.")
+    ] = False,
 ) -> None:
     """The main job end to end: examples -> dataset -> LoRA fit -> base/prompted/tuned report."""
     from glimmer.evaluate.demo import run_demo
 
     try:
-        run_demo(output, quick=quick, seed=seed, echo=lambda line: out.print(line, markup=False))
+        run_demo(
+            output,
+            quick=quick,
+            seed=seed,
+            overwrite=force,
+            echo=lambda line: out.print(line, markup=False),
+        )
     except GlimmerError as exc:
         err.print(str(exc), markup=False)
         raise typer.Exit(2) from None

@@ -94,6 +94,47 @@ def test_export_never_overwrites_without_asking(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_rebuild_replaces_the_whole_set(tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    write_dataset(general(n=10).split(validation=0.2, seed=1), out, formats=("jsonl", "sharegpt"))
+    second = general(n=10).split(validation=0.2, seed=2)
+    write_dataset(second, out, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "train.jsonl", "validation.jsonl"]
+    assert read_jsonl(out / "validation.jsonl") == second.validation
+    assert "seed: 2" in (out / "README.md").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_rebuild_that_fails_midway_keeps_the_old_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "data"
+    first = general(n=10).split(validation=0.2, seed=1)
+    write_dataset(first, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    import glimmer.data.card
+
+    def killed(*args: Any, **kwargs: Any) -> str:
+        raise KeyboardInterrupt  # as if the build were stopped after the JSONL files
+
+    monkeypatch.setattr(glimmer.data.card, "dataset_card", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_dataset(general(n=10).split(validation=0.2, seed=2), out, overwrite=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_rebuild_refuses_a_folder_with_files_it_did_not_write(tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    write_dataset(general(n=10).split(validation=0.2, seed=1), out)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(GlimmerFileError) as info:
+        write_dataset(general(n=10).split(validation=0.2, seed=2), out, overwrite=True)
+    assert info.value.code == "G012" and "notes.txt" in info.value.message
+    assert (out / "notes.txt").read_text() == "mine"
+
+
 def test_hf_dataset() -> None:
     pytest.importorskip("datasets")
     recs = general(n=5).records(seed=0)

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from glimmer._fs import atomic_dir, write_text
 from glimmer.data.records import ChatRecord, DatasetSplits
 from glimmer.errors import GlimmerFileError, Location
-from glimmer.model.io import write_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets  # type: ignore[import-untyped]
@@ -167,7 +167,11 @@ def write_dataset(
 ) -> list[Path]:
     """Write a dataset: ``train.jsonl``, ``validation.jsonl``, other formats, and ``README.md``.
 
-    Nothing is written if any target exists and *overwrite* is false.
+    The folder is written as one set: every file goes into a temporary folder beside it,
+    which then replaces it in one rename. A reader (or a killed build) never sees files of
+    two builds mixed, and no file of an earlier build (a format no longer asked for)
+    survives. An existing folder is replaced only with *overwrite*, and only if it holds
+    nothing but dataset files.
 
     Args:
         splits: What :func:`glimmer.data.build` returned.
@@ -180,7 +184,8 @@ def write_dataset(
         The files written, the card last.
 
     Raises:
-        GlimmerFileError: A target exists and *overwrite* is false (G004).
+        GlimmerFileError: The folder is not empty and *overwrite* is false (G004), holds
+            files a dataset build did not write (G012), or cannot be written (G010).
     """
     from glimmer.data.card import dataset_card
 
@@ -193,19 +198,39 @@ def write_dataset(
         if "alpaca" in formats:
             plan.append((out / f"{split}.alpaca.jsonl", recs, to_alpaca))
     card = out / "README.md"
-    if not overwrite:
-        for target in [p for p, _, _ in plan] + [card]:
-            if target.exists():
-                raise GlimmerFileError(
-                    "already exists",
-                    location=Location(str(target)),
-                    hint="pass overwrite=True (--force) to replace it",
-                    code="G004",
-                )
-    written = [write_jsonl(recs, path, overwrite=True, form=form) for path, recs, form in plan]
-    written.append(
-        write_text(
-            card, dataset_card(splits, name=name, files=[p.name for p in written]), overwrite=True
+    # the whole folder is one set: written beside the target, then renamed over it at once
+    with atomic_dir(out, overwrite=overwrite, check=_only_dataset_files) as tmp:
+        for path, recs, form in plan:
+            write_jsonl(recs, tmp / path.relative_to(out), overwrite=True, form=form)
+        files = [str(p.relative_to(out)) for p, _, _ in plan]
+        write_text(tmp / "README.md", dataset_card(splits, name=name, files=files))
+    return [p for p, _, _ in plan] + [card]
+
+
+def _only_dataset_files(folder: Path) -> None:
+    """Refuse to replace a folder holding anything a dataset writer did not write.
+
+    A dataset folder holds JSONL files (directly or in sub-folders) and its card; anything
+    else (notes, a fit run, a pattern) belongs to someone and must not vanish in a rebuild.
+    """
+    foreign: list[str] = []
+    for entry in sorted(folder.rglob("*")):
+        rel = entry.relative_to(folder)
+        if entry.is_dir() and not entry.is_symlink():
+            continue
+        if entry.is_file() and (entry.suffix == ".jsonl" or str(rel) == "README.md"):
+            continue
+        if entry.name.startswith(".") and ".tmp-" in entry.name:
+            continue  # left by an interrupted write
+        foreign.append(str(rel))
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (
+            f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
         )
-    )
-    return written
+        raise GlimmerFileError(
+            f"holds files a dataset build did not write ({shown}); replacing the folder would "
+            "delete them",
+            location=Location(str(folder)),
+            hint="move them elsewhere, or write the dataset to another folder",
+            code="G012",
+        )

@@ -207,8 +207,9 @@ def run_demo(
     profile: DemoProfile | None = None,
     echo: Callable[[str], None] = print,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> DemoResult:
-    """Run the whole job and write the report; the folder's previous demo files are replaced.
+    """Run the whole job and write the report.
 
     Args:
         output_dir: Where the dataset, the fit, ``report.html``, ``report.md`` and
@@ -218,10 +219,16 @@ def run_demo(
         profile: A custom profile (overrides *quick*).
         echo: Where progress lines and the headline go.
         progress: Show progress bars.
+        overwrite: Replace what an earlier demo wrote in *output_dir*; without it a folder
+            that is not empty is refused.
 
     Returns:
         The :class:`DemoResult`.
+
+    Raises:
+        GlimmerFileError: *output_dir* is not empty and *overwrite* is false (G004).
     """
+    from glimmer._fs import require_empty
     from glimmer.data import build, default_recipe, write_jsonl
     from glimmer.model.io import load, write_text
     from glimmer.resources import example_patterns
@@ -229,6 +236,7 @@ def run_demo(
 
     prof = profile or PROFILES["quick" if quick else "full"]
     out = Path(output_dir)
+    require_empty(out, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()

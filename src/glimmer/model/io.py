@@ -13,22 +13,22 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from glimmer._fs import read_text as _read_text
+from glimmer._fs import write_text as _write_text
 from glimmer.errors import (
     GlimmerError,
-    GlimmerFileError,
     GlimmerSyntaxError,
     Location,
     caret_context,
 )
 from glimmer.model.convert import pattern_from_data
 from glimmer.model.pattern import Pattern
-from glimmer.syntax.parser import parse, parse_data
+from glimmer.syntax.parser import MAX_TEXT_SIZE, parse, parse_data
 from glimmer.syntax.render import Style, data_to_document, render
 
 __all__ = [
@@ -245,64 +245,23 @@ def format_text(text: str, /, *, format: FormatName = "glimmer", source: str | N
 
 
 def read_text(path: str | os.PathLike[str], /) -> str:
-    """Read a UTF-8 text file; every way it can fail is a :class:`GlimmerFileError`."""
-    p = Path(path)
-    label = str(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise GlimmerFileError("no such file", location=Location(label), code="G001") from None
-    except IsADirectoryError:
-        raise GlimmerFileError(
-            "is a directory", location=Location(label), hint="pass the files inside it", code="G001"
-        ) from None
-    except PermissionError:
-        raise GlimmerFileError("permission denied", location=Location(label), code="G001") from None
-    except OSError as exc:
-        raise GlimmerFileError(
-            f"cannot read: {exc.strerror or exc}", location=Location(label), code="G001"
-        ) from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        before = raw[: exc.start]
-        line = before.count(b"\n") + 1
-        column = exc.start - (before.rfind(b"\n") + 1) + 1
-        raise GlimmerFileError(
-            f"not UTF-8 text (byte 0x{raw[exc.start]:02x})",
-            location=Location(label, line, column),
-            hint="save the file as UTF-8",
-            code="G003",
-        ) from None
+    """Read a UTF-8 text file; every way it can fail is a :class:`GlimmerFileError`.
+
+    A file larger than any text glimmer reads (4 bytes for each of the
+    :data:`~glimmer.syntax.parser.MAX_TEXT_SIZE` characters) is refused before it is read
+    whole (G014).
+    """
+    return _read_text(path, limit=4 * MAX_TEXT_SIZE)
 
 
 def write_text(path: str | os.PathLike[str], text: str, /, *, overwrite: bool = True) -> Path:
     """Write *text* atomically: to a temporary file beside *path*, then rename over it.
 
     A reader never sees a half-written file, and a failed write leaves the old one intact.
+    The file keeps its permissions, a symbolic link is written through, and anything that is
+    not a regular file is refused; see :func:`glimmer._fs.write_bytes`.
     """
-    target = Path(path)
-    if target.exists() and not overwrite:
-        raise GlimmerFileError(
-            "already exists",
-            location=Location(str(path)),
-            hint="pass overwrite=True (--force) to replace it",
-            code="G004",
-        )
-    if target.is_dir():
-        raise GlimmerFileError("is a directory", location=Location(str(path)), code="G001")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return _write_text(path, text, overwrite=overwrite)
 
 
 def load(
@@ -328,8 +287,13 @@ def dump(
     /,
     *,
     format: FormatName | None = None,
-    overwrite: bool = True,
+    overwrite: bool = False,
 ) -> Path:
-    """Write a pattern to a file atomically; the format comes from the suffix unless given."""
+    """Write a pattern to a file atomically; the format comes from the suffix unless given.
+
+    Raises:
+        GlimmerFileError: The file exists and *overwrite* is false (G004), is not a regular
+            file (G011), or cannot be written (G010).
+    """
     fmt = format_for_path(path) if format is None else _format(format)
     return write_text(path, fmt.write(pattern), overwrite=overwrite)

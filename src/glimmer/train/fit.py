@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,6 +31,7 @@ from glimmer.train.config import (
 from glimmer.train.device import DeviceChoice, choose_device, distributed_warning
 from glimmer.train.masking import end_of_turn_token, tokenize_chat
 from glimmer.train.models import ModelPreset, load_model, prepare_messages, resolve_model
+from glimmer.train.outdir import clear_previous_run
 from glimmer.train.result import FitResult, LossPoint
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -398,6 +398,7 @@ def fit(
         )
 
     checkpoint = last_checkpoint(out) if resume else None
+    start_over = False
     if out.exists() and any(out.iterdir()) and not resume:
         previous = last_checkpoint(out) or (out / "fit_result.json").exists()
         if previous and not overwrite:
@@ -407,8 +408,7 @@ def fit(
                 hint="pass resume=True (--resume) to continue it, or overwrite=True (--force) "
                 "to start over",
             )
-        if previous and overwrite and _is_main_process():
-            shutil.rmtree(out)
+        start_over = bool(previous and overwrite and _is_main_process())
     if resume and checkpoint is None:
         _say(f"no checkpoint in {out}: starting from the beginning")
 
@@ -436,6 +436,8 @@ def fit(
         trust_remote_code=cfg.trust_remote_code,
         quantization_config=qconfig,
     )
+    if start_over:  # only now that the data and the model are known good
+        clear_previous_run(out, keep=[dataset] if isinstance(dataset, str | Path) else [])
     eot = end_of_turn_token(tokenizer, preset.end_of_turn)
     notes = _distinct_pad(tokenizer, net, eot)
 

@@ -9,12 +9,11 @@ half-written model where a finished one is expected.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
+import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from glimmer._fs import atomic_dir
 from glimmer.errors import GlimmerError, GlimmerFileError, Location
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -121,22 +120,20 @@ def merge(
     if net.get_input_embeddings().num_embeddings < vocab:  # type: ignore[operator]
         net.resize_token_embeddings(vocab)
     with quiet_libraries():
-        tuned = PeftModel.from_pretrained(net, str(src))
+        try:
+            tuned = PeftModel.from_pretrained(net, str(src))
+        except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, OSError) as exc:
+            raise MergeError(
+                f"{src}: the adapter weights cannot be read ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})",
+                location=Location(source=str(src)),
+                hint="glimmer reads adapters saved as safetensors (adapter_model.safetensors); "
+                "pickled weights (.bin) are not loaded, as they can run code: re-save the "
+                "adapter with safe_serialization=True",
+            ) from None
     merged = tuned.merge_and_unload()
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+    with atomic_dir(out, overwrite=True) as tmp:
         merged.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
-        if out.exists():
-            stale = out.with_name(f".{out.name}-old-{os.getpid()}")
-            out.rename(stale)
-            tmp.rename(out)
-            shutil.rmtree(stale, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out

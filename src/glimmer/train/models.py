@@ -16,14 +16,13 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from glimmer._fs import atomic_dir
 from glimmer.errors import GlimmerError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -322,8 +321,6 @@ def _convert_embedded(target: Path, *, progress: bool) -> None:
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     gguf = _gguf_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     steps = ("reading the tokenizer", "de-quantizing the GGUF weights", "writing safetensors")
     columns = (
         SpinnerColumn(),
@@ -333,7 +330,10 @@ def _convert_embedded(target: Path, *, progress: bool) -> None:
         TimeElapsedColumn(),
     )
     try:
-        with Progress(*columns, disable=not progress, transient=True) as bar:
+        with (
+            atomic_dir(target, overwrite=True) as tmp,
+            Progress(*columns, disable=not progress, transient=True) as bar,
+        ):
             task = bar.add_task(steps[0], total=len(steps))
             tokenizer = _gguf_tokenizer(gguf)
             bar.update(task, advance=1, description=steps[1])
@@ -348,16 +348,9 @@ def _convert_embedded(target: Path, *, progress: bool) -> None:
             }
             (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
             bar.update(task, advance=1)
-        if target.exists():
-            stale = target.with_name(f".{target.name}-stale-{os.getpid()}")
-            target.rename(stale)
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp.rename(target)
     except GlimmerError:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise
     except Exception as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise GlimmerModelError(
             f"could not convert the embedded model: {exc}",
             hint="check free disk space in the cache dir (about 600 MB) or set GLIMMER_CACHE",

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from glimmer._fs import write_text
 from glimmer.errors import GlimmerFileError, Location
 
 __all__ = ["RESULT_FILE", "FitResult", "LossPoint"]
@@ -66,10 +67,7 @@ class FitResult(BaseModel):
         file = Path(path)
         if file.is_dir() or not file.suffix:
             file = file / RESULT_FILE
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_name(f".{file.name}.tmp")
-        tmp.write_text(self.model_dump_json(indent=2) + "\n", "utf-8")
-        tmp.replace(file)
+        write_text(file, self.model_dump_json(indent=2) + "\n")
         return file
 
     @classmethod
