@@ -47,6 +47,7 @@ _LAZY: dict[str, str] = {
     "Comparison": "glimmer.evaluate.compare",
     "Concept": "glimmer.starweave.glossary",
     "DatasetSplits": "glimmer.data.records",
+    "ExportResult": "glimmer.train.export",
     "ExtractedPattern": "glimmer.model.extract",
     "FitConfig": "glimmer.train.config",
     "FitResult": "glimmer.train.result",
@@ -63,6 +64,7 @@ _LAZY: dict[str, str] = {
     "bundled_suites": "glimmer.evaluate.suites",
     "compare": "glimmer.evaluate.compare",
     "default_recipe": "glimmer.data.recipe",
+    "export": "glimmer.train.export",
     "extract": "glimmer.model.extract",
     "fit": "glimmer.train.fit",
     "generate": "glimmer.evaluate.generate",
@@ -87,6 +89,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from glimmer.starweave.glossary import Concept, Glossary, GlossaryError, Relation
     from glimmer.train.config import FitConfig
     from glimmer.train.fit import fit
+    from glimmer.train.export import ExportResult, export
     from glimmer.train.merge import merge
     from glimmer.train.plan import MemoryPlan, plan
     from glimmer.train.result import FitResult
@@ -96,7 +99,16 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'glimmer' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
+    try:
+        loaded = import_module(module)
+    except ModuleNotFoundError as exc:
+        from glimmer.extras import MissingExtraError, extra_for_module
+
+        extra = extra_for_module(exc.name)
+        if extra is None:
+            raise
+        raise MissingExtraError(extra, (str(exc.name),), feature=f"glimmer.{name}") from None
+    value = getattr(loaded, name)
     globals()[name] = value
     return value
 
@@ -115,6 +127,7 @@ __all__ = [
     "Content",
     "ContentSection",
     "DatasetSplits",
+    "ExportResult",
     "ExtractedPattern",
     "FitConfig",
     "FitResult",
@@ -152,6 +165,7 @@ __all__ = [
     "default_recipe",
     "dump",
     "dumps",
+    "export",
     "extract",
     "fit",
     "format_text",

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from glimmer.errors import GlimmerError, GlimmerFileError, Location
+from glimmer.extras import MissingExtraError, require
 from glimmer.model import extract, io
 
 app = typer.Typer(
@@ -36,6 +37,29 @@ Files = Annotated[
 ]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from glimmer import __version__
+
+        out.print(f"glimmer {__version__}", markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print glimmer's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Author GLIMMER patterns, build STARWEAVE datasets, fine-tune and measure the shift."""
+
+
 def _problem_lines(exc: GlimmerError) -> list[str]:
     return [p.format() for p in exc.problems]
 
@@ -43,6 +67,9 @@ def _problem_lines(exc: GlimmerError) -> list[str]:
 def _fail(exc: GlimmerError) -> NoReturn:
     """Report *exc* and exit: 2 with one line for a file that cannot be read or written,
     1 with every problem for anything else."""
+    if isinstance(exc, MissingExtraError):
+        err.print(f"{exc.code} {exc.message}\nhint: {exc.hint}", markup=False)
+        raise typer.Exit(2) from None
     if isinstance(exc, GlimmerFileError):
         hint = f" ({exc.hint})" if exc.hint else ""
         err.print(f"{exc.location}: {exc.message}{hint}", markup=False)
@@ -50,6 +77,14 @@ def _fail(exc: GlimmerError) -> NoReturn:
     for line in _problem_lines(exc):
         err.print(line, markup=False)
     raise typer.Exit(1) from None
+
+
+def _need(extra: str, command: str) -> None:
+    """Stop with exit 2 and the install line when *extra* is missing (before any write)."""
+    try:
+        require(extra, feature=f"glimmer {command}")
+    except MissingExtraError as exc:
+        _fail(exc)
 
 
 def _emit(text: str) -> None:
@@ -331,6 +366,7 @@ def fit_command(
     if epochs is not None and max_steps is not None:
         err.print("give --epochs or --max-steps, not both", markup=False)
         raise typer.Exit(2)
+    _need("train", "fit")
     from glimmer.train.config import FitConfig
     from glimmer.train.fit import fit as _fit
 
@@ -468,6 +504,7 @@ def compare_command(
     ] = False,
 ) -> None:
     """Answer trigger prompts as base, prompted and tuned; write the shift report."""
+    _need("train", "compare")
     from glimmer.evaluate.compare import compare as _compare
 
     try:
@@ -514,6 +551,7 @@ def demo_command(
     ] = False,
 ) -> None:
     """The main job end to end: examples -> dataset -> LoRA fit -> base/prompted/tuned report."""
+    _need("train", "demo")
     from glimmer.evaluate.demo import run_demo
 
     try:
@@ -577,6 +615,7 @@ def expand(
     ] = False,
 ) -> None:
     """Grow a dataset with a teacher model; every candidate is checked and written to a review file."""
+    _need("expand", "expand")
     from glimmer.data.expand import expand as _expand
     from glimmer.data.records import read_jsonl
 
@@ -617,6 +656,109 @@ def review(
         review_file(path, interactive=not counts_only, console=out)
     except GlimmerError as exc:
         _fail(exc)
+
+
+def _stop(exc: GlimmerError) -> NoReturn:
+    """Report a bad-input error with its code and hint; exit 2."""
+    for line in _problem_lines(exc):
+        err.print(f"{exc.code} {line}", markup=False)
+    raise typer.Exit(2) from None
+
+
+@app.command("merge")
+def merge_command(
+    adapter: Annotated[
+        Path, typer.Argument(help="LoRA adapter folder (from glimmer fit).", show_default=False)
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Folder for the merged model.", show_default=False),
+    ],
+    dtype: Annotated[
+        str, typer.Option("--dtype", help="Precision of the merged weights: fp32, bf16 or fp16.")
+    ] = "fp32",
+    base: Annotated[
+        str | None,
+        typer.Option("--base", help="Base model, when the adapter does not name one."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUTPUT if it exists.")] = False,
+) -> None:
+    """Fold a LoRA adapter into its base model: a plain safetensors model any tool loads."""
+    _need("train", "merge")
+    from glimmer.train.merge import merge as _merge
+
+    if dtype not in {"fp32", "bf16", "fp16"}:
+        _stop(GlimmerError(f"unknown dtype {dtype!r}", hint="use fp32, bf16 or fp16", code="G586"))
+    try:
+        folder = _merge(adapter, output, base=base, dtype=dtype, overwrite=force)
+    except GlimmerError as exc:
+        _stop(exc)
+    out.print(f"wrote {folder}", markup=False)
+
+
+@app.command("export")
+def export_command(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="Adapter folder (from glimmer fit) or model folder (from glimmer merge).",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Folder for the GGUF file, Modelfile and README.",
+            show_default=False,
+        ),
+    ],
+    quant: Annotated[
+        str, typer.Option("--quant", help="Weights: f16, bf16 or q8_0 (half the size).")
+    ] = "f16",
+    name: Annotated[
+        str | None, typer.Option("--name", help="Model name (default: the folder's).")
+    ] = None,
+    system: Annotated[
+        str | None, typer.Option("--system", help="System prompt for the Modelfile.")
+    ] = None,
+    base: Annotated[
+        str | None,
+        typer.Option("--base", help="Base model, when the adapter does not name one."),
+    ] = None,
+    no_modelfile: Annotated[
+        bool, typer.Option("--no-modelfile", help="Write no Ollama Modelfile.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUTPUT if it exists.")] = False,
+) -> None:
+    """Write the tuned model as one GGUF file (llama.cpp, Ollama, LM Studio) with a Modelfile."""
+    from glimmer.train.export import export as _export
+
+    try:
+        if quant not in {"f16", "bf16", "q8_0"}:  # before the extras check: a typo is exit 2 too
+            _export(source, output, quant=quant)
+        _need("train", "export")
+        result = _export(
+            source,
+            output,
+            quant=quant,
+            name=name,
+            system=system,
+            base=base,
+            modelfile=not no_modelfile,
+            overwrite=force,
+        )
+    except GlimmerError as exc:
+        _stop(exc)
+    out.print(
+        f"wrote {result.gguf} ({result.size_bytes / 2**20:.1f} MiB, {result.quant}, "
+        f"{result.seconds:.1f}s)",
+        markup=False,
+    )
+    if result.modelfile is not None:
+        out.print(f"wrote {result.modelfile} (stop: {', '.join(result.stop)})", markup=False)
+    out.print(f"wrote {result.readme}", markup=False)
 
 
 def main() -> None:
