@@ -12,7 +12,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: all venv test lint typecheck browser pytest docs demo bench clean
+.PHONY: all venv test test-fast lint typecheck browser pytest docs demo bench clean
 
 all: test
 
@@ -37,8 +37,13 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
+# the whole suite, tests marked `slow` (real models, installs into a fresh venv) included
 pytest: venv
 	$(VENV)/bin/pytest -q
+
+# the quick loop while working: every test but those marked `slow`
+test-fast: venv
+	$(VENV)/bin/pytest -q -m "not slow"
 
 docs: venv
 	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site
