@@ -147,3 +147,32 @@ def test_load_reports_missing_file(tmp_path: Path) -> None:
 
     with pytest.raises(GlimmerFileError):
         Glossary.load(tmp_path / "nope.toml")
+
+
+def test_the_framework_name_comes_from_the_file() -> None:
+    assert Glossary.default().name == "STARWEAVE"
+    named = Glossary.loads('name = "LUMENFOLD"\n' + SMALL, source="x/mine.toml")
+    assert named.name == "LUMENFOLD"
+    # no name: named after the file; an extension without one keeps the base's name
+    assert Glossary.loads(SMALL, source="x/tide-pool.toml").name == "TIDE_POOL"
+    unnamed = Glossary.loads(SMALL, source="x/mine.toml")
+    assert Glossary.default().extend(unnamed).name == "STARWEAVE"
+    assert Glossary.default().extend(named).name == "LUMENFOLD"
+    assert Glossary.default().extend(named, replace=True).name == "LUMENFOLD"
+
+
+def test_a_name_that_is_not_a_string_is_a_glossary_error() -> None:
+    with pytest.raises(GlossaryError) as info:
+        Glossary.loads("name = 3\n" + SMALL, source="mine.toml")
+    assert info.value.location.line == 1
+    assert "name" in str(info.value) and info.value.hint
+
+
+def test_summary_reads_every_core_concept_with_its_relations() -> None:
+    g = Glossary.loads('name = "LUMENFOLD"\n' + SMALL, source="mine.toml")
+    text = g.summary()
+    assert text.splitlines()[0] == "The LUMENFOLD framework, concept by concept:"
+    assert (
+        "- seed: A beginning. Example: A seed waits. Relations: seed gives rise to bloom." in text
+    )
+    assert "- bloom: A growth." in text

@@ -66,10 +66,10 @@ __all__ = [
 CATEGORY_HINTS: Final[dict[str, str]] = {
     "generation": "asks for a complete GLIMMER pattern for a scenario",
     "interpretation": "asks what a GLIMMER pattern or one of its sections means",
-    "application": "asks to look at an everyday subject through the STARWEAVE lens",
+    "application": "asks to look at an everyday subject through the {framework} lens",
     "reflection": "asks the model how it itself perceives and processes something",
     "matrix": "asks whether a pattern is a mere prompt or a formative matrix that changes the model",
-    "glossary": "asks what a STARWEAVE concept means and how it relates to others",
+    "glossary": "asks what a {framework} concept means and how it relates to others",
     "general": "asks a general question",
 }
 
@@ -267,7 +267,8 @@ class _Teacher:
         base_url: str,
         model: str,
         templates: TemplateSet,
-        glossary: Sequence[dict[str, str]],
+        glossary: Sequence[dict[str, Any]],
+        framework: str = "STARWEAVE",
         max_tokens: int,
         question_max_tokens: int,
         temperature: float,
@@ -278,6 +279,7 @@ class _Teacher:
         self.model = model
         self.templates = templates
         self.glossary = glossary
+        self.framework = framework
         self.max_tokens = max_tokens
         self.question_max_tokens = question_max_tokens
         self.temperature = temperature
@@ -386,7 +388,10 @@ class _Teacher:
         prompt = self.render(
             QUESTION_TEMPLATE,
             category=category,
-            category_hint=CATEGORY_HINTS.get(category, "a question of this kind"),
+            category_hint=CATEGORY_HINTS.get(category, "a question of this kind").format(
+                framework=self.framework
+            ),
+            framework=self.framework,
             seed_question=job.seed.question,
             concepts=[c["name"] for c in self.glossary],
             angle=ANGLES[(job.index + int(job.seed.key[:4], 16)) % len(ANGLES)],
@@ -405,6 +410,7 @@ class _Teacher:
                 ANSWER_SYSTEM_TEMPLATE,
                 category=category,
                 glossary=self.glossary,
+                framework=self.framework,
                 pattern_example=example,
             )
             user = self.render(ANSWER_USER_TEMPLATE, question=question)
@@ -530,13 +536,14 @@ def expand(
     if not jobs:
         run.elapsed_s = time.perf_counter() - started
         return run
-    glossary = [{"name": c.name, "definition": c.definition} for c in reviewer.glossary_concepts()]
+    glossary = reviewer.teacher_glossary()
     teacher = _Teacher(
         _client(base_url, api_key, timeout, max_retries),
         base_url=base_url,
         model=model,
         templates=TemplateSet(),
         glossary=glossary,
+        framework=reviewer.framework,
         max_tokens=max_tokens,
         question_max_tokens=question_max_tokens,
         temperature=temperature,

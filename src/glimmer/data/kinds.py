@@ -133,6 +133,7 @@ class KindBuilder(Builder):
         """The record whose per-record seed is *seed* (as stored in ``ChatRecord.seed``)."""
         rng = random.Random(seed)
         variables, source, fills = self.variables(rng)
+        variables.setdefault("framework", self.gloss.name)
         ids = self.tset.ids(self.category)
         tid = ids[rng.randrange(len(ids))]
         blocks = self.tset.render(tid, variables, rng=rng, verbatim=self.verbatim(variables))

@@ -501,8 +501,28 @@ class Reviewer:
         self._eval_norm = [n for n in (_norm(p) for p in prompts) if len(n.split()) >= 5]
 
     def glossary_concepts(self) -> list[Concept]:
-        """The STARWEAVE concepts the checks look for (the glossary's core concepts)."""
+        """The framework's concepts the checks look for (the glossary's core concepts)."""
         return self._glossary.core()
+
+    @property
+    def framework(self) -> str:
+        """The name of the framework the glossary describes (:attr:`Glossary.name`)."""
+        return self._glossary.name
+
+    def teacher_glossary(self) -> list[dict[str, Any]]:
+        """The core concepts as a teacher prompt reads them: name, definition, two examples,
+        relations (read with their phrases) and aliases."""
+        g = self._glossary
+        return [
+            {
+                "name": c.name,
+                "definition": c.definition,
+                "examples": c.examples[:2],
+                "relations": [f"{c.name} {g.phrase(r)} {r.target}" for r in c.relations],
+                "aliases": [a for a in c.aliases if a != c.spoken],
+            }
+            for c in g.core()
+        ]
 
     def remember(self, row: ReviewRow, /) -> None:
         """Count an earlier row (read back on resume) as existing data, unless it was rejected."""

@@ -12,7 +12,7 @@ import json
 import os
 import tomllib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -177,17 +177,28 @@ def bundled_suite_files() -> list[Path]:
     return [folder / f"{c}.jsonl" for c in CATEGORIES if (folder / f"{c}.jsonl").is_file()]
 
 
-def bundled_suites(categories: Iterable[str] | None = None) -> list[TriggerPrompt]:
+def bundled_suites(
+    categories: Iterable[str] | None = None, *, framework: str = "STARWEAVE"
+) -> list[TriggerPrompt]:
     """Every bundled trigger prompt (optionally only some categories).
+
+    Args:
+        categories: Only these categories; all when ``None``.
+        framework: The framework the prompts name (a glossary's :attr:`~glimmer.Glossary.name`);
+            the bundled prompts are written for STARWEAVE and say this name instead.
 
     Example:
         >>> sorted({p.category for p in bundled_suites()}) == sorted(CATEGORIES)
         True
+        >>> [p.prompt for p in bundled_suites(["application"], framework="LUMENFOLD")][0]
+        'Using the LUMENFOLD view, what is friendship?'
     """
     wanted = set(CATEGORIES if categories is None else categories)
     rows: list[TriggerPrompt] = []
     for path in bundled_suite_files():
         rows.extend(r for r in load_suite(path) if r.category in wanted)
+    if framework != "STARWEAVE":
+        rows = [replace(r, prompt=r.prompt.replace("STARWEAVE", framework)) for r in rows]
     return rows
 
 

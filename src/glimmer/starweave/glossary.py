@@ -100,13 +100,58 @@ class Glossary(Mapping[str, Concept]):
         relation_kinds: Mapping[str, str],
         source: str | None = None,
         text: str | None = None,
+        name: str | None = None,
     ) -> None:
         self._concepts = dict(concepts)
+        self._declared_name = name
         self.relation_kinds: dict[str, str] = dict(relation_kinds)
         """Relation kind -> the verb phrase that reads it (``"forms"`` -> ``"gives rise to"``)."""
         self.source = source
         """The file the glossary came from (the last one, for extended glossaries)."""
         self._validate(text)
+
+    @property
+    def name(self) -> str:
+        """The name of the framework this glossary describes, e.g. ``"STARWEAVE"``.
+
+        It is the file's top-level ``name``; a file without one is named after itself
+        (``lumenfold.toml`` -> ``"LUMENFOLD"``), and an extension without one keeps the name of
+        the glossary it extends. Builders, prompts and reports say this wherever they speak
+        of "the framework".
+
+        Example:
+            >>> Glossary.default().name
+            'STARWEAVE'
+            >>> Glossary.loads('concepts.seed.definition = "A beginning."', source="lumenfold.toml").name
+            'LUMENFOLD'
+        """
+        if self._declared_name:
+            return self._declared_name
+        if self.source:
+            stem = Path(self.source).stem
+            return re.sub(r"[^A-Za-z0-9]+", "_", stem).strip("_").upper() or "FRAMEWORK"
+        return "FRAMEWORK"
+
+    def summary(self, *, examples: int = 1) -> str:
+        """A short text of the framework: its name and each core concept with its definition.
+
+        Fit for a system prompt or a teacher prompt. Each concept line carries its definition,
+        up to *examples* examples and its relations, read with their phrases.
+
+        Example:
+            >>> print(Glossary.default().summary(examples=0).splitlines()[0])
+            The STARWEAVE framework, concept by concept:
+        """
+        lines = [f"The {self.name} framework, concept by concept:"]
+        for c in self.core() or list(self._concepts.values()):
+            line = f"- {c.name}: {c.definition}"
+            for ex in c.examples[:examples]:
+                line += f" Example: {ex}"
+            rels = [f"{c.name} {self.phrase(r)} {r.target}" for r in c.relations]
+            if rels:
+                line += " Relations: " + "; ".join(rels) + "."
+            lines.append(line)
+        return "\n".join(lines)
 
     # -- construction ---------------------------------------------------------------------
 
@@ -129,8 +174,8 @@ class Glossary(Mapping[str, Concept]):
         Raises:
             GlossaryError: The text is not TOML, or a concept or relation is malformed.
         """
-        concepts, kinds = _parse(text, source)
-        return cls(concepts, relation_kinds=kinds, source=source, text=text)
+        concepts, kinds, name = _parse(text, source)
+        return cls(concepts, relation_kinds=kinds, source=source, text=text, name=name)
 
     @classmethod
     def load(cls, path: str | Path, /) -> Glossary:
@@ -157,26 +202,28 @@ class Glossary(Mapping[str, Concept]):
             The merged (and validated) glossary.
         """
         if isinstance(other, Glossary):
-            concepts, kinds, source, text = (
+            concepts, kinds, source, text, name = (
                 other._concepts,
                 other.relation_kinds,
                 other.source,
                 None,
+                other._declared_name,
             )
         else:
             from glimmer.model.io import read_text
 
             source = str(other)
             text = read_text(other)
-            concepts, kinds = _parse(text, source)
+            concepts, kinds, name = _parse(text, source)
         if replace:
-            return Glossary(concepts, relation_kinds=kinds, source=source, text=text)
+            return Glossary(concepts, relation_kinds=kinds, source=source, text=text, name=name)
         # the extension may relate to this glossary's concepts: validate the merge, not the part
         return Glossary(
             {**self._concepts, **concepts},
             relation_kinds={**self.relation_kinds, **kinds},
             source=source,
             text=text,
+            name=name or self.name,
         )
 
     # -- mapping --------------------------------------------------------------------------
@@ -264,7 +311,7 @@ def _strings(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-def _parse(text: str, source: str | None) -> tuple[dict[str, Concept], dict[str, str]]:
+def _parse(text: str, source: str | None) -> tuple[dict[str, Concept], dict[str, str], str | None]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -277,6 +324,15 @@ def _parse(text: str, source: str | None) -> tuple[dict[str, Concept], dict[str,
             hint="a glossary is TOML: [relation_kinds] and [concepts.<name>] tables",
             code="G401",
         ) from None
+    framework = data.get("name")
+    if framework is not None and (not isinstance(framework, str) or not framework.strip()):
+        raise _problem(
+            "the glossary's name must be a non-empty string",
+            text,
+            source,
+            "name",
+            'write e.g. name = "LUMENFOLD" at the top of the file',
+        )
     kinds = data.get("relation_kinds", {})
     if not isinstance(kinds, dict) or not all(isinstance(v, str) for v in kinds.values()):
         raise _problem(
@@ -351,7 +407,7 @@ def _parse(text: str, source: str | None) -> tuple[dict[str, Concept], dict[str,
             aliases=list(body.get("aliases", [])),
             kind=str(body.get("kind", "concept")),
         )
-    return concepts, dict(kinds)
+    return concepts, dict(kinds), framework.strip() if framework else None
 
 
 @cache
