@@ -413,7 +413,14 @@ def plan_command(
         str, typer.Argument(help="Preset name, known hub id, or local folder with config.json.")
     ],
     method: Annotated[str, typer.Option("--method", help="lora, qlora or full.")] = "lora",
-    seq_len: Annotated[int, typer.Option("--seq-len", help="Tokens in the longest row.")] = 512,
+    seq_len: Annotated[
+        int | None,
+        typer.Option(
+            "--seq-len",
+            help="Tokens in the longest row (default 512; with --auto the preset's, as fit).",
+            show_default=False,
+        ),
+    ] = None,
     batch: Annotated[int, typer.Option("--batch", help="Rows per step on the device.")] = 1,
     gpu: Annotated[
         str,
@@ -423,18 +430,45 @@ def plan_command(
     ] = "7900xtx",
     lora_r: Annotated[int, typer.Option("--lora-r", help="LoRA rank.")] = 16,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    auto: Annotated[
+        bool,
+        typer.Option(
+            "--auto",
+            help="Choose batch size and gradient checkpointing as `glimmer fit` does "
+            "(10% of the GPU kept free) and plan that.",
+        ),
+    ] = False,
 ) -> None:
     """Estimate the peak memory of fine-tuning MODEL and whether it fits the GPU (downloads nothing).
 
     Exit code 0 when it fits (or no GPU is given), 1 when it does not, 2 on bad input.
     """
+    from glimmer.train.plan import auto_plan
     from glimmer.train.plan import plan as _plan
 
+    if auto:
+        try:
+            choice = auto_plan(
+                model,
+                method=method,  # type: ignore[arg-type]
+                seq_len=seq_len,
+                gpu=None if gpu.lower() == "none" else gpu,
+                lora_r=lora_r,
+            )
+        except GlimmerError as exc:
+            for line in _problem_lines(exc):
+                err.print(f"{exc.code} {line}", markup=False)
+            raise typer.Exit(2) from None
+        if as_json:
+            sys.stdout.write(json.dumps(choice.to_dict(), indent=2) + "\n")
+        else:
+            out.print(str(choice), markup=False)
+        raise typer.Exit(0 if choice.fits else 1)
     try:
         result = _plan(
             model,
             method=method,  # type: ignore[arg-type]
-            seq_len=seq_len,
+            seq_len=seq_len or 512,
             batch=batch,
             gpu=None if gpu.lower() == "none" else gpu,
             lora_r=lora_r,
@@ -535,6 +569,10 @@ def compare_command(
         raise typer.Exit(2) from None
     out.print(result.headline(), markup=False)
     err.print(f"wrote {output}", markup=False)
+    from glimmer.train.hub import record_shift
+
+    if record_shift(adapter, result.headline()) is not None:  # the adapter's model card
+        err.print(f"wrote the shift figures into {adapter / 'README.md'}", markup=False)
 
 
 @app.command("demo")
@@ -759,6 +797,91 @@ def export_command(
     if result.modelfile is not None:
         out.print(f"wrote {result.modelfile} (stop: {', '.join(result.stop)})", markup=False)
     out.print(f"wrote {result.readme}", markup=False)
+
+
+@app.command("generate")
+def generate_command(
+    scenario: Annotated[
+        str, typer.Argument(help="What the pattern is for, in a few words.", show_default=False)
+    ],
+    adapter: Annotated[
+        Path | None,
+        typer.Option("--adapter", help="LoRA adapter folder (from glimmer fit); default: none."),
+    ] = None,
+    base: Annotated[
+        str, typer.Option("--base", help="Base model: preset name, hub id or folder.")
+    ] = "smollm2-135m",
+    fmt: Annotated[str, typer.Option("--format", help="glimmer (the DSL) or json.")] = "glimmer",
+    free: Annotated[
+        bool, typer.Option("--free", help="Decode freely instead of by the grammar.")
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Pattern file to write. Default: from the scenario."),
+    ] = None,
+    max_new_tokens: Annotated[
+        int, typer.Option("--max-new-tokens", help="Token budget of the pattern.", min=1)
+    ] = 512,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
+) -> None:
+    """Write a GLIMMER pattern for SCENARIO, valid by construction (grammar-constrained)."""
+    from glimmer.evaluate.grammar import check_format, check_scenario
+
+    try:
+        check_scenario(scenario)
+        form = check_format(fmt)
+        target = output or Path(_slug(scenario) + (".json" if form == "json" else ".glimmer"))
+        if target.exists() and not force:
+            raise GlimmerFileError(
+                f"{target} exists", code="G004", hint="pass --force to overwrite it"
+            )
+        _need("train", "generate")
+        if not free:
+            _need("generate", "generate")
+        from glimmer.evaluate.constrained import generate_pattern
+
+        result = generate_pattern(
+            scenario,
+            adapter=adapter,
+            base=base,
+            format=form,
+            constrained=not free,
+            max_new_tokens=max_new_tokens,
+        )
+    except GlimmerError as exc:
+        for line in _problem_lines(exc):
+            err.print(f"{exc.code} {line}", markup=False)
+        raise typer.Exit(2) from None
+    how = "free" if free else "constrained"
+    if not result.valid:
+        err.print(result.text, markup=False)
+        cut = not result.check.ended
+        _fail(
+            GlimmerError(
+                f"the {how} answer is not a valid pattern: {result.check.error}",
+                code="G644",
+                hint=(
+                    "raise --max-new-tokens"
+                    if cut
+                    else "drop --free: constrained decoding writes valid patterns"
+                ),
+            )
+        )
+    pattern = io.loads(result.text, format=form, strict=True)
+    try:
+        io.write_text(target, io.dumps(pattern, format=form), overwrite=force)
+    except GlimmerError as exc:
+        _fail(exc)
+    out.print(
+        f"wrote {target} ({result.n_tokens} tokens, {how}, "
+        f"{len(result.check.sections)} of 9 seed sections)",
+        markup=False,
+    )
+
+
+def _slug(text: str) -> str:
+    words = "".join(c if c.isalnum() else " " for c in text.lower()).split()
+    return "-".join(words[:6]) or "pattern"
 
 
 def main() -> None:

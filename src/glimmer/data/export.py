@@ -188,6 +188,12 @@ def write_dataset(
             files a dataset build did not write (G012), or cannot be written (G010).
     """
     from glimmer.data.card import dataset_card
+    from glimmer.data.loaders import (
+        DATASET_INFO,
+        axolotl_section,
+        configs_header,
+        llamafactory_info,
+    )
 
     out = Path(out_dir)
     plan: list[tuple[Path, list[ChatRecord], Callable[[ChatRecord], dict[str, Any]] | None]] = []
@@ -203,8 +209,17 @@ def write_dataset(
         for path, recs, form in plan:
             write_jsonl(recs, tmp / path.relative_to(out), overwrite=True, form=form)
         files = [str(p.relative_to(out)) for p, _, _ in plan]
-        write_text(tmp / "README.md", dataset_card(splits, name=name, files=files))
-    return [p for p, _, _ in plan] + [card]
+        # other tools load the folder as is: datasets (configs header), LLaMA-Factory, axolotl
+        card_text = configs_header(files) + dataset_card(splits, name=name, files=files)
+        write_text(tmp / "README.md", card_text + "\n" + axolotl_section(out.name or name))
+        info = llamafactory_info(name, files)
+        if info is not None:
+            write_text(tmp / DATASET_INFO, info)
+    extra = [out / DATASET_INFO] if info is not None else []
+    return [p for p, _, _ in plan] + extra + [card]
+
+
+_OWN_FILES = {"README.md", "dataset_info.json"}
 
 
 def _only_dataset_files(folder: Path) -> None:
@@ -218,7 +233,7 @@ def _only_dataset_files(folder: Path) -> None:
         rel = entry.relative_to(folder)
         if entry.is_dir() and not entry.is_symlink():
             continue
-        if entry.is_file() and (entry.suffix == ".jsonl" or str(rel) == "README.md"):
+        if entry.is_file() and (entry.suffix == ".jsonl" or str(rel) in _OWN_FILES):
             continue
         if entry.name.startswith(".") and ".tmp-" in entry.name:
             continue  # left by an interrupted write

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from glimmer.errors import GlimmerError, Location
 
@@ -27,8 +27,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from glimmer.train.device import DeviceChoice
     from glimmer.train.models import ModelPreset
+    from glimmer.train.plan import ModelShape
 
-__all__ = ["FitConfig", "FitConfigError", "ModelShape", "Resolved", "resolve"]
+__all__ = ["FitConfig", "FitConfigError", "FitMemoryError", "Resolved", "resolve"]
 
 Method = Literal["lora", "qlora", "full"]
 
@@ -59,6 +60,14 @@ class FitConfig(BaseModel):
             learned beside the chat records, to keep the tuned model's everyday language
             close to the base model's (see :mod:`glimmer.train.replay`); 0 turns it off.
         replay_tokens: Length in tokens of each replay row's sampled text.
+        bake: A GLIMMER pattern file to bake into the weights: the base model with the
+            pattern in its system prompt answers prompts of the dataset, and the adapter
+            learns its token distributions without the prompt (see :mod:`glimmer.train.bake`).
+        bake_glossary: Glossary TOML whose summary the baking teacher also sees; ``None``:
+            the bundled STARWEAVE glossary.
+        bake_samples: Dataset prompts the baking teacher answers.
+        bake_tokens: Longest teacher answer in tokens.
+        bake_top_k: Teacher tokens per position the student is matched on.
         batch_size: Rows per device per step; ``None``: from model and memory.
         grad_accum: Gradient accumulation steps; ``None``: from batch size and data size.
         max_seq_len: Longest row in tokens (longer rows are truncated); ``None``: the preset's.
@@ -72,6 +81,9 @@ class FitConfig(BaseModel):
         seed: Random seed for shuffling, dropout and LoRA initialisation.
         trust_remote_code: Run code shipped with the model (off unless you ask).
         progress: Show a progress bar with loss and tokens/s.
+        push_to_hub: Upload checkpoints to the Hugging Face hub as the trainer saves them
+            (needs ``huggingface-cli login``); passed to the trainer.
+        hub_model_id: The hub repository (``"you/name"``) for ``push_to_hub``.
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -90,6 +102,11 @@ class FitConfig(BaseModel):
     lora_target_modules: list[str] | None = None
     replay_samples: int = Field(default=0, ge=0)
     replay_tokens: int = Field(default=128, gt=0)
+    bake: str | None = None
+    bake_glossary: str | None = None
+    bake_samples: int = Field(default=64, gt=0)
+    bake_tokens: int = Field(default=128, gt=0)
+    bake_top_k: int = Field(default=20, gt=0)
     batch_size: int | None = Field(default=None, gt=0)
     grad_accum: int | None = Field(default=None, gt=0)
     max_seq_len: int | None = Field(default=None, gt=8)
@@ -102,6 +119,13 @@ class FitConfig(BaseModel):
     seed: int = 0
     trust_remote_code: bool = False
     progress: bool = True
+    push_to_hub: bool = False
+    hub_model_id: str | None = None
+
+    @field_validator("bake", "bake_glossary", mode="before")
+    @classmethod
+    def _path_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, Path) else value
 
     @classmethod
     def from_overrides(cls, /, **overrides: Any) -> FitConfig:
@@ -189,16 +213,6 @@ def _config_error(exc: ValidationError, *, source: str | None) -> FitConfigError
 
 
 @dataclass(frozen=True, slots=True)
-class ModelShape:
-    """The few numbers of a model the memory heuristics need."""
-
-    params: int
-    hidden_size: int
-    num_layers: int
-    vocab_size: int
-
-
-@dataclass(frozen=True, slots=True)
 class Resolved:
     """A :class:`FitConfig` with every automatic choice made, and the reasons."""
 
@@ -212,6 +226,7 @@ class Resolved:
     target_modules: tuple[str, ...]
     steps_per_epoch: int
     reasons: tuple[str, ...]
+    plan_bytes: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Everything that decides the run, JSON-ready (goes into ``fit_result.json``)."""
@@ -225,32 +240,15 @@ class Resolved:
             use_cpu=self.use_cpu,
             lora_target_modules=list(self.target_modules),
             steps_per_epoch=self.steps_per_epoch,
+            memory_plan_bytes=self.plan_bytes,
         )
         return out
 
 
-_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
+class FitMemoryError(GlimmerError, ValueError):
+    """A run that would not fit the device's memory, found before any weight is loaded."""
 
-
-def _activation_bytes_per_row(shape: ModelShape, seq_len: int, precision: str) -> int:
-    # ~34 activations of size hidden per token per layer are kept for backward (attention
-    # and MLP inputs/outputs), plus the logits (fp32) and their gradient.
-    act = _BYTES.get(precision, 4)
-    per_layer = 34 * seq_len * shape.hidden_size * act
-    return shape.num_layers * per_layer + 2 * seq_len * shape.vocab_size * 4
-
-
-def _static_bytes(shape: ModelShape, method: str, precision: str) -> int:
-    if method == "qlora":
-        weights = shape.params // 2 + shape.params // 32  # NF4 plus quantization constants
-    elif method == "full":
-        weights = shape.params * 4
-    else:
-        weights = shape.params * (4 if precision == "fp32" else 2)
-    if method == "full":
-        return weights + shape.params * 4 * 3  # gradients + two Adam moments
-    trainable = shape.params // 100  # LoRA r=16 on every linear: about 1% of the weights
-    return weights + trainable * 16
+    code = "G530"
 
 
 def resolve(
@@ -259,58 +257,92 @@ def resolve(
     *,
     choice: DeviceChoice,
     preset: ModelPreset,
-    shape: ModelShape,
+    shape: ModelShape | None,
     n_train: int,
 ) -> Resolved:
     """Make every automatic choice of a config for this hardware, model and data size.
+
+    Batch size and gradient checkpointing come from the memory planner
+    (:func:`~glimmer.train.plan.auto_plan`): the largest power-of-two batch whose plan leaves
+    10% of the GPU free, checkpointing only when a batch of one does not fit without it.
 
     Args:
         config: The user's config.
         choice: Device and precision (from :func:`~glimmer.train.device.choose_device`).
         preset: The model's preset (target modules, max sequence length).
-        shape: Parameter count and layer sizes of the loaded model.
+        shape: The model's shape (:func:`~glimmer.train.plan.model_shape`), known before
+            any weight is loaded; ``None`` for an architecture the planner cannot count
+            (then batch 1 and no checkpointing unless the config says otherwise).
         n_train: Rows in the training split.
 
     Returns:
         The :class:`Resolved` settings, with one reason per automatic decision.
+
+    Raises:
+        FitMemoryError: On a GPU, nothing fits its memory (code G530); the message says
+            what would (QLoRA, shorter rows, a smaller batch).
     """
+    from glimmer.train.plan import auto_plan
+
     reasons: list[str] = []
     precision = choice.precision if config.precision == "auto" else config.precision
     seq_len = config.max_seq_len or preset.max_seq_len
+    targets = tuple(config.lora_target_modules or preset.lora_target_modules)
     memory = choice.memory_bytes or 8 * 1024**3
-    budget = int(memory * (0.8 if not choice.use_cpu else 0.5))
-    free = budget - _static_bytes(shape, config.method, precision)
-    per_row = _activation_bytes_per_row(shape, seq_len, precision)
-    fits_without_ckpt = max(0, free // max(per_row, 1))
-
+    # An effective batch of 16 rows, but at least ~8 optimizer steps per epoch on small data.
+    effective = max(1, min(16, n_train // 8 or 1))
+    cap = 4 if choice.use_cpu else 16  # a CPU gains nothing from wider batches
+    if shape is None:
+        return _unplanned(config, choice, precision, seq_len, targets, effective, n_train)
+    known = shape.linear_shapes()
+    auto = auto_plan(
+        shape,
+        method=config.method,
+        gpu=memory,
+        seq_len=seq_len,
+        max_batch=min(cap, effective),
+        batch=config.batch_size,
+        gradient_checkpointing=config.gradient_checkpointing,
+        lora_r=config.lora_r,
+        target_modules=[t for t in targets if t in known] or list(known),
+        lora_dropout=config.lora_dropout,
+        dtype=precision,
+        device="cpu" if choice.use_cpu else "gpu",
+    )
+    where = "RAM" if choice.use_cpu else "GPU memory"
+    verdict = (
+        f"memory plan: peak {auto.plan.total / 2**30:.1f} GiB of {memory / 2**30:.1f} GiB {where}"
+    )
+    if not auto.fits:
+        advice = "; ".join(auto.advice) or "use a machine with more memory"
+        if not choice.use_cpu:
+            raise FitMemoryError(
+                f"{shape.name}: {config.method} at {seq_len} tokens does not fit this GPU "
+                f"({auto.plan.total / 2**30:.1f} GiB needed with batch {auto.batch_size}"
+                f"{' and gradient checkpointing' if auto.gradient_checkpointing else ''}, "
+                f"{memory / 2**30:.1f} GiB on the device, {auto.headroom:.0%} kept free)",
+                hint=advice,
+            )
+        reasons.append(f"{verdict}: may not fit ({advice})")
+    else:
+        reasons.append(f"{verdict}, {auto.headroom:.0%} kept free")
+    checkpointing = auto.gradient_checkpointing
     if config.gradient_checkpointing is None:
-        checkpointing = fits_without_ckpt < 1
         reasons.append(
             "gradient checkpointing on: one row of "
             f"{seq_len} tokens does not fit in memory without it"
             if checkpointing
             else "gradient checkpointing off: memory suffices (it costs about a third of the speed)"
         )
-    else:
-        checkpointing = config.gradient_checkpointing
-    fits = fits_without_ckpt if not checkpointing else free // max(per_row // shape.num_layers, 1)
-
-    # An effective batch of 16 rows, but at least ~8 optimizer steps per epoch on small data.
-    effective = max(1, min(16, n_train // 8 or 1))
+    batch = auto.batch_size
     if config.batch_size is None:
-        cap = 4 if choice.use_cpu else 16  # a CPU gains nothing from wider batches
-        batch = max(1, min(cap, effective, int(fits) or 1))
-        batch = 1 << (batch.bit_length() - 1)  # a power of two
-        reasons.append(f"batch size {batch} per device (from model size and memory)")
-    else:
-        batch = config.batch_size
+        reasons.append(f"batch size {batch} per device (from the memory plan)")
     if config.grad_accum is None:
         grad_accum = max(1, math.ceil(effective / batch))
         reasons.append(f"gradient accumulation {grad_accum} (effective batch {batch * grad_accum})")
     else:
         grad_accum = config.grad_accum
     steps_per_epoch = max(1, math.ceil(math.ceil(n_train / batch) / grad_accum))
-    targets = tuple(config.lora_target_modules or preset.lora_target_modules)
     return Resolved(
         config=config,
         batch_size=batch,
@@ -322,6 +354,36 @@ def resolve(
         target_modules=targets,
         steps_per_epoch=steps_per_epoch,
         reasons=tuple(reasons),
+        plan_bytes=auto.plan.total,
+    )
+
+
+def _unplanned(
+    config: FitConfig,
+    choice: DeviceChoice,
+    precision: str,
+    seq_len: int,
+    targets: tuple[str, ...],
+    effective: int,
+    n_train: int,
+) -> Resolved:
+    """Settings for a model the planner cannot count: the user's, else batch 1."""
+    batch = config.batch_size or 1
+    grad_accum = config.grad_accum or max(1, math.ceil(effective / batch))
+    return Resolved(
+        config=config,
+        batch_size=batch,
+        grad_accum=grad_accum,
+        max_seq_len=seq_len,
+        gradient_checkpointing=bool(config.gradient_checkpointing),
+        precision=precision,
+        use_cpu=choice.use_cpu,
+        target_modules=targets,
+        steps_per_epoch=max(1, math.ceil(math.ceil(n_train / batch) / grad_accum)),
+        reasons=(
+            f"no memory plan for this architecture: batch size {batch}, gradient "
+            f"accumulation {grad_accum} (set batch_size to change it)",
+        ),
     )
 
 
@@ -418,6 +480,8 @@ def to_sft_config(
         include_num_input_tokens_seen="non_padding",
         save_total_limit=cfg.save_total_limit,
         report_to=_report_to(cfg.report_to),
+        push_to_hub=cfg.push_to_hub,
+        hub_model_id=cfg.hub_model_id,
         seed=cfg.seed,
         data_seed=cfg.seed,
         disable_tqdm=True,

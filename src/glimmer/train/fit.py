@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glimmer.errors import GlimmerError, Location
+from glimmer.extras import require
 from glimmer.train.config import (
     FitConfig,
-    ModelShape,
     Resolved,
     resolve,
     to_lora_config,
@@ -32,6 +32,7 @@ from glimmer.train.device import DeviceChoice, choose_device, distributed_warnin
 from glimmer.train.masking import end_of_turn_token, tokenize_chat
 from glimmer.train.models import ModelPreset, load_model, prepare_messages, resolve_model
 from glimmer.train.outdir import clear_previous_run
+from glimmer.train.plan import known_shape, shape_of
 from glimmer.train.result import FitResult, LossPoint
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -127,7 +128,8 @@ def load_chat_splits(dataset: Any, /) -> tuple[list[Messages], list[Messages]]:
     """Read the train and validation conversations from whatever fit() accepts.
 
     Args:
-        dataset: A ``DatasetSplits`` (``.train`` / ``.validation``), a folder with
+        dataset: A ``DatasetSplits`` (``.train`` / ``.validation``), a ``datasets.DatasetDict``
+            (``train`` and ``validation`` or ``test``), a folder with
             ``train.jsonl`` (and ``validation.jsonl``), a ``.jsonl`` file, or a list of
             chat records (``ChatRecord`` or ``{"messages": [...]}`` dicts).
 
@@ -156,6 +158,10 @@ def load_chat_splits(dataset: Any, /) -> tuple[list[Messages], list[Messages]]:
             raise FitDataError(
                 f"{path} does not exist", location=Location(source=str(path)), code="G506"
             )
+    elif isinstance(dataset, Mapping) and "train" in dataset:  # a datasets.DatasetDict
+        held_out = dataset.get("validation") or dataset.get("test") or []
+        train = [_messages_of(r, source="<train>", index=i) for i, r in enumerate(dataset["train"])]
+        val = [_messages_of(r, source="<validation>", index=i) for i, r in enumerate(held_out)]
     elif hasattr(dataset, "train"):
         train = [_messages_of(r, source="<train>", index=i) for i, r in enumerate(dataset.train)]
         val = [
@@ -344,7 +350,8 @@ def fit(
     """Fine-tune a model on chat records with LoRA, QLoRA or full fine-tuning.
 
     Args:
-        dataset: ``DatasetSplits``, a folder with ``train.jsonl``/``validation.jsonl`` (as
+        dataset: ``DatasetSplits``, a ``datasets.DatasetDict`` with ``train`` and
+            ``validation``, a folder with ``train.jsonl``/``validation.jsonl`` (as
             ``glimmer build`` writes), or a list of ``ChatRecord``.
         model: Preset name, hub id or local folder (default: the embedded SmolLM2).
         method: ``"lora"`` (default), ``"qlora"`` or ``"full"``.
@@ -371,6 +378,7 @@ def fit(
         >>> result.adapter_path  # doctest: +SKIP
         'glimmer-fit/adapter'
     """
+    require("train", feature="fit()")
     from datasets import Dataset  # type: ignore[import-untyped,unused-ignore]
     from trl.trainer.sft_trainer import SFTTrainer
 
@@ -383,6 +391,11 @@ def fit(
         base["method"] = method
     cfg = FitConfig.from_overrides(**{**base, **overrides})
     out = Path(output_dir)
+    bake_system = None
+    if cfg.bake is not None:  # a bad pattern or glossary stops the run before anything is written
+        from glimmer.train.bake import bake_system_prompt
+
+        bake_system = bake_system_prompt(cfg.bake, glossary=cfg.bake_glossary)
 
     warning = distributed_warning()
     if warning:
@@ -428,6 +441,11 @@ def fit(
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16 if choice.precision == "bf16" else torch.float16,
         )
+    n_rows = len(train_rows) + cfg.replay_samples + (cfg.bake_samples if cfg.bake else 0)
+    shape = known_shape(cfg.model)  # the memory plan comes before any weight is loaded
+    resolved = (
+        resolve(cfg, choice=choice, preset=preset, shape=shape, n_train=n_rows) if shape else None
+    )
     load_dtype = choice.precision if (choice.device == "cuda" and cfg.method != "full") else "fp32"
     net, tokenizer = load_model(
         cfg.model,
@@ -441,17 +459,10 @@ def fit(
     eot = end_of_turn_token(tokenizer, preset.end_of_turn)
     notes = _distinct_pad(tokenizer, net, eot)
 
-    n_params = sum(p.numel() for p in net.parameters())
-    mc = net.config
-    shape = ModelShape(
-        params=n_params,
-        hidden_size=int(getattr(mc, "hidden_size", 1024)),
-        num_layers=int(getattr(mc, "num_hidden_layers", 24)),
-        vocab_size=int(getattr(mc, "vocab_size", 32000)),
-    )
-    resolved = resolve(
-        cfg, choice=choice, preset=preset, shape=shape, n_train=len(train_rows) + cfg.replay_samples
-    )
+    if resolved is None:  # a model glimmer has no shape for until its config is loaded
+        resolved = resolve(
+            cfg, choice=choice, preset=preset, shape=shape_of(net.config.to_dict()), n_train=n_rows
+        )
     for line in (*resolved.reasons, *notes):
         _say(line)
     _say(
@@ -473,6 +484,22 @@ def fit(
     )
     if cfg.replay_samples:
         train_ds = _with_replay(train_ds, net, tokenizer, cfg, max_len=max_len)
+    if bake_system is not None:
+        from glimmer.train.bake import with_bake
+
+        train_ds = with_bake(
+            train_ds,
+            net,
+            tokenizer,
+            train_rows,
+            system=bake_system,
+            config=cfg,
+            eot=eot,
+            system_role=preset.system_role,
+            max_len=max_len,
+            progress=cfg.progress and _is_main_process(),
+            say=_say,
+        )
     has_eval = eval_ds is not None and len(eval_ds) > 0
     sft_config = to_sft_config(resolved, output_dir=out, has_eval=has_eval)
 
@@ -492,8 +519,15 @@ def fit(
         import torch
 
         torch.cuda.reset_peak_memory_stats()
+    trainer_cls: type[SFTTrainer] = SFTTrainer
+    bake_kwargs: dict[str, Any] = {}
+    if bake_system is not None:
+        from glimmer.train.bake import BakeTrainer
+
+        trainer_cls, bake_kwargs = BakeTrainer, {"bake_top_k": cfg.bake_top_k}
     with quiet_libraries():
-        trainer = SFTTrainer(
+        trainer = trainer_cls(
+            **bake_kwargs,
             model=net,
             args=sft_config,
             train_dataset=train_ds,
@@ -517,6 +551,9 @@ def fit(
     if trainer.is_world_process_zero():
         trainer.model.save_pretrained(str(adapter_dir), safe_serialization=True)  # type: ignore[union-attr,operator]
         tokenizer.save_pretrained(str(adapter_dir))
+        from glimmer.train.hub import finish_adapter  # hub id of the base model, model card
+
+        finish_adapter(adapter_dir, preset=preset, settings=resolved.as_dict(), dataset=dataset)
     train_hist, eval_hist = _history(state.log_history)
     result = FitResult(
         adapter_path=str(adapter_dir),

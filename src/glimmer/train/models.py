@@ -18,12 +18,13 @@ import json
 import os
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glimmer._fs import atomic_dir
 from glimmer.errors import GlimmerError
+from glimmer.train.plan import ModelShape
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "EMBEDDED",
+    "KNOWN_SHAPES",
     "PRESETS",
     "GlimmerModelError",
     "ModelPreset",
@@ -70,9 +72,25 @@ class GlimmerModelError(GlimmerError, ValueError):
     code = "G501"
 
 
+def _shape(
+    name: str, h: int, layers: int, heads: int, kv: int, inter: int, vocab: int, **kw: Any
+) -> ModelShape:
+    return ModelShape(
+        name=name,
+        hidden_size=h,
+        num_layers=layers,
+        num_heads=heads,
+        num_kv_heads=kv,
+        intermediate_size=inter,
+        vocab_size=vocab,
+        head_dim=kw.pop("head_dim", h // heads),
+        **kw,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ModelPreset:
-    """What glimmer knows about a model: where it lives and its chat-template quirks.
+    """What glimmer knows about a model: where it lives, its shape and its chat-template quirks.
 
     Attributes:
         name: Short name (``"smollm2-135m"``) or the id/path it was resolved from.
@@ -83,6 +101,8 @@ class ModelPreset:
         lora_target_modules: Linear layers LoRA adapts.
         max_seq_len: Longest row glimmer trains on by default.
         description: One line for listings.
+        shape: The numbers that decide its memory (the planner's input); ``None`` for a
+            model glimmer has no table for (read from its ``config.json`` then).
     """
 
     name: str
@@ -92,14 +112,41 @@ class ModelPreset:
     lora_target_modules: tuple[str, ...] = _LLAMA_LIKE_TARGETS
     max_seq_len: int = 1024
     description: str = ""
-    params: int | None = field(default=None, compare=False)
+    shape: ModelShape | None = field(default=None, compare=False)
 
     @property
     def is_embedded(self) -> bool:
         """True for the bundled SmolLM2."""
         return self.source == "embedded"
 
+    @property
+    def params(self) -> int | None:
+        """Parameter count, from the shape (``None`` without one)."""
+        return None if self.shape is None else self.shape.num_params
 
+
+_SMOLLM2_135M = _shape(
+    "HuggingFaceTB/SmolLM2-135M-Instruct", 576, 30, 9, 3, 1536, 49152, tie_embeddings=True
+)
+_MISTRAL_7B = _shape("mistralai/Mistral-7B-Instruct-v0.2", 4096, 32, 32, 8, 14336, 32000)
+_GEMMA_7B = _shape(
+    "google/gemma-7b-it", 3072, 28, 16, 16, 24576, 256000, head_dim=256, tie_embeddings=True
+)
+
+
+def _chatml(name: str, source: str, shape: ModelShape, description: str, seq: int) -> ModelPreset:
+    return ModelPreset(
+        name=name,
+        source=source,
+        end_of_turn="<|im_end|>",
+        max_seq_len=seq,
+        description=description,
+        shape=shape,
+    )
+
+
+#: Every model glimmer knows by name: source, chat quirks, default row length and shape.
+#: The one table the loader, fit's automatic choices and the memory planner read.
 PRESETS: dict[str, ModelPreset] = {
     EMBEDDED: ModelPreset(
         name=EMBEDDED,
@@ -108,7 +155,32 @@ PRESETS: dict[str, ModelPreset] = {
         end_of_turn="<|im_end|>",
         max_seq_len=1024,
         description="SmolLM2-135M-Instruct, bundled (ChatML); trains on a laptop CPU",
-        params=134_515_008,
+        shape=_SMOLLM2_135M,
+    ),
+    "smollm2-360m": _chatml(
+        "smollm2-360m",
+        "HuggingFaceTB/SmolLM2-360M-Instruct",
+        _shape(
+            "HuggingFaceTB/SmolLM2-360M-Instruct", 960, 32, 15, 5, 2560, 49152, tie_embeddings=True
+        ),
+        "SmolLM2-360M-Instruct (ChatML)",
+        1024,
+    ),
+    "smollm2-1.7b": _chatml(
+        "smollm2-1.7b",
+        "HuggingFaceTB/SmolLM2-1.7B-Instruct",
+        _shape(
+            "HuggingFaceTB/SmolLM2-1.7B-Instruct",
+            2048,
+            24,
+            32,
+            32,
+            8192,
+            49152,
+            tie_embeddings=True,
+        ),
+        "SmolLM2-1.7B-Instruct (ChatML)",
+        2048,
     ),
     "mistral-7b-instruct-v0.2": ModelPreset(
         name="mistral-7b-instruct-v0.2",
@@ -117,16 +189,14 @@ PRESETS: dict[str, ModelPreset] = {
         end_of_turn="</s>",
         max_seq_len=2048,
         description="Mistral 7B Instruct v0.2 ([INST] template, no system role)",
-        params=7_241_732_096,
+        shape=_MISTRAL_7B,
     ),
-    "openhermes-2.5-mistral-7b": ModelPreset(
-        name="openhermes-2.5-mistral-7b",
-        source="teknium/OpenHermes-2.5-Mistral-7B",
-        system_role=True,
-        end_of_turn="<|im_end|>",
-        max_seq_len=2048,
-        description="OpenHermes 2.5 on Mistral 7B (ChatML, system role)",
-        params=7_241_748_480,
+    "openhermes-2.5-mistral-7b": _chatml(
+        "openhermes-2.5-mistral-7b",
+        "teknium/OpenHermes-2.5-Mistral-7B",
+        replace(_MISTRAL_7B, name="teknium/OpenHermes-2.5-Mistral-7B", vocab_size=32002),
+        "OpenHermes 2.5 on Mistral 7B (ChatML, system role)",
+        2048,
     ),
     "gemma-7b-it": ModelPreset(
         name="gemma-7b-it",
@@ -135,17 +205,65 @@ PRESETS: dict[str, ModelPreset] = {
         end_of_turn="<end_of_turn>",
         max_seq_len=2048,
         description="Gemma 7B instruction-tuned (<start_of_turn>model, no system role)",
-        params=8_537_680_896,
+        shape=_GEMMA_7B,
+    ),
+    "gemma-2b-it": ModelPreset(
+        name="gemma-2b-it",
+        source="google/gemma-2b-it",
+        system_role=False,
+        end_of_turn="<end_of_turn>",
+        max_seq_len=2048,
+        description="Gemma 2B instruction-tuned (no system role)",
+        shape=_shape(
+            "google/gemma-2b-it", 2048, 18, 8, 1, 16384, 256000, head_dim=256, tie_embeddings=True
+        ),
+    ),
+    "llama-3-8b-instruct": ModelPreset(
+        name="llama-3-8b-instruct",
+        source="meta-llama/Meta-Llama-3-8B-Instruct",
+        end_of_turn="<|eot_id|>",
+        max_seq_len=2048,
+        description="Llama 3 8B Instruct (gated on the hub)",
+        shape=_shape("meta-llama/Meta-Llama-3-8B-Instruct", 4096, 32, 32, 8, 14336, 128256),
+    ),
+    "llama-2-13b-chat": ModelPreset(
+        name="llama-2-13b-chat",
+        source="meta-llama/Llama-2-13b-chat-hf",
+        end_of_turn="</s>",
+        max_seq_len=2048,
+        description="Llama 2 13B chat ([INST] template with <<SYS>>; gated on the hub)",
+        shape=_shape("meta-llama/Llama-2-13b-chat-hf", 5120, 40, 40, 40, 13824, 32000),
     ),
 }
 _ALIASES = {
     "smollm2": EMBEDDED,
     "smollm2-135m-instruct": EMBEDDED,
     "embedded": EMBEDDED,
+    # the upstream id adapters record as their base: loads the local copy, offline
+    "huggingfacetb/smollm2-135m-instruct": EMBEDDED,
     "mistral": "mistral-7b-instruct-v0.2",
     "openhermes": "openhermes-2.5-mistral-7b",
     "gemma": "gemma-7b-it",
 }
+
+#: Shapes known without reading anything: by preset name, alias and Hugging Face id (lower
+#: case), plus base and sibling checkpoints of the presets that share their shape.
+KNOWN_SHAPES: dict[str, ModelShape] = {}
+for _name, _preset in PRESETS.items():
+    if _preset.shape is not None:
+        KNOWN_SHAPES[_name] = KNOWN_SHAPES[_preset.shape.name.lower()] = _preset.shape
+for _alias, _target in _ALIASES.items():
+    KNOWN_SHAPES[_alias] = KNOWN_SHAPES[_target]
+for _variant in (
+    replace(_MISTRAL_7B, name="mistralai/Mistral-7B-v0.1"),
+    replace(_MISTRAL_7B, name="mistralai/Mistral-7B-Instruct-v0.1"),
+    replace(_MISTRAL_7B, name="mistralai/Mistral-7B-Instruct-v0.3", vocab_size=32768),
+    replace(_GEMMA_7B, name="google/gemma-7b"),
+    replace(_SMOLLM2_135M, name="HuggingFaceTB/SmolLM2-135M"),
+):
+    KNOWN_SHAPES.setdefault(_variant.name.lower(), _variant)
+KNOWN_SHAPES["mistral-7b"] = KNOWN_SHAPES["mistralai/mistral-7b-v0.1"]
+KNOWN_SHAPES["gemma-7b"] = KNOWN_SHAPES["google/gemma-7b"]
 
 
 def resolve_model(name_or_path: str, /) -> ModelPreset:
