@@ -11,17 +11,18 @@ from hypothesis import strategies as st
 from glimmer.train.config import (
     FitConfig,
     FitConfigError,
-    ModelShape,
+    FitMemoryError,
     resolve,
     to_lora_config,
     to_sft_config,
 )
 from glimmer.train.device import Hardware, decide
 from glimmer.train.models import resolve_model
+from glimmer.train.plan import model_shape
 
 GiB = 1024**3
-SMOL = ModelShape(params=134_515_008, hidden_size=576, num_layers=30, vocab_size=49152)
-MISTRAL = ModelShape(params=7_241_732_096, hidden_size=4096, num_layers=32, vocab_size=32000)
+SMOL = model_shape("smollm2-135m")
+MISTRAL = model_shape("mistral-7b-instruct-v0.2")
 CPU = decide(Hardware(backend="cpu", ram_bytes=16 * GiB))
 GPU_24 = decide(
     Hardware(backend="rocm", gpu_arch="gfx1100", gpu_memory_bytes=24 * GiB, bitsandbytes=True)
@@ -105,18 +106,20 @@ def test_cpu_run_resolves_to_use_cpu_and_no_checkpointing() -> None:
 def test_big_model_in_small_memory_turns_checkpointing_on() -> None:
     preset = resolve_model("mistral-7b-instruct-v0.2")
     roomy = resolve(
-        FitConfig(method="qlora"), choice=GPU_24, preset=preset, shape=MISTRAL, n_train=1000
-    )
-    tight = resolve(
-        FitConfig(method="qlora", max_seq_len=4096),
-        choice=GPU_8,
+        FitConfig(method="qlora", max_seq_len=512),
+        choice=GPU_24,
         preset=preset,
         shape=MISTRAL,
         n_train=1000,
     )
+    tight = resolve(
+        FitConfig(method="qlora"), choice=GPU_8, preset=preset, shape=MISTRAL, n_train=1000
+    )
+    assert not roomy.gradient_checkpointing
     assert tight.gradient_checkpointing
     assert tight.batch_size <= roomy.batch_size
     assert any("checkpointing on" in r for r in tight.reasons)
+    assert any("memory plan: peak" in r for r in tight.reasons)
     assert roomy.precision == "bf16"
     # SFTConfig checks the real machine's bf16 support, so map an fp32 variant here
     fp32 = resolve(
@@ -151,17 +154,45 @@ def test_lora_config_uses_preset_targets() -> None:
     assert set(lora.target_modules) == set(resolve_model("gemma-7b-it").lora_target_modules)
 
 
-@given(n_train=st.integers(1, 100_000), memory=st.integers(1, 256))
-def test_batches_always_fit_the_data_and_are_powers_of_two(n_train: int, memory: int) -> None:
-    choice = decide(Hardware(backend="cuda", gpu_arch="8.0", gpu_memory_bytes=memory * GiB))
+def test_a_run_that_cannot_fit_stops_with_advice() -> None:
+    with pytest.raises(FitMemoryError) as info:
+        resolve(
+            FitConfig(method="lora"),
+            choice=GPU_8,
+            preset=resolve_model("mistral-7b-instruct-v0.2"),
+            shape=MISTRAL,
+            n_train=1000,
+        )
+    assert info.value.code == "G530"
+    assert 'method="qlora"' in (info.value.hint or "")
+
+
+def test_a_model_without_a_shape_gets_batch_one() -> None:
     resolved = resolve(
-        FitConfig(),
-        choice=choice,
-        preset=resolve_model("smollm2-135m"),
-        shape=SMOL,
-        n_train=n_train,
+        FitConfig(), choice=GPU_24, preset=resolve_model("some/model"), shape=None, n_train=64
     )
+    assert (resolved.batch_size, resolved.gradient_checkpointing) == (1, False)
+    assert "no memory plan" in resolved.reasons[0]
+
+
+@given(n_train=st.integers(1, 100_000), memory=st.integers(1, 256))
+def test_batches_fit_the_data_and_the_memory_and_are_powers_of_two(
+    n_train: int, memory: int
+) -> None:
+    choice = decide(Hardware(backend="cuda", gpu_arch="8.0", gpu_memory_bytes=memory * GiB))
+    try:
+        resolved = resolve(
+            FitConfig(),
+            choice=choice,
+            preset=resolve_model("smollm2-135m"),
+            shape=SMOL,
+            n_train=n_train,
+        )
+    except FitMemoryError as exc:
+        assert exc.hint
+        return
     assert resolved.batch_size >= 1 and resolved.batch_size & (resolved.batch_size - 1) == 0
     assert resolved.grad_accum >= 1
     assert resolved.batch_size * resolved.grad_accum <= max(16, resolved.batch_size)
     assert resolved.steps_per_epoch >= 1
+    assert resolved.plan_bytes is not None and resolved.plan_bytes <= 0.9 * memory * GiB

@@ -29,6 +29,7 @@ from glimmer.model.io import dumps, load
 from glimmer.model.pattern import Pattern
 
 __all__ = [
+from glimmer.extras import require
     "ARMS",
     "AnswerScore",
     "ArmSummary",
@@ -510,6 +511,7 @@ def compare(
         "prompted": generate(
             model, prompts, adapter=False, system_prompt=system, label="prompted", **common
         ),
+    require("train", feature="compare()")
         "tuned": generate(model, prompts, adapter=True, label="tuned", **common),
     }
     text = (

@@ -23,6 +23,7 @@ from typing import Any
 from glimmer.data.records import ChatRecord
 from glimmer.evaluate.compare import Comparison, compare
 from glimmer.evaluate.suites import bundled_suites, quick_subset
+from glimmer.extras import require
 
 __all__ = ["PROFILES", "DemoProfile", "DemoResult", "demo_slices", "run_demo", "stratified_slice"]
 
@@ -228,6 +229,7 @@ def run_demo(
     Raises:
         GlimmerFileError: *output_dir* is not empty and *overwrite* is false (G004).
     """
+    require("train", feature="run_demo()")  # before the output folder is made
     from glimmer._fs import require_empty
     from glimmer.data import build, default_recipe, write_jsonl
     from glimmer.model.io import load, write_text

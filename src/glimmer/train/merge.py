@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from glimmer._fs import atomic_dir
 from glimmer.errors import GlimmerError, GlimmerFileError, Location
+from glimmer.extras import require
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -83,6 +84,7 @@ def merge(
         >>> glimmer.merge("glimmer-fit/adapter", "merged")  # doctest: +SKIP
         PosixPath('merged')
     """
+    require("train", feature="merge()")
     from peft import PeftModel
 
     from glimmer.train.models import load_model, load_tokenizer

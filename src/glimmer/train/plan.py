@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -42,12 +42,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "GPUS",
-    "KNOWN_SHAPES",
+    "HEADROOM",
+    "AutoPlan",
     "MemoryPlan",
     "ModelShape",
     "PlanError",
+    "auto_plan",
+    "known_shape",
+    "logits_bytes",
     "model_shape",
     "plan",
+    "shape_of",
 ]
 
 GiB = 1024**3
@@ -215,75 +220,6 @@ class ModelShape:
             attention_bias=bool(cfg.get("attention_bias", False)),
         )
 
-
-def _shape(
-    name: str, h: int, layers: int, heads: int, kv: int, inter: int, vocab: int, **kw: Any
-) -> ModelShape:
-    return ModelShape(
-        name=name,
-        hidden_size=h,
-        num_layers=layers,
-        num_heads=heads,
-        num_kv_heads=kv,
-        intermediate_size=inter,
-        vocab_size=vocab,
-        head_dim=kw.pop("head_dim", h // heads),
-        **kw,
-    )
-
-
-_SMOLLM2_135M = _shape(
-    "HuggingFaceTB/SmolLM2-135M-Instruct", 576, 30, 9, 3, 1536, 49152, tie_embeddings=True
-)
-_MISTRAL_7B = _shape("mistralai/Mistral-7B-Instruct-v0.2", 4096, 32, 32, 8, 14336, 32000)
-_OPENHERMES = replace(_MISTRAL_7B, name="teknium/OpenHermes-2.5-Mistral-7B", vocab_size=32002)
-_GEMMA_7B = _shape(
-    "google/gemma-7b-it", 3072, 28, 16, 16, 24576, 256000, head_dim=256, tie_embeddings=True
-)
-_GEMMA_2B = _shape(
-    "google/gemma-2b-it", 2048, 18, 8, 1, 16384, 256000, head_dim=256, tie_embeddings=True
-)
-_LLAMA3_8B = _shape("meta-llama/Meta-Llama-3-8B-Instruct", 4096, 32, 32, 8, 14336, 128256)
-_LLAMA2_13B = _shape("meta-llama/Llama-2-13b-chat-hf", 5120, 40, 40, 40, 13824, 32000)
-_SMOLLM2_360M = _shape(
-    "HuggingFaceTB/SmolLM2-360M-Instruct", 960, 32, 15, 5, 2560, 49152, tie_embeddings=True
-)
-_SMOLLM2_1_7B = _shape(
-    "HuggingFaceTB/SmolLM2-1.7B-Instruct", 2048, 24, 32, 32, 8192, 49152, tie_embeddings=True
-)
-
-#: Shapes known without reading anything, by preset name and by Hugging Face id (lower case).
-KNOWN_SHAPES: dict[str, ModelShape] = {
-    "smollm2-135m": _SMOLLM2_135M,
-    "smollm2-360m": _SMOLLM2_360M,
-    "smollm2-1.7b": _SMOLLM2_1_7B,
-    "mistral-7b-instruct-v0.2": _MISTRAL_7B,
-    "mistral-7b": replace(_MISTRAL_7B, name="mistralai/Mistral-7B-v0.1"),
-    "openhermes-2.5-mistral-7b": _OPENHERMES,
-    "gemma-7b-it": _GEMMA_7B,
-    "gemma-7b": replace(_GEMMA_7B, name="google/gemma-7b"),
-    "gemma-2b-it": _GEMMA_2B,
-    "llama-3-8b-instruct": _LLAMA3_8B,
-    "llama-2-13b-chat": _LLAMA2_13B,
-}
-for _alias, _preset in (
-    ("embedded", "smollm2-135m"),
-    ("smollm2", "smollm2-135m"),
-    ("smollm2-135m-instruct", "smollm2-135m"),
-    ("mistral", "mistral-7b-instruct-v0.2"),
-    ("openhermes", "openhermes-2.5-mistral-7b"),
-    ("gemma", "gemma-7b-it"),
-):
-    KNOWN_SHAPES[_alias] = KNOWN_SHAPES[_preset]
-for _s in list(KNOWN_SHAPES.values()):
-    KNOWN_SHAPES.setdefault(_s.name.lower(), _s)
-KNOWN_SHAPES.setdefault(
-    "huggingfacetb/smollm2-135m", replace(_SMOLLM2_135M, name="HuggingFaceTB/SmolLM2-135M")
-)
-KNOWN_SHAPES.setdefault("mistralai/mistral-7b-instruct-v0.1", _MISTRAL_7B)
-KNOWN_SHAPES.setdefault(
-    "mistralai/mistral-7b-instruct-v0.3", replace(_MISTRAL_7B, vocab_size=32768)
-)
 
 #: Memory of known GPUs, in bytes (the card's nominal size; drivers keep a little of it).
 GPUS: dict[str, int] = {
@@ -510,6 +446,8 @@ def model_shape(model: str | Path | Mapping[str, Any] | ModelShape, /) -> ModelS
         >>> model_shape("mistral-7b-instruct-v0.2").num_params
         7241732096
     """
+    from glimmer.train.models import KNOWN_SHAPES
+
     if isinstance(model, ModelShape):
         return model
     if isinstance(model, Mapping):
@@ -520,14 +458,58 @@ def model_shape(model: str | Path | Mapping[str, Any] | ModelShape, /) -> ModelS
     path = Path(model).expanduser()
     if path.exists():
         return ModelShape.from_config(_read_config(path), name=str(model))
+    cached = _cached_hub_config(str(model).strip())
+    if cached is not None:
+        return ModelShape.from_config(_read_config(cached), name=str(model).strip())
     close = sorted(k for k in KNOWN_SHAPES if "/" not in k)
     raise PlanError(
         f"unknown model {str(model)!r}",
         location=Location(source=str(model)),
-        hint=f"use a preset ({', '.join(close)}), a known Hugging Face id, or a local directory "
-        "with config.json (plan() never downloads)",
+        hint=f"use a preset ({', '.join(close)}), a known Hugging Face id, a hub id whose "
+        "config.json is in the local Hugging Face cache, or a local directory with "
+        "config.json (plan() never downloads)",
         code="G572",
     )
+
+
+def known_shape(model: str | Path, /) -> ModelShape | None:
+    """The shape of *model* if it is known without loading it, else ``None``.
+
+    Like :func:`model_shape` (presets, known hub ids, local folders, the hub cache), but a
+    model found nowhere, or whose config this planner cannot count, gives ``None``.
+    """
+    try:
+        return model_shape(model)
+    except (PlanError, GlimmerFileError):
+        return None
+
+
+def shape_of(config: Mapping[str, Any], /) -> ModelShape | None:
+    """The shape in a loaded model's config mapping, or ``None`` if it cannot be counted."""
+    try:
+        return ModelShape.from_config(config, name=str(config.get("_name_or_path") or "<model>"))
+    except PlanError:
+        return None
+
+
+def _cached_hub_config(repo_id: str) -> Path | None:
+    """The ``config.json`` of *repo_id* in the local Hugging Face cache, if one is there.
+
+    Reads the cache only (``huggingface_hub.try_to_load_from_cache``); never the network.
+    Without huggingface_hub installed there is no cache to read.
+    """
+    if repo_id.count("/") != 1:
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        from huggingface_hub.errors import HFValidationError
+    except ImportError:
+        return None
+    try:
+        found = try_to_load_from_cache(repo_id, "config.json")
+    except HFValidationError:  # not a valid repo id
+        return None
+    return Path(found) if isinstance(found, str) else None
 
 
 def _capacity(gpu: str | int | None) -> tuple[str | None, int | None]:
@@ -571,6 +553,30 @@ def _activations_per_token_layer(
         if lora_dropout > 0:
             size += d_in  # dropout mask, one byte an element
     return float(size)
+
+
+def logits_bytes(shape: ModelShape, /, *, tokens: int, act: int) -> int:
+    """Bytes the output head's logits and the loss keep at the peak, for *tokens* tokens.
+
+    The one place the planner models the loss: the logits at the training dtype, their fp32
+    copy, the fp32 log-softmax and the logits' gradient (``2 * act + 8`` bytes per
+    vocabulary entry and token). A loss that never holds all logits at once (chunked
+    cross-entropy) changes this function only.
+
+    Args:
+        shape: The model (its ``vocab_size`` decides).
+        tokens: Tokens in one micro-batch (``batch * seq_len``).
+        act: Bytes of one element at the training dtype (2 for bf16/fp16, 4 for fp32).
+
+    Returns:
+        The bytes.
+
+    Examples:
+        >>> from glimmer.train.plan import model_shape
+        >>> logits_bytes(model_shape("mistral-7b-instruct-v0.2"), tokens=2048, act=2) / 2**30
+        0.732421875
+    """
+    return tokens * shape.vocab_size * (2 * act + 8)
 
 
 def plan(
@@ -674,7 +680,7 @@ def plan(
     dropout = lora_dropout if method != "full" else 0.0
     targets = () if method == "full" else tuple(target_modules)
     per_layer = _activations_per_token_layer(shape, act=act, targets=targets, lora_dropout=dropout)
-    logits = tokens * shape.vocab_size * (2 * act + 8)  # logits, fp32 copy, log-softmax, grads
+    logits = logits_bytes(shape, tokens=tokens, act=act)
     embed = tokens * shape.hidden_size * act
     if method == "qlora":  # one linear layer dequantized to 16 bits at a time
         embed += max(a * b for a, b in shape.linear_shapes().values()) * act
@@ -718,3 +724,195 @@ def plan(
         capacity=capacity,
         shape=shape,
     )
+
+
+#: Share of the GPU's memory the automatic choice leaves free: allocator spikes, the
+#: runtime's own buffers and the estimate's error (benchmarks/plan_accuracy.py) live there.
+HEADROOM = 0.10
+
+
+@dataclass(frozen=True, slots=True)
+class AutoPlan:
+    """fit's automatic choice of batch size and gradient checkpointing, and its plan.
+
+    Attributes:
+        batch_size: Rows per device step.
+        gradient_checkpointing: Whether activations are recomputed in the backward pass.
+        plan: The memory plan of that choice.
+        headroom: Share of the GPU's memory the choice must leave free.
+        advice: What to change when nothing fits (empty when it fits).
+    """
+
+    batch_size: int
+    gradient_checkpointing: bool
+    plan: MemoryPlan
+    headroom: float = HEADROOM
+    advice: tuple[str, ...] = ()
+
+    @property
+    def budget(self) -> int | None:
+        """Bytes the run may use: the GPU's memory less the headroom (``None`` without one)."""
+        cap = self.plan.capacity
+        return None if cap is None else int(cap * (1 - self.headroom))
+
+    @property
+    def fits(self) -> bool:
+        """Whether the plan's total stays within :attr:`budget` (always true without a GPU)."""
+        return self.budget is None or self.plan.total <= self.budget
+
+    def to_dict(self) -> dict[str, Any]:
+        """The choice, JSON-ready: batch, checkpointing, sizes in bytes, verdict and advice."""
+        p = self.plan
+        return {
+            "model": p.model,
+            "method": p.method,
+            "dtype": p.dtype,
+            "batch_size": self.batch_size,
+            "gradient_checkpointing": self.gradient_checkpointing,
+            "seq_len": p.seq_len,
+            "total_bytes": p.total,
+            "gpu_bytes": p.capacity,
+            "headroom_bytes": p.headroom,
+            "fits": self.fits,
+            "advice": list(self.advice),
+            "parts": p.parts(),
+        }
+
+    def __str__(self) -> str:
+        ckpt = "on" if self.gradient_checkpointing else "off"
+        head = f"automatic choice: batch {self.batch_size}, gradient checkpointing {ckpt}"
+        plan_lines = str(self.plan).splitlines()
+        if self.advice:  # the concrete advice below replaces the plan's generic hints
+            plan_lines = [line for line in plan_lines if not line.startswith("  hint:")]
+        lines = [head, *plan_lines]
+        if not self.fits and self.budget is not None:
+            lines.append(
+                f"  does not fit: glimmer keeps {self.headroom:.0%} of the GPU free "
+                f"(budget {_gib(self.budget)})"
+            )
+        lines += [f"  advice: {tip}" for tip in self.advice]
+        return "\n".join(lines)
+
+
+def _powers_of_two_down(n: int) -> list[int]:
+    top = 1 << (max(1, n).bit_length() - 1)
+    return [top >> k for k in range(top.bit_length())]
+
+
+def auto_plan(
+    model: str | Path | Mapping[str, Any] | ModelShape,
+    /,
+    *,
+    method: Method = "lora",
+    gpu: str | int | None = "7900xtx",
+    seq_len: int | None = None,
+    max_batch: int = 16,
+    batch: int | None = None,
+    gradient_checkpointing: bool | None = None,
+    lora_r: int = 16,
+    target_modules: Sequence[str] | None = None,
+    lora_dropout: float = 0.05,
+    dtype: str | None = None,
+    device: Literal["gpu", "cpu"] | None = None,
+    headroom: float = HEADROOM,
+) -> AutoPlan:
+    """Choose batch size and gradient checkpointing as ``fit`` does, from :func:`plan`.
+
+    Gradient checkpointing stays off while a batch of one fits without it (it costs about a
+    third of the speed); the batch is the largest power of two up to *max_batch* whose plan
+    leaves *headroom* of the GPU free. ``fit`` runs this before loading any weight, and
+    stops with the advice when nothing fits.
+
+    Args:
+        model: As for :func:`plan`.
+        method: ``"lora"``, ``"qlora"`` or ``"full"``.
+        gpu: As for :func:`plan`; ``None`` plans without a verdict.
+        seq_len: Tokens per row; default: the preset's ``max_seq_len`` (1024 for other models).
+        max_batch: Largest batch to consider (rounded down to a power of two).
+        batch: A batch size fixed by the user (only checkpointing is then chosen).
+        gradient_checkpointing: Fixed by the user, or ``None`` to choose.
+        lora_r: LoRA rank.
+        target_modules: Adapted layers; default: the preset's.
+        lora_dropout: LoRA dropout.
+        dtype: Training precision (as for :func:`plan`).
+        device: As for :func:`plan`.
+        headroom: Share of the GPU's memory left free (default :data:`HEADROOM`, 10%).
+
+    Returns:
+        The :class:`AutoPlan`; ``fits`` is false, with advice, when nothing fits.
+
+    Raises:
+        PlanError: As :func:`plan` does.
+
+    Examples:
+        >>> choice = auto_plan("mistral-7b-instruct-v0.2", method="qlora", gpu="24GB")
+        >>> choice.batch_size, choice.gradient_checkpointing, choice.fits
+        (2, True, True)
+    """
+    from glimmer.train.models import resolve_model
+
+    preset = resolve_model(model) if isinstance(model, str) else None
+    rows = seq_len or (preset.max_seq_len if preset is not None else 1024)
+    targets = tuple(target_modules or (preset.lora_target_modules if preset else DEFAULT_TARGETS))
+
+    def plan_for(b: int, ckpt: bool, *, with_method: Method = method, n: int = rows) -> MemoryPlan:
+        return plan(
+            model,
+            method=with_method,
+            seq_len=n,
+            batch=b,
+            gpu=gpu,
+            lora_r=lora_r,
+            target_modules=targets,
+            lora_dropout=lora_dropout,
+            dtype=dtype,
+            gradient_checkpointing=ckpt,
+            device=device,
+        )
+
+    def within(p: MemoryPlan) -> bool:
+        return p.capacity is None or p.total <= p.capacity * (1 - headroom)
+
+    batches = [batch] if batch is not None else _powers_of_two_down(max_batch)
+    ckpts = [gradient_checkpointing] if gradient_checkpointing is not None else [False, True]
+    for ckpt in ckpts:
+        for b in batches:
+            candidate = plan_for(b, ckpt)
+            if within(candidate):
+                return AutoPlan(b, ckpt, candidate, headroom)
+    smallest = plan_for(batches[-1], ckpts[-1])
+    return AutoPlan(
+        batches[-1],
+        ckpts[-1],
+        smallest,
+        headroom,
+        advice=tuple(_advice(smallest, plan_for, within)),
+    )
+
+
+def _advice(
+    failed: MemoryPlan, plan_for: Any, within: Any
+) -> list[str]:  # callables typed loosely: local closures
+    """Concrete changes that would fit, each with its estimate."""
+    tips: list[str] = []
+    budget = "the budget" if failed.capacity is None else _gib(failed.capacity * (1 - HEADROOM))
+    if failed.batch > 1:
+        one = plan_for(1, True)
+        if within(one):
+            tips.append(f"a batch of 1 with gradient checkpointing fits ({_gib(one.total)})")
+    if failed.method != "qlora":
+        q = plan_for(1, True, with_method="qlora")
+        word = "fits" if within(q) else "needs"
+        tips.append(f'QLoRA (method="qlora", a 4-bit base) {word} {_gib(q.total)}')
+    n = failed.seq_len // 2
+    while n >= 128:
+        shorter = plan_for(1, True, n=n)
+        if within(shorter):
+            tips.append(f"shorter rows: max_seq_len={n} fits ({_gib(shorter.total)})")
+            break
+        n //= 2
+    if not tips or all("needs" in t for t in tips):
+        tips.append(
+            f"a GPU with more memory: the smallest run needs {_gib(failed.total)}, {budget} free"
+        )
+    return tips
