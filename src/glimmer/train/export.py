@@ -301,6 +301,16 @@ def _vocab(tokenizer: PreTrainedTokenizerBase, folder: Path) -> _Vocab:
 # --------------------------------------------------------------------------- writer
 
 
+def _closing_token(tokenizer: PreTrainedTokenizerBase, fmt: TurnFormat | None) -> str | None:
+    """The special token that closes an assistant turn in the chat template, if one does."""
+    if fmt is None:
+        return None
+    suffix = fmt.assistant[1]
+    specials = [str(t) for t in tokenizer.added_tokens_decoder.values() if t.special]
+    found = [t for t in specials if t and suffix.lstrip().startswith(t)]
+    return max(found, key=len) if found else None
+
+
 def _end_of_turn(tokenizer: PreTrainedTokenizerBase, base: str | None) -> str | None:
     from glimmer.train.masking import end_of_turn_token
     from glimmer.train.models import resolve_model
@@ -545,10 +555,15 @@ def export(
         else:
             base_name = base or str(_read_json(src / "config.json").get("_name_or_path") or "")
         tokenizer = load_tokenizer(str(folder))
-        eot = _end_of_turn(tokenizer, base_name)
         fmt: TurnFormat | None = None
-        if modelfile:
+        try:
             fmt = turn_format(_renderer(tokenizer), bos=tokenizer.bos_token, name=str(src))
+        except TemplateExportError:
+            if modelfile:
+                raise
+        eot = _closing_token(tokenizer, fmt) or _end_of_turn(tokenizer, base_name)
+        if not modelfile:
+            fmt = None
         stops = tuple(dict.fromkeys(s for s in (eot, tokenizer.eos_token) if isinstance(s, str)))
         with atomic_dir(out, overwrite=overwrite) as tmp:
             _write_gguf(folder, tokenizer, tmp / gguf_name, quant=quant, name=label, eot=eot)
