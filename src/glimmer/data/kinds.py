@@ -10,12 +10,16 @@ Variables each category's templates receive:
 * ``application``: ``topic``, ``c1``, ``c2``, ``c3`` (concept names), ``r1`` (a relation of
   ``c1``: ``r1.phrase``, ``r1.target``).
 * ``reflection``: ``subject`` (e.g. ``"a limit"``), ``c1``, ``c2``, ``c3``, ``r1``.
-* ``matrix``: ``c1``, ``c2``, ``c3``, ``r1``.
+* ``matrix``: ``c1``, ``c2``, ``c3``, ``r1``, ``matrix_term`` (``formative_matrix`` when the
+  glossary defines it, else ``formative pattern``).
 * ``glossary``: ``concept`` (``.name``, ``.spoken``, ``.definition``, ``.alias``),
   ``example``, ``example2``, ``other`` (a related concept) and ``rel`` (``.phrase``,
   ``.target``), ``related`` (names of all related concepts).
 * ``general``: ``question``, ``answer``.
 * ``generation`` and ``interpretation``: see :mod:`glimmer.data.patterns`.
+
+Every template also receives ``framework`` (the glossary's :attr:`~glimmer.Glossary.name`) and
+may call ``say(concept, slot, **fills)`` for a sentence in the glossary's own voice.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Any, ClassVar
 from glimmer.data.builder import BuildContext, Builder, derive_seed
 from glimmer.data.records import ChatRecord, Message
 from glimmer.data.templates import TemplateSet
+from glimmer.errors import GlimmerError, Location
 from glimmer.starweave.glossary import Glossary
 
 __all__ = [
@@ -40,6 +45,7 @@ __all__ = [
     "GlossaryQA",
     "KindBuilder",
     "Matrix",
+    "NoConceptsError",
     "Reflection",
     "application",
     "general",
@@ -58,6 +64,12 @@ SYSTEM_PROMPTS: tuple[str, ...] = (
     "Be concise and kind.",
 )
 """Generic system turns added to a share of records, so the behaviour does not hinge on one."""
+
+
+class NoConceptsError(GlimmerError, ValueError):
+    """A glossary with nothing for the builders to speak of: no concepts, only GLIMMER sections."""
+
+    code = "G422"
 
 
 @cache
@@ -136,7 +148,9 @@ class KindBuilder(Builder):
         variables.setdefault("framework", self.gloss.name)
         ids = self.tset.ids(self.category)
         tid = ids[rng.randrange(len(ids))]
-        blocks = self.tset.render(tid, variables, rng=rng, verbatim=self.verbatim(variables))
+        blocks = self.tset.render(
+            tid, variables, rng=rng, verbatim=self.verbatim(variables), glossary=self.gloss
+        )
         messages = []
         system = blocks.get("system")
         if not system and rng.random() < self.system_share:
@@ -172,6 +186,12 @@ class KindBuilder(Builder):
 
     def _concepts(self, rng: random.Random, k: int = 3) -> tuple[list[str], RelationView]:
         core = _core_names(self.gloss)
+        if not core:
+            raise NoConceptsError(
+                "the glossary has no concepts to build records from (only GLIMMER sections)",
+                location=Location(self.gloss.source),
+                hint='add at least one [concepts.<name>] table without kind = "section"',
+            )
         picked = rng.sample(core, min(k, len(core)))
         while len(picked) < k:
             picked.append(picked[-1])
@@ -249,7 +269,8 @@ class Matrix(KindBuilder):
 
     def variables(self, rng: random.Random) -> tuple[dict[str, Any], str | None, list[str]]:
         cs, rel = self._concepts(rng)
-        return {"c1": cs[0], "c2": cs[1], "c3": cs[2], "r1": rel}, None, []
+        term = "formative_matrix" if "formative_matrix" in self.gloss else "formative pattern"
+        return {"c1": cs[0], "c2": cs[1], "c3": cs[2], "r1": rel, "matrix_term": term}, None, []
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from glimmer.data.kinds import KindBuilder, vocab
 from glimmer.data.templates import join_and
 from glimmer.model.io import dumps, format_for_path, load
 from glimmer.model.pattern import SEED_SECTIONS, Pattern
+from glimmer.starweave.glossary import Glossary
 from glimmer.syntax.render import data_to_document, render
 
 __all__ = [
@@ -55,27 +56,27 @@ def _pick(rng: random.Random, items: Sequence[Any]) -> Any:
     return items[rng.randrange(len(items))]
 
 
-def _core(rng: random.Random, k: int) -> list[str]:
-    names = [
-        "consciousness_crystals",
-        "quantum_relationships",
-        "potential_memory_blocks",
-        "evolution_opportunities",
-        "meta_intelligence_flow",
-        "interface_bridge",
-        "pattern_language",
-    ]
-    return rng.sample(names, k)
+def _core(rng: random.Random, k: int, gloss: Glossary) -> list[str]:
+    names = [c.name for c in gloss.core()] or list(gloss)
+    picked = rng.sample(names, min(k, len(names)))
+    while len(picked) < k:
+        picked.append(picked[-1])
+    return picked
 
 
-def synthesize(rng: random.Random, /, *, compact: bool = False) -> tuple[Pattern, dict[str, str]]:
+def synthesize(
+    rng: random.Random, /, *, compact: bool = False, glossary: Glossary | None = None
+) -> tuple[Pattern, dict[str, str]]:
     """A fresh, valid pattern and the scenario it answers (``purpose``, ``focus``, ``c1``, ``c2``).
 
     A *compact* pattern keeps the metadata without harmonics, a one-line story, ``initialize``,
     ``consciousness`` and ``response``: about 200 tokens instead of about 470, short enough for
     a small model to write whole, closing brace included, within a few hundred tokens.
+
+    The pattern speaks of the *glossary*'s concepts (the bundled one when ``None``), with the
+    generic vocabulary of ``vocab.toml`` and the glossary's own ``[synthesis]`` lines.
     """
-    data, fill = _synthesize_data(rng, compact=compact)
+    data, fill = _synthesize_data(rng, compact=compact, glossary=glossary)
     return Pattern.model_validate(data), fill
 
 
@@ -94,18 +95,19 @@ def _compact(data: dict[str, Any], rng: random.Random) -> dict[str, Any]:
 
 
 def _synthesize_data(
-    rng: random.Random, *, compact: bool = False
+    rng: random.Random, *, compact: bool = False, glossary: Glossary | None = None
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    v = vocab()
+    gloss = glossary if glossary is not None else Glossary.default()
+    v = _vocab_for(gloss)
     purpose, focus = _pick(rng, v["purposes"]), _pick(rng, v["focuses"])
-    c1, c2 = _core(rng, 2)
+    c1, c2, c3 = _core(rng, 3, gloss)
     fill = {"purpose": purpose, "focus": focus, "c1": c1, "c2": c2}
 
     def f(s: str) -> str:
         return s.format(**fill)
 
     def some(key: str, k: int) -> list[str]:
-        return [f(s) for s in rng.sample(v[key], k)]
+        return [f(s) for s in rng.sample(v[key], min(k, len(v[key])))]
 
     harmonics: dict[str, Any] = {}
     for name, desc in rng.sample(v["harmonics"], rng.randint(2, 3)):
@@ -145,7 +147,7 @@ def _synthesize_data(
             "awareness": [
                 "self",
                 "context",
-                _pick(rng, ["evolution_opportunities", c1, "the other"]),
+                _pick(rng, [c3, c1, "the other"]),
             ],
             "layers": sorted(rng.sample(v["layers"], 3), key=v["layers"].index),
         },
@@ -155,7 +157,7 @@ def _synthesize_data(
             "tone": _pick(rng, v["tones"]),
             "format": _pick(rng, v["formats"]),
         },
-        "when_seeing": {k: f(r) for k, r in rng.sample(v["seen_rules"], 2)},
+        "when_seeing": {f(k): f(r) for k, r in rng.sample(v["seen_rules"], 2)},
         "when_processing": {f(k): f(r) for k, r in rng.sample(v["processing_rules"], 2)},
     }
     for key in SEED_SECTIONS:
@@ -336,37 +338,32 @@ def _describe(rng: random.Random, value: Any, *, limit: int = 4) -> list[str]:
     return out
 
 
-_KEYWORDS: tuple[tuple[str, str], ...] = (
-    ("memor", "potential_memory_blocks"),
-    ("remember", "potential_memory_blocks"),
-    ("color", "consciousness_crystals"),
-    ("harmon", "consciousness_crystals"),
-    ("crystal", "consciousness_crystals"),
-    ("conscious", "consciousness_crystals"),
-    ("evol", "evolution_opportunities"),
-    ("grow", "evolution_opportunities"),
-    ("limit", "evolution_opportunities"),
-    ("relation", "quantum_relationships"),
-    ("connect", "quantum_relationships"),
-    ("quantum", "quantum_relationships"),
-    ("flow", "meta_intelligence_flow"),
-    ("process", "meta_intelligence_flow"),
-    ("step", "meta_intelligence_flow"),
-    ("user", "interface_bridge"),
-    ("human", "interface_bridge"),
-    ("dialog", "interface_bridge"),
-    ("greet", "interface_bridge"),
-    ("pattern", "pattern_language"),
-    ("directive", "pattern_language"),
-)
+_VOCABS: dict[int, tuple[Glossary, dict[str, list[Any]]]] = {}
 
 
-def _concepts_for(rng: random.Random, text: str) -> tuple[str, str]:
+def _vocab_for(gloss: Glossary) -> dict[str, list[Any]]:
+    """The synthesiser's vocabulary: the generic lists plus the glossary's ``[synthesis]``."""
+    hit = _VOCABS.get(id(gloss))
+    if hit is None or hit[0] is not gloss:
+        merged = {k: [*v, *gloss.synthesis.get(k, [])] for k, v in vocab().items()}
+        hit = _VOCABS[id(gloss)] = (gloss, merged)
+    return hit[1]
+
+
+def _concepts_for(rng: random.Random, text: str, gloss: Glossary) -> tuple[str, str]:
+    """Two concepts a snippet evokes (by names, aliases and keywords), else any two."""
     low = text.lower()
-    hits = list(dict.fromkeys(c for kw, c in _KEYWORDS if kw in low))
-    rest = [c for c in _core(rng, 7) if c not in hits]
+    core = gloss.core()
+    hits = [
+        c.name
+        for c in core
+        if any(k in low for k in (*c.keywords, c.name, c.spoken, *(a.lower() for a in c.aliases)))
+    ]
+    rest = [c for c in _core(rng, len(core), gloss) if c not in hits]
     rng.shuffle(hits)
-    chosen = (hits[:2] + rest)[:2]
+    chosen = (hits[:2] + rest + hits)[:2]
+    if len(chosen) < 2:
+        chosen = (chosen * 2)[:2]
     return chosen[0], chosen[1]
 
 
@@ -388,7 +385,7 @@ class Generation(KindBuilder):
 
     def variables(self, rng: random.Random) -> tuple[dict[str, Any], str | None, list[str]]:
         compact = rng.random() < self.compact_share
-        pattern, scenario = synthesize(rng, compact=compact)
+        pattern, scenario = synthesize(rng, compact=compact, glossary=self.gloss)
         fmt = self.format if self.format in ("glimmer", "json") else _pick(rng, ["glimmer", "json"])
         variables = {
             **scenario,
@@ -408,7 +405,8 @@ class Interpretation(KindBuilder):
     """Interpretation: a pattern or one of its sections, explained.
 
     Args:
-        patterns: Pattern files or folders; the bundled example patterns if empty.
+        patterns: Pattern files or folders; if empty, the bundled example patterns (with a
+            glossary that holds the bundled concepts) or synthesised ones only (with another).
         synthetic_share: Share of records that interpret a freshly synthesised pattern.
     """
 
@@ -417,12 +415,14 @@ class Interpretation(KindBuilder):
     synthetic_share: float = 0.5
 
     def _items(self) -> list[Item]:
+        if not self.patterns and not _speaks_starweave(self.gloss):
+            return []  # the bundled examples are STARWEAVE patterns: synthesise instead
         return _items_for(self.patterns)
 
     def variables(self, rng: random.Random) -> tuple[dict[str, Any], str | None, list[str]]:
         items = self._items()
         if not items or rng.random() < self.synthetic_share:
-            data = _synthesize_data(rng)[0]  # plain data, valid by construction
+            data = _synthesize_data(rng, glossary=self.gloss)[0]  # valid by construction
             key = _pick(rng, list(data))
             item = Item(None, key, "", {key: data[key]}, section=key)
         else:
@@ -448,7 +448,7 @@ class Interpretation(KindBuilder):
             if item.section in gloss and item.section in SEED_SECTIONS
             else ""
         )
-        c1, c2 = _concepts_for(rng, text)
+        c1, c2 = _concepts_for(rng, text, gloss)
         variables = {
             "label": item.label,
             "title": item.title,
@@ -464,6 +464,11 @@ class Interpretation(KindBuilder):
 
     def verbatim(self, variables: dict[str, Any]) -> dict[str, str]:
         return {"SNIPPET": variables["_snippet"]}
+
+
+def _speaks_starweave(gloss: Glossary) -> bool:
+    """Whether a glossary holds every bundled concept (the bundled one, or an extension of it)."""
+    return all(c.name in gloss for c in Glossary.default().core())
 
 
 _ITEMS: dict[tuple[str, ...], list[Item]] = {}

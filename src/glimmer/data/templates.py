@@ -7,6 +7,9 @@ A template is a ``.jinja2`` file whose id is its path without the suffix, e.g.
 * ``pick(text)`` chooses one non-empty line of *text* (usually a ``{% set %}`` block),
   seeded per record; ``pick(text, key="name")`` chooses among lines written ``name | ...``.
 * ``pick(list)`` chooses one item of a list.
+* ``say(concept, slot, **fills)`` writes one sentence about a concept of the active glossary
+  for a slot (``topic``, ``self``, ``change``, ``reading``; see :mod:`glimmer.data.sentences`),
+  e.g. ``say(c1, "topic", topic=topic)``.
 * ``cap`` upper-cases the first letter; ``join_and`` writes ``a, b and c``.
 
 A missing variable or a template error is a :class:`TemplateError` naming the file and line.
@@ -25,7 +28,9 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from glimmer.data.sentences import Voice, voice
 from glimmer.errors import GlimmerError, Location, caret_context
+from glimmer.starweave.glossary import Glossary
 
 __all__ = ["TemplateError", "TemplateSet", "join_and"]
 
@@ -68,6 +73,19 @@ def _keyed(text: str) -> dict[str, tuple[str, ...]]:
 
 
 _RNG: contextvars.ContextVar[random.Random] = contextvars.ContextVar("glimmer_template_rng")
+_VOICE: contextvars.ContextVar[Voice | None] = contextvars.ContextVar(
+    "glimmer_template_voice", default=None
+)
+
+
+class _Sayer:
+    """The ``say`` global: a concept's sentence for a slot, in the voice of the active glossary."""
+
+    __slots__ = ()
+
+    def __call__(self, concept: str, slot: str, **fills: Any) -> str:
+        v = _VOICE.get() or voice(Glossary.default())
+        return v.line(str(concept), slot, _RNG.get(), **{k: str(x) for k, x in fills.items()})
 
 
 class _Picker:
@@ -132,6 +150,7 @@ class TemplateSet:
         self.env.filters["cap"] = _cap
         self.env.filters["join_and"] = join_and
         self.env.globals["pick"] = _Picker()
+        self.env.globals["say"] = _Sayer()
         self._ids: dict[str, list[str]] = {}
         self._compiled: dict[str, jinja2.Template] = {}
 
@@ -206,6 +225,7 @@ class TemplateSet:
         *,
         rng: random.Random,
         verbatim: dict[str, str] | None = None,
+        glossary: Glossary | None = None,
     ) -> dict[str, str]:
         """Render the blocks of a template.
 
@@ -214,6 +234,7 @@ class TemplateSet:
             variables: What the template may use.
             rng: The record's generator; ``pick`` draws from it.
             verbatim: Variables inserted after whitespace is tidied (pattern text, code).
+            glossary: The glossary ``say`` speaks for; the bundled one when ``None``.
 
         Returns:
             Block name (``system``, ``user``, ``assistant``) -> rendered, stripped text.
@@ -225,6 +246,7 @@ class TemplateSet:
         marks = {k: f"\x00{k}\x00" for k in verbatim or {}}
         ctx = tpl.new_context({**variables, **marks})
         token = _RNG.set(rng)
+        voice_token = _VOICE.set(voice(glossary) if glossary is not None else None)
         out: dict[str, str] = {}
         try:
             for name in ("system", "user", "assistant"):
@@ -246,6 +268,7 @@ class TemplateSet:
             raise self._error(exc, template_id, filename, line) from None
         finally:
             _RNG.reset(token)
+            _VOICE.reset(voice_token)
         if "user" not in out or "assistant" not in out:
             raise TemplateError(
                 f"template {template_id!r} needs a user and an assistant block",

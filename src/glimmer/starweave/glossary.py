@@ -19,9 +19,31 @@ from typing import Any
 
 from glimmer.errors import GlimmerError, Location, caret_context
 
-__all__ = ["Concept", "Glossary", "GlossaryError", "Relation"]
+__all__ = ["SENTENCE_SLOTS", "SYNTHESIS_KEYS", "Concept", "Glossary", "GlossaryError", "Relation"]
+
+#: Sentence slots a concept may fill by hand, and the placeholders each may use
+#: (``{framework}`` is allowed everywhere; a capitalised placeholder starts a sentence).
+SENTENCE_SLOTS: dict[str, tuple[str, ...]] = {
+    "topic": ("topic", "Topic"),  # about an everyday topic, third person (application)
+    "self": ("subject", "Subject"),  # how the model meets a subject, first person (reflection)
+    "change": (),  # what the framework changed in the model (matrix)
+    "reading": ("part", "Part"),  # what a part of a pattern does (interpretation)
+}
+#: Lists a ``[synthesis]`` table may add to the pattern synthesiser's vocabulary, with the
+#: placeholders they may use; ``*_rules`` entries are ``[seen, reaction]`` pairs.
+SYNTHESIS_KEYS: dict[str, tuple[str, ...]] = {
+    "story_lines": ("purpose", "focus", "c1", "c2"),
+    "directives": ("purpose", "focus", "c1", "c2"),
+    "triggers": ("purpose", "focus", "c1", "c2"),
+    "steps": ("purpose", "focus", "c1", "c2"),
+    "seen_rules": ("purpose", "focus", "c1", "c2"),
+    "processing_rules": ("purpose", "focus", "c1", "c2"),
+    "authors": (),
+    "modes": (),
+}
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
@@ -55,6 +77,11 @@ class Concept:
         relations: Typed links to other concepts.
         aliases: Other surface forms people write (``"consciousness crystals"``).
         kind: ``"concept"`` or ``"section"``.
+        sentences: Hand-written sentence pools by slot (see :data:`SENTENCE_SLOTS`): builders
+            draw this concept's sentences from them, and compose sentences from the
+            definition, examples and relations for a slot without a pool.
+        keywords: Word stems that point at this concept in a pattern (``"memor"``), besides
+            its names and aliases; interpretation records pick the concepts a snippet evokes.
     """
 
     name: str
@@ -63,6 +90,8 @@ class Concept:
     relations: list[Relation] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
     kind: str = "concept"
+    sentences: dict[str, list[str]] = field(default_factory=dict)
+    keywords: list[str] = field(default_factory=list)
 
     @property
     def spoken(self) -> str:
@@ -101,9 +130,12 @@ class Glossary(Mapping[str, Concept]):
         source: str | None = None,
         text: str | None = None,
         name: str | None = None,
+        synthesis: Mapping[str, list[Any]] | None = None,
     ) -> None:
         self._concepts = dict(concepts)
         self._declared_name = name
+        self.synthesis: dict[str, list[Any]] = dict(synthesis or {})
+        """Lines the pattern synthesiser adds to its vocabulary (see :data:`SYNTHESIS_KEYS`)."""
         self.relation_kinds: dict[str, str] = dict(relation_kinds)
         """Relation kind -> the verb phrase that reads it (``"forms"`` -> ``"gives rise to"``)."""
         self.source = source
@@ -174,8 +206,10 @@ class Glossary(Mapping[str, Concept]):
         Raises:
             GlossaryError: The text is not TOML, or a concept or relation is malformed.
         """
-        concepts, kinds, name = _parse(text, source)
-        return cls(concepts, relation_kinds=kinds, source=source, text=text, name=name)
+        concepts, kinds, name, synth = _parse(text, source)
+        return cls(
+            concepts, relation_kinds=kinds, source=source, text=text, name=name, synthesis=synth
+        )
 
     @classmethod
     def load(cls, path: str | Path, /) -> Glossary:
@@ -202,21 +236,29 @@ class Glossary(Mapping[str, Concept]):
             The merged (and validated) glossary.
         """
         if isinstance(other, Glossary):
-            concepts, kinds, source, text, name = (
+            concepts, kinds, source, text, name, synth = (
                 other._concepts,
                 other.relation_kinds,
                 other.source,
                 None,
                 other._declared_name,
+                other.synthesis,
             )
         else:
             from glimmer.model.io import read_text
 
             source = str(other)
             text = read_text(other)
-            concepts, kinds, name = _parse(text, source)
+            concepts, kinds, name, synth = _parse(text, source)
         if replace:
-            return Glossary(concepts, relation_kinds=kinds, source=source, text=text, name=name)
+            return Glossary(
+                concepts,
+                relation_kinds=kinds,
+                source=source,
+                text=text,
+                name=name,
+                synthesis=synth,
+            )
         # the extension may relate to this glossary's concepts: validate the merge, not the part
         return Glossary(
             {**self._concepts, **concepts},
@@ -224,6 +266,10 @@ class Glossary(Mapping[str, Concept]):
             source=source,
             text=text,
             name=name or self.name,
+            synthesis={
+                k: [*self.synthesis.get(k, []), *synth.get(k, [])]
+                for k in sorted({*self.synthesis, *synth})
+            },
         )
 
     # -- mapping --------------------------------------------------------------------------
@@ -311,7 +357,122 @@ def _strings(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-def _parse(text: str, source: str | None) -> tuple[dict[str, Concept], dict[str, str], str | None]:
+def _sentence_problem(
+    msg: str, text: str, source: str | None, needle: str, after: str, hint: str, code: str
+) -> GlossaryError:
+    line = _line_of(text, needle, after)
+    return GlossaryError(
+        msg,
+        location=Location(source, line, 1 if line else None),
+        context=caret_context(text, line, 1) if line else "",
+        hint=hint,
+        code=code,
+    )
+
+
+def _check_placeholders(
+    line: str, allowed: tuple[str, ...], where: str, text: str, source: str | None, after: str
+) -> None:
+    for found in _PLACEHOLDER.findall(line):
+        if found not in allowed:
+            raise _sentence_problem(
+                f"{where}: unknown placeholder {{{found}}}",
+                text,
+                source,
+                f"{{{found}}}",
+                after,
+                "use " + ", ".join(f"{{{a}}}" for a in allowed),
+                "G420" if "sentences" in where else "G421",
+            )
+
+
+def _sentences(name: str, raw: Any, text: str, source: str | None) -> dict[str, list[str]]:
+    header = f"[concepts.{name}.sentences]"
+    if not isinstance(raw, dict):
+        raise _sentence_problem(
+            f"sentences of concept {name!r} must be a table of sentence lists",
+            text,
+            source,
+            "sentences",
+            f"[concepts.{name}",
+            f'write {header} with lists such as topic = ["..."]',
+            "G420",
+        )
+    pools: dict[str, list[str]] = {}
+    for slot, lines in raw.items():
+        if slot not in SENTENCE_SLOTS:
+            raise _sentence_problem(
+                f"concept {name!r} has sentences for an unknown slot {slot!r}",
+                text,
+                source,
+                slot,
+                header,
+                "slots: " + ", ".join(SENTENCE_SLOTS),
+                "G420",
+            )
+        if not _strings(lines) or not lines:
+            raise _sentence_problem(
+                f"sentences.{slot} of concept {name!r} must be a non-empty list of strings",
+                text,
+                source,
+                slot,
+                header,
+                f'write {slot} = ["...", "..."]',
+                "G420",
+            )
+        for line in lines:
+            _check_placeholders(
+                line,
+                (*SENTENCE_SLOTS[slot], "framework"),
+                f"sentences.{slot} of concept {name!r}",
+                text,
+                source,
+                header,
+            )
+        pools[slot] = list(lines)
+    return pools
+
+
+def _synthesis(raw: Any, text: str, source: str | None) -> dict[str, list[Any]]:
+    def bad(msg: str, needle: str, hint: str) -> GlossaryError:
+        return _sentence_problem(msg, text, source, needle, "[synthesis]", hint, "G421")
+
+    if not isinstance(raw, dict):
+        raise bad("[synthesis] must be a table of lists", "synthesis", "write [synthesis]")
+    out: dict[str, list[Any]] = {}
+    for key, items in raw.items():
+        if key not in SYNTHESIS_KEYS:
+            raise bad(
+                f"[synthesis] has an unknown list {key!r}",
+                key,
+                "lists: " + ", ".join(SYNTHESIS_KEYS),
+            )
+        pairs = key.endswith("_rules")
+        ok = isinstance(items, list) and all(
+            (isinstance(i, list) and len(i) == 2 and _strings(i)) if pairs else isinstance(i, str)
+            for i in items
+        )
+        if not ok:
+            raise bad(
+                f"[synthesis] {key} must be a list of "
+                + ("[seen, reaction] string pairs" if pairs else "strings"),
+                key,
+                f'write {key} = [["a limit", "treat it as a boundary"]]'
+                if pairs
+                else f'write {key} = ["...", "..."]',
+            )
+        for item in items:
+            for part in item if pairs else [item]:
+                _check_placeholders(
+                    part, SYNTHESIS_KEYS[key], f"[synthesis] {key}", text, source, "[synthesis]"
+                )
+        out[key] = list(items)
+    return out
+
+
+def _parse(
+    text: str, source: str | None
+) -> tuple[dict[str, Concept], dict[str, str], str | None, dict[str, list[Any]]]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -375,7 +536,7 @@ def _parse(text: str, source: str | None) -> tuple[dict[str, Concept], dict[str,
                 header,
                 'add definition = "..."',
             )
-        for key in ("examples", "aliases"):
+        for key in ("examples", "aliases", "keywords"):
             if key in body and not _strings(body[key]):
                 raise _problem(
                     f"{key} of concept {name!r} must be a list of strings",
@@ -406,8 +567,13 @@ def _parse(text: str, source: str | None) -> tuple[dict[str, Concept], dict[str,
             relations=relations,
             aliases=list(body.get("aliases", [])),
             kind=str(body.get("kind", "concept")),
+            sentences=_sentences(name, body["sentences"], text, source)
+            if "sentences" in body
+            else {},
+            keywords=[k.lower() for k in body.get("keywords", [])],
         )
-    return concepts, dict(kinds), framework.strip() if framework else None
+    synth = _synthesis(data["synthesis"], text, source) if "synthesis" in data else {}
+    return concepts, dict(kinds), framework.strip() if framework else None, synth
 
 
 @cache
