@@ -1,0 +1,262 @@
+"""Cross-entropy over the LM head in chunks of tokens: full-vocabulary logits never fill memory.
+
+A causal LM's head turns each position's hidden state into one logit per vocabulary entry;
+for a 256k vocabulary (Gemma) the fp32 logits of one 2048-token row and their gradient take
+4 GB. :func:`chunked_log_probs` scores only the positions whose label is learned (the
+assistant tokens of :mod:`glimmer.train.masking`; ``-100`` elsewhere) and projects them
+through the head a chunk of rows at a time, so at most ``chunk_rows x vocab`` logits exist at
+once. The gradient with respect to each hidden state is computed in the same pass (the
+log-probability of a position depends on its hidden state alone), so the backward pass never
+runs the head's matrix product again: two products over the learned positions instead of the
+three over every position that a plain (or recomputing) loss costs.
+
+:func:`add_chunked_lm_head` installs it on a model that trl's ``SFTTrainer`` has given its
+fused LM head (``model(..., fused_lm_head=True)``, trl >= 1.0): where trl's Triton kernel runs
+(CUDA, ROCm, XPU) trl's head is kept, the same fused linear cross-entropy as Liger's
+kernels; elsewhere (CPU, MPS) glimmer's chunked head replaces trl's torch fallback, which
+scores every position and recomputes each tile in the backward pass.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+from typing import Any
+
+import torch
+
+from glimmer.train.masking import IGNORE_INDEX
+
+__all__ = [
+    "CHUNK_BYTES",
+    "add_chunked_lm_head",
+    "chunk_rows",
+    "chunked_cross_entropy",
+    "chunked_log_probs",
+]
+
+#: Bytes of fp32 logits one chunk may hold (rows x vocabulary x 4); 64 MiB was the fastest
+#: on a 2-core CPU for SmolLM2's 49k vocabulary (benchmarks/loss.py) and keeps a 256k
+#: vocabulary at 64 rows a chunk.
+CHUNK_BYTES = 64 * 1024**2
+
+
+def chunk_rows(vocab_size: int, /, *, chunk_bytes: int = CHUNK_BYTES) -> int:
+    """Rows scored together so that their fp32 logits take about *chunk_bytes*."""
+    return max(1, chunk_bytes // (4 * max(vocab_size, 1)))
+
+
+class _ChunkedLogProbs(torch.autograd.Function):
+    """Log-probability of each target under ``softcap(hidden @ weight.T)``, chunk by chunk.
+
+    The head's weight gets no gradient here (LoRA and QLoRA freeze it); each hidden state's
+    gradient is found in the forward pass and scaled by the incoming gradient in backward.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        hidden: torch.Tensor,  # [N, H]
+        weight: torch.Tensor,  # [V, H]
+        targets: torch.Tensor,  # [N]
+        rows: int,
+        softcap: float | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        device = hidden.device
+        autocast = torch.is_autocast_enabled(device.type)
+        dtype = torch.get_autocast_dtype(device.type) if autocast else hidden.dtype
+        w = weight.to(dtype)
+        acc = torch.promote_types(dtype, torch.float32)  # softmax in fp32 (fp64 stays fp64)
+        n = hidden.shape[0]
+        want_grad = bool(ctx.needs_input_grad[0])
+        log_probs = torch.empty(n, device=device, dtype=acc)
+        entropy = torch.empty(n, device=device, dtype=acc)
+        top1 = torch.empty(n, device=device, dtype=torch.bool)
+        grad = torch.empty_like(hidden) if want_grad else None
+        for start in range(0, n, rows):
+            end = min(start + rows, n)
+            h = hidden[start:end].to(dtype)
+            t = targets[start:end]
+            z = (h @ w.t()).to(acc)
+            tanh = None
+            if softcap is not None:
+                tanh = torch.tanh(z / softcap)
+                z = tanh * softcap
+            lse = torch.logsumexp(z, dim=-1)
+            picked = z.gather(1, t.unsqueeze(1)).squeeze(1)
+            log_probs[start:end] = picked - lse
+            top1[start:end] = z.argmax(dim=-1) == t
+            log_p = z.sub_(lse.unsqueeze(1))  # in place of the logits
+            p = torch.exp(log_p)
+            entropy[start:end] = -(p * log_p).sum(-1)
+            del z, log_p
+            if grad is not None:
+                # d log p_t / dz = onehot(t) - p; through the softcap, times 1 - tanh^2
+                p.neg_()
+                p.scatter_add_(1, t.unsqueeze(1), torch.ones_like(picked).unsqueeze(1))
+                if tanh is not None:
+                    p.mul_(1 - tanh * tanh)
+                grad[start:end] = (p.to(dtype) @ w).to(hidden.dtype)
+            del p
+        if grad is not None:
+            ctx.save_for_backward(grad)
+        ctx.mark_non_differentiable(entropy, top1)
+        return log_probs, entropy, top1
+
+    @staticmethod
+    def backward(  # type: ignore[override]
+        ctx: Any, grad_log_probs: torch.Tensor | None, *_: Any
+    ) -> tuple[torch.Tensor | None, None, None, None, None]:
+        if grad_log_probs is None or not ctx.saved_tensors:
+            return None, None, None, None, None
+        (grad,) = ctx.saved_tensors
+        return grad * grad_log_probs.to(grad.dtype).unsqueeze(1), None, None, None, None
+
+
+def chunked_log_probs(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    targets: torch.Tensor,
+    /,
+    *,
+    rows: int | None = None,
+    softcap: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Log-probability, entropy and top-1 hit of each target, without full-vocabulary logits.
+
+    Args:
+        hidden: ``[N, H]`` hidden states of the scored positions.
+        weight: ``[V, H]`` LM head weight (frozen: it gets no gradient).
+        targets: ``[N]`` token ids to score (no ignored positions: select them first).
+        rows: Positions per chunk (default :func:`chunk_rows` for the vocabulary).
+        softcap: Final logit soft-capping (Gemma 2's ``final_logit_softcapping``), if any.
+
+    Returns:
+        ``(log_probs, entropy, is_top1)``, each ``[N]``; only ``log_probs`` has a gradient
+        (with respect to *hidden*).
+    """
+    if weight.requires_grad and torch.is_grad_enabled():
+        raise ValueError("chunked_log_probs leaves the head's weight without a gradient; freeze it")
+    out: tuple[torch.Tensor, torch.Tensor, torch.Tensor] = _ChunkedLogProbs.apply(
+        hidden, weight, targets, rows or chunk_rows(weight.shape[0]), softcap
+    )
+    return out
+
+
+def chunked_cross_entropy(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    /,
+    *,
+    num_items_in_batch: int | torch.Tensor | None = None,
+    rows: int | None = None,
+    softcap: float | None = None,
+) -> torch.Tensor:
+    """The causal LM loss of ``hidden @ weight.T`` against *labels*, a chunk of rows at a time.
+
+    Equal (to rounding) to ``cross_entropy(logits[:, :-1], labels[:, 1:], ignore_index=-100)``
+    of the model's own forward, but the full ``[batch, seq, vocab]`` logits are never built.
+
+    Args:
+        hidden: ``[B, T, H]`` last hidden states (after the final norm).
+        weight: ``[V, H]`` LM head weight (frozen).
+        labels: ``[B, T]`` labels, ``-100`` where nothing is learned (not shifted).
+        num_items_in_batch: Divide the summed loss by this (gradient accumulation) instead of
+            the number of learned tokens.
+        rows: Positions per chunk.
+        softcap: Final logit soft-capping, if the model has it.
+
+    Returns:
+        The scalar loss.
+    """
+    h = hidden[:, :-1]
+    y = labels[:, 1:].to(h.device)
+    mask = y != IGNORE_INDEX
+    log_probs, _, _ = chunked_log_probs(h[mask], weight, y[mask], rows=rows, softcap=softcap)
+    denom = mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
+    return -log_probs.sum() / torch.as_tensor(denom, device=log_probs.device)
+
+
+def _use_trl_kernel(device: torch.device) -> bool:
+    try:
+        from trl.kernels.chunked_logprob import _use_triton
+    except ImportError:  # pragma: no cover - a trl without the Triton kernel
+        return False
+    return bool(_use_triton(device))
+
+
+def add_chunked_lm_head(model: Any, /) -> bool:
+    """Give *model* glimmer's chunked LM head for ``model(..., fused_lm_head=True)`` calls.
+
+    *model* is the causal LM that trl's ``SFTTrainer`` patched (under peft: the base model).
+    Nothing changes where trl's fused head is not installed (an older trl), where its Triton
+    kernel runs, where the head is trained (full fine-tuning) or where the model scales its
+    logits in ways this head does not know.
+
+    Returns:
+        Whether the chunked head was installed.
+    """
+    trl_forward = model.__dict__.get("forward")
+    if trl_forward is None:  # trl did not patch this model: it builds full logits anyway
+        return False
+    head = model.get_output_embeddings()
+    weight = getattr(head, "weight", None)
+    if weight is None or weight.requires_grad or getattr(head, "bias", None) is not None:
+        return False
+    if _use_trl_kernel(weight.device):
+        return False
+    config = model.config.get_text_config()
+    scaled = any(
+        getattr(config, name, None) not in (None, 1.0)
+        for name in ("logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
+    )
+    if scaled or getattr(config, "output_router_logits", False):
+        return False
+    softcap = getattr(config, "final_logit_softcapping", None)
+    rows = chunk_rows(int(weight.shape[0]))
+    from trl.trainer.utils import FusedCausalLMOutput
+
+    @functools.wraps(type(model).forward)
+    def forward(
+        self: Any,
+        *args: Any,
+        fused_lm_head: bool = False,
+        labels: torch.Tensor | None = None,
+        shift_labels: torch.Tensor | None = None,
+        num_items_in_batch: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        if not fused_lm_head or labels is None or shift_labels is not None:
+            return trl_forward(
+                *args,
+                fused_lm_head=fused_lm_head,
+                labels=labels,
+                shift_labels=shift_labels,
+                num_items_in_batch=num_items_in_batch,
+                **kwargs,
+            )
+        kwargs["use_cache"] = False
+        hidden = self.base_model(*args, **kwargs).last_hidden_state[:, :-1]
+        lm_head = self.get_output_embeddings()
+        y = labels[:, 1:].to(hidden.device)
+        mask = y != IGNORE_INDEX
+        log_probs, entropy, top1 = chunked_log_probs(
+            hidden[mask], lm_head.weight, y[mask], rows=rows, softcap=softcap
+        )
+        # masked_scatter keeps a batch without learned tokens connected to the graph
+        zeros = torch.zeros(mask.shape, device=hidden.device)
+        log_probs = zeros.masked_scatter(mask, log_probs)
+        denom = mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
+        return FusedCausalLMOutput(
+            loss=-log_probs.sum() / denom,
+            log_probs=log_probs,
+            entropy=zeros.masked_scatter(mask, entropy),
+            is_top1=torch.zeros(mask.shape, dtype=torch.bool, device=hidden.device).masked_scatter(
+                mask, top1
+            ),
+            label_mask=mask,
+        )
+
+    model.forward = types.MethodType(forward, model)
+    return True
