@@ -68,6 +68,7 @@ def test_export_writes_splits_formats_and_card(tmp_path: Path) -> None:
             "validation.sharegpt.jsonl",
             "train.alpaca.jsonl",
             "validation.alpaca.jsonl",
+            "dataset_info.json",
             "README.md",
         ]
     )
