@@ -487,6 +487,28 @@ def plan_command(
         raise typer.Exit(1)
 
 
+@app.command("doctor")
+def doctor_command(
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Preset name, hub id or local folder (default: embedded)."),
+    ] = None,
+    method: Annotated[str, typer.Option("--method", help="lora, qlora or full.")] = "lora",
+) -> None:
+    """Check this machine before a long fit: torch build, device, bf16, bitsandbytes, chat template, memory.
+
+    One line per check (pass / warn / fail / skip) with the fix. Exit code 0 without
+    failures, 1 with any.
+    """
+    from glimmer.train.doctor import doctor
+
+    report = doctor(
+        model=model, method=method, on_check=lambda check: out.print(str(check), markup=False)
+    )
+    out.print(str(report).splitlines()[-1], markup=False)
+    raise typer.Exit(report.exit_code)
+
+
 @app.command("compare")
 def compare_command(
     adapter: Annotated[
