@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 __all__ = [
     "GlimmerError",
@@ -77,9 +78,15 @@ def format_field_path(path: Sequence[str | int]) -> str:
     return out or "<root>"
 
 
+@lru_cache(maxsize=4)
+def _lines(text: str) -> list[str]:
+    # one split per text, however many problems it has (a str caches its own hash)
+    return text.splitlines()
+
+
 def caret_context(text: str, line: int, column: int, end_column: int | None = None) -> str:
     """Return the given 1-based line of *text* with a caret line under *column*."""
-    lines = text.splitlines()
+    lines = _lines(text)
     if not 1 <= line <= len(lines):
         return ""
     src = lines[line - 1].replace("\t", " ")

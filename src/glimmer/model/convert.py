@@ -29,6 +29,7 @@ def pattern_from_data(
     strict: bool = False,
     source: str | None = None,
     document: Callable[[], Document | None] | None = None,
+    text: str | None = None,
 ) -> Pattern:
     """Validate plain data as a :class:`Pattern`.
 
@@ -38,6 +39,8 @@ def pattern_from_data(
         source: File name for messages.
         document: Called only when validation fails, to get the parsed document whose spans
             locate each problem (parsing for spans costs time the happy path does not pay).
+        text: The source text, to locate a problem of the whole document (not an object)
+            where no document can be parsed.
 
     Raises:
         GlimmerValidationError: with every problem found, each located in the source.
@@ -59,7 +62,7 @@ def pattern_from_data(
         assert pattern is not None
         return pattern
     doc = document() if document is not None else None
-    located = [_locate(p, doc, source) for p in problems]
+    located = [_locate(p, doc, source, text) for p in problems]
     located.sort(key=lambda p: (p.location.line or 0, p.location.column or 0))
     raise GlimmerValidationError(located)
 
@@ -162,9 +165,18 @@ def _locate(
     problem: tuple[str, str, tuple[str | int, ...], str | None],
     doc: Document | None,
     source: str | None,
+    text: str | None = None,
 ) -> Problem:
     code, message, path, hint = problem
     span = doc.locate(path) if doc is not None and path else None
+    if span is None and not path and text is not None:
+        # the document itself (a top-level array): point at its first character
+        start = len(text) - len(text.lstrip("\ufeff \t\r\n"))
+        line = text.count("\n", 0, start) + 1
+        column = start - (text.rfind("\n", 0, start) + 1) + 1
+        return Problem(
+            code, message, Location(source, line, column), hint, caret_context(text, line, column)
+        )
     if span is None or doc is None:
         return Problem(code, message, Location(source, None, None, field_path=path), hint)
     return Problem(

@@ -12,7 +12,9 @@ comes from its suffix, or from sniffing its first bytes.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,8 @@ from glimmer.errors import (
 )
 from glimmer.model.convert import pattern_from_data
 from glimmer.model.pattern import Pattern
-from glimmer.syntax.parser import MAX_TEXT_SIZE, parse, parse_data
+from glimmer.syntax.nodes import Array, Object
+from glimmer.syntax.parser import MAX_DEPTH, MAX_TEXT_SIZE, check_text, parse, parse_data
 from glimmer.syntax.render import Style, data_to_document, render
 
 __all__ = [
@@ -83,9 +86,48 @@ def _read_glimmer(text: str, source: str | None, strict: bool) -> Pattern:
     )
 
 
+class _JsonFault(Exception):
+    """Valid JSON syntax that glimmer refuses: the DSL's reader says where and why."""
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _JsonFault  # a duplicate key, as in the DSL (G105)
+    return out
+
+
+def _json_float(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value):
+        raise _JsonFault  # 1e400: out of range (G106)
+    return value
+
+
+def _json_constant(name: str) -> Any:
+    raise _JsonFault  # NaN, Infinity: not JSON
+
+
+def _too_deep(data: Any) -> bool:
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((v, depth + 1) for v in children if isinstance(v, dict | list))
+    return False
+
+
 def _read_json(text: str, source: str | None, strict: bool) -> Pattern:
+    check_text(text, source=source)  # the size limit, before any work
     try:
-        data = json.loads(text)
+        data = json.loads(
+            text,
+            object_pairs_hook=_json_object,
+            parse_float=_json_float,
+            parse_constant=_json_constant,
+        )
     except json.JSONDecodeError as exc:
         raise GlimmerSyntaxError(
             f"invalid JSON: {exc.msg[:1].lower()}{exc.msg[1:]}",
@@ -94,10 +136,14 @@ def _read_json(text: str, source: str | None, strict: bool) -> Pattern:
             hint="comments, bare names and trailing commas are GLIMMER, not JSON: use format='glimmer'",
             code="G109",
         ) from None
-    except RecursionError:
-        raise GlimmerSyntaxError(
-            "JSON nested too deeply", location=Location(source, 1, 1), code="G107"
-        ) from None
+    except (_JsonFault, RecursionError, ValueError):  # ValueError: more than 4,300 digits
+        data = _json_fault(text, source)
+    if _SURROGATE_ESCAPE(text) or (
+        isinstance(data, dict | list)
+        and text.count("[") + text.count("{") > MAX_DEPTH
+        and _too_deep(data)
+    ):
+        _json_fault(text, source)
 
     def document() -> Any:
         try:
@@ -105,7 +151,37 @@ def _read_json(text: str, source: str | None, strict: bool) -> Pattern:
         except GlimmerError:
             return None
 
-    return pattern_from_data(data, strict=strict, source=source, document=document)
+    return pattern_from_data(data, strict=strict, source=source, document=document, text=text)
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]").search
+
+
+def _json_fault(text: str, source: str | None) -> Any:
+    """Raise the located error for JSON that parses but is refused (the DSL reader finds it)."""
+    doc = parse(text, source=source)  # duplicates, depth, huge numbers, surrogates: located
+    for scalar, line, column in _scalars(doc.root):
+        if scalar.kind == "ident" and scalar.value in ("NaN", "Infinity"):
+            raise GlimmerSyntaxError(
+                f"invalid JSON: {scalar.value} is not a JSON value",
+                location=Location(source, line, column),
+                context=caret_context(text, line, column),
+                hint="JSON numbers are finite; write null, or the value as a string",
+                code="G109",
+            )
+    return doc.to_data()
+
+
+def _scalars(node: Any) -> Any:
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Object):
+            stack.extend(m.value for m in reversed(n.members))
+        elif isinstance(n, Array):
+            stack.extend(i.value for i in reversed(n.items))
+        else:
+            yield n, n.span.line, n.span.column
 
 
 def _write_glimmer(pattern: Pattern) -> str:

@@ -98,7 +98,8 @@ class Timestamp(_PatternStr):
     """
 
     _regex = re.compile(
-        r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+        r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
+        re.ASCII,
     )
     _example = "2025-08-01T14:15:00Z"
     _what = "an ISO 8601 timestamp"
@@ -158,7 +159,9 @@ class Version(_PatternStr):
         3
     """
 
-    _regex = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?")
+    _regex = re.compile(
+        r"(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?", re.ASCII
+    )
     _example = "1.0.0"
     _what = "a semantic version"
 

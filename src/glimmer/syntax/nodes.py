@@ -129,16 +129,21 @@ class Object:
     members: list[Member] = field(default_factory=list)
     span: Span = NO_SPAN
     dangling: list[Comment] = field(default_factory=list)
+    _index: dict[str, Member] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def to_data(self) -> JsonData:
         return {m.key: m.value.to_data() for m in self.members}
 
     def get(self, key: str) -> Member | None:
-        """The member named *key*, or ``None``."""
-        for m in self.members:
-            if m.key == key:
-                return m
-        return None
+        """The member named *key*, or ``None`` (a dict lookup: locating is linear overall)."""
+        found = self._index.get(key)
+        if found is None or found.key != key or len(self._index) != len(self.members):
+            # first use, or the members changed since: index them again (first one wins)
+            self._index = {}
+            for m in self.members:
+                self._index.setdefault(m.key, m)
+            found = self._index.get(key)
+        return found
 
 
 @dataclass(slots=True)

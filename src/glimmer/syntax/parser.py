@@ -12,6 +12,7 @@ Limits, so that no input can exhaust memory or recursion: a text may hold at mos
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
 from functools import cache
@@ -39,7 +40,7 @@ from glimmer.syntax.nodes import (
     token_span,
 )
 
-__all__ = ["MAX_DEPTH", "MAX_TEXT_SIZE", "parse", "parse_data"]
+__all__ = ["MAX_DEPTH", "MAX_TEXT_SIZE", "check_text", "parse", "parse_data"]
 
 MAX_TEXT_SIZE = 16 * 1024 * 1024
 """Largest text accepted, in characters (16 MiB)."""
@@ -115,9 +116,11 @@ _CALLBACKS: dict[str, Callable[[Token], Token]] = {
 
 
 class _LiteralFault(Exception):
-    def __init__(self, tok: Token, message: str) -> None:
+    def __init__(self, tok: Token, error: scalars.LiteralError) -> None:
         self.token = tok
-        self.message = message
+        self.message = str(error)
+        self.code = error.code
+        self.hint = error.hint
 
 
 class _DuplicateKey(Exception):
@@ -130,11 +133,16 @@ def _scalar_value(tok: Token) -> Any:
     try:
         return scalars.read_token(tok.type, str(tok.value))
     except scalars.LiteralError as exc:
-        raise _LiteralFault(tok, str(exc)) from None
+        raise _LiteralFault(tok, exc) from None
 
 
 def _key(tok: Token) -> str:
-    return scalars.read_string(tok.value) if tok.type == "STRING" else str(tok.value)
+    if tok.type != "STRING":
+        return str(tok.value)
+    try:
+        return scalars.read_string(tok.value)
+    except scalars.LiteralError as exc:
+        raise _LiteralFault(tok, exc) from None
 
 
 class _DataBuilder(Transformer[Token, Any]):
@@ -244,7 +252,14 @@ class _GrammarDir:
         return name, text
 
 
-def _prepare(text: str, source: str | None) -> str:
+def check_text(text: str, /, *, source: str | None = None) -> None:
+    """The checks every reader (DSL, JSON, weave) makes before any other work.
+
+    Raises:
+        TypeError: *text* is not a ``str``.
+        GlimmerSyntaxError: It is longer than :data:`MAX_TEXT_SIZE` (G108), or holds a lone
+            surrogate character (G112), which no UTF-8 file can hold.
+    """
     if not isinstance(text, str):
         raise TypeError(
             f"expected str, got {type(text).__name__}; decode bytes with .decode('utf-8') first"
@@ -256,6 +271,20 @@ def _prepare(text: str, source: str | None) -> str:
             hint="split the pattern into several files",
             code="G108",
         )
+    if not text.isascii() and (m := scalars.SURROGATE_RE.search(text)):
+        line = text.count("\n", 0, m.start()) + 1
+        column = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+        raise GlimmerSyntaxError(
+            f"the text holds a lone surrogate U+{ord(m.group()):04X}",
+            location=Location(source, line, column),
+            context=caret_context(text, line, column),
+            hint="decode the text with errors='strict' from UTF-8; surrogates are not characters",
+            code="G112",
+        )
+
+
+def _prepare(text: str, source: str | None) -> str:
+    check_text(text, source=source)
     return text[1:] if text.startswith("\ufeff") else text
 
 
@@ -280,8 +309,8 @@ def _run(kind: str, text: str, source: str | None, comments: bool) -> Any:
             exc.message,
             location=Location(source, tok.line, tok.column, tok.end_line, tok.end_column),
             context=caret_context(text, tok.line or 1, tok.column or 1, tok.end_column),
-            hint="write it as a string in double quotes if the digits matter",
-            code="G106",
+            hint=exc.hint or "write it as a string in double quotes if the digits matter",
+            code=exc.code,
         ) from None
     except _DuplicateKey as exc:
         tok, first = exc.token, exc.first
@@ -338,13 +367,19 @@ def parse_data(text: str, /, *, source: str | None = None) -> dict[str, Any]:
         GlimmerSyntaxError: The text is not GLIMMER notation.
     """
     text = _prepare(text, source)
-    data = _json_fast_path(text) if text.lstrip()[:1] == "{" else None
-    if data is None:
-        data = fastpath.read(text)
+    data = None
+    # a surrogate escape may stand alone: only the grammar's reader checks and locates it
+    if not _SURROGATE_ESCAPE(text):
+        data = _json_fast_path(text) if text.lstrip()[:1] == "{" else None
+        if data is None:
+            data = fastpath.read(text)
     if data is None:  # an error, or something unusual: the grammar decides
         data = _run("data", text, source, comments=False)
     result: dict[str, Any] = data
     return result
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]").search
 
 
 class _NotStrictJson(Exception):

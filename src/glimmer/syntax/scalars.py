@@ -15,6 +15,7 @@ __all__ = [
     "BARE_RE",
     "KEYWORDS",
     "KEY_RE",
+    "SURROGATE_RE",
     "bare_kind",
     "read_number",
     "read_string",
@@ -28,9 +29,9 @@ IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 KEY_RE = IDENT_RE
 COLOR_RE = re.compile(r"#(?:[0-9A-Fa-f]{8}|[0-9A-Fa-f]{6}|[0-9A-Fa-f]{3,4})")
 TIMESTAMP_RE = re.compile(
-    r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?"
 )
-VERSION_RE = re.compile(r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
+VERSION_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
 BARE_RE = re.compile(
     rf"(?P<ident>{IDENT_RE.pattern})|(?P<color>{COLOR_RE.pattern})"
     rf"|(?P<timestamp>{TIMESTAMP_RE.pattern})|(?P<version>{VERSION_RE.pattern})"
@@ -39,14 +40,39 @@ KEYWORDS = frozenset({"true", "false", "null"})
 
 
 class LiteralError(ValueError):
-    """A literal matched its token but has no value (a number out of range)."""
+    """A literal matched its token but has no value (a number out of range).
+
+    Attributes:
+        code: The error code to report (``G106`` unless another fits better).
+        hint: How to fix it, when the default hint of the reader does not fit.
+    """
+
+    def __init__(self, message: str, *, code: str = "G106", hint: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.hint = hint
+
+
+SURROGATE_RE = re.compile("[\ud800-\udfff]")
+"""A UTF-16 surrogate: never a character of valid text on its own."""
+
+SURROGATE_HINT = (
+    "a \\uD800-\\uDFFF escape must be the first half of a pair followed by its second "
+    "half (\\uD83D\\uDE00 is one emoji); write the character itself instead"
+)
 
 
 def read_string(raw: str) -> str:
-    """Decode a double-quoted JSON string token."""
+    """Decode a double-quoted JSON string token; a lone surrogate raises :class:`LiteralError`."""
     if "\\" not in raw:
         return raw[1:-1]
     value: str = json.loads(raw)
+    if "\\u" in raw and (m := SURROGATE_RE.search(value)):
+        raise LiteralError(
+            f"string holds a lone surrogate \\u{ord(m.group()):04x}",
+            code="G112",
+            hint=SURROGATE_HINT,
+        )
     return value
 
 

@@ -30,7 +30,13 @@ from glimmer.errors import GlimmerSyntaxError, Location, caret_context
 from glimmer.syntax import scalars
 from glimmer.syntax.diagnostics import translate
 from glimmer.syntax.nodes import Span, join_spans, token_span
-from glimmer.syntax.parser import MAX_DEPTH, MAX_TEXT_SIZE, NestingError, bracket_callbacks, parse
+from glimmer.syntax.parser import (
+    MAX_DEPTH,
+    NestingError,
+    bracket_callbacks,
+    check_text,
+    parse,
+)
 from glimmer.syntax.render import render
 from glimmer.syntax.weave_nodes import (
     META_LABEL,
@@ -131,7 +137,8 @@ def _scalar(tok: Token) -> Scalar:
     try:
         return scalars.read_token(tok.type, str(tok.value))
     except scalars.LiteralError as exc:
-        raise _FaultError(tok, str(exc), "write it as a string in double quotes", "G106") from None
+        hint = exc.hint or "write it as a string in double quotes"
+        raise _FaultError(tok, str(exc), hint, exc.code) from None
 
 
 class _Builder(Transformer[Token, Any]):
@@ -299,17 +306,7 @@ def parse_weave(text: str, /, *, source: str | None = None) -> WeaveDocument:
         >>> doc.to_data()["story"]["weave"][0]["flow"][1]
         '<crystallize<'
     """
-    if not isinstance(text, str):
-        raise TypeError(
-            f"expected str, got {type(text).__name__}; decode bytes with .decode('utf-8') first"
-        )
-    if len(text) > MAX_TEXT_SIZE:
-        raise GlimmerSyntaxError(
-            f"text is {len(text):,} characters; the limit is {MAX_TEXT_SIZE:,}",
-            location=Location(source, 1, 1),
-            hint="split the pattern into several files",
-            code="G108",
-        )
+    check_text(text, source=source)
     if text.startswith("\ufeff"):
         text = " " + text[1:]
     _state.open, _state.blocks, _state.text, _state.source = [], [], text, source
