@@ -197,3 +197,38 @@ def test_end_of_turn_stops_generation(exported: dict[str, ExportResult]) -> None
     eot = int(llm.metadata["tokenizer.ggml.eot_token_id"])
     assert llm.detokenize([eot], special=True) == b"<|im_end|>"
     assert llm.metadata["general.name"] == "run"
+
+
+def test_sentencepiece_style_tokenizer_round_trips(tmp_path: Path) -> None:
+    """A Llama with a Llama-2/Mistral-style tokenizer: llama.cpp tokenizes and answers alike."""
+    import torch
+    from tests.train.tiny import MISTRAL, make_spm_tokenizer
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = make_spm_tokenizer(MISTRAL)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    net = LlamaForCausalLM(config).eval()
+    net.save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    result = export(tmp_path / "m", tmp_path / "out", quant="f16")
+    llm = _llama(result)
+    for text in ["The weave holds every thread.", "What is STARWEAVE? 42, é!", "  two  spaces"]:
+        assert llm.tokenize(text.encode(), add_bos=True, special=False) == tok(text)["input_ids"]
+    chat = [{"role": "user", "content": "What is a glimmer?"}]
+    ids = _prompt_ids(tok, chat)
+    prompt = tok.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+    assert llm.tokenize(prompt.encode(), add_bos=False, special=True) == ids
+    want, _ = _hf_greedy(net, ids)
+    got, _ = _cpp_greedy(llm, ids)
+    assert got == want

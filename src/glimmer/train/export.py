@@ -243,6 +243,14 @@ def _byte_level_pre(pre: Any) -> str | None:
     return None
 
 
+def _space_prefix(data: dict[str, Any]) -> bool:
+    """Whether a SentencePiece-style tokenizer puts ``▁`` before the text (Llama 2, Mistral)."""
+    text = json.dumps([data.get("normalizer"), data.get("pre_tokenizer")])
+    if '"prepend_scheme": "never"' in text or '"add_prefix_space": false' in text:
+        return False
+    return '"Prepend"' in text or '"Metaspace"' in text
+
+
 def _vocab(tokenizer: PreTrainedTokenizerBase, folder: Path) -> _Vocab:
     import gguf
 
@@ -282,7 +290,7 @@ def _vocab(tokenizer: PreTrainedTokenizerBase, folder: Path) -> _Vocab:
         ranks = {m.replace(" ", ""): r for r, m in enumerate(_merges(model))}
         scores = [-float(ranks.get(t, 0)) if types[i] == 1 else 0.0 for i, t in enumerate(tokens)]
         return _Vocab(
-            "llama", "default", tokens, scores, types, [], add_bos, add_eos, add_space_prefix=None
+            "llama", "default", tokens, scores, types, [], add_bos, add_eos, _space_prefix(data)
         )
     decoder = data.get("decoder") or {}
     pre = _byte_level_pre(data.get("pre_tokenizer"))
@@ -516,7 +524,7 @@ def export(
         TemplateExportError: The chat template cannot be written as a Modelfile TEMPLATE.
         GlimmerFileError: ``output`` exists and ``overwrite`` is false (G004).
 
-    Example:
+    Examples:
         >>> glimmer.export("glimmer-fit/adapter", "gguf", quant="q8_0")  # doctest: +SKIP
     """
     start = time.perf_counter()
