@@ -34,6 +34,8 @@ from typing import Any, ClassVar
 
 from glimmer.data.builder import BuildContext, Builder, derive_seed
 from glimmer.data.records import ChatRecord, Message
+from glimmer.data.sentences import gist
+from glimmer.data.shaping import Shape
 from glimmer.data.templates import TemplateSet
 from glimmer.errors import GlimmerError, Location
 from glimmer.starweave.glossary import Glossary
@@ -102,6 +104,8 @@ class KindBuilder(Builder):
         templates: Template set; the package's if not given.
         template_dirs: Extra template folders (used when *templates* is not given).
         system_share: Share of records that get a generic system turn.
+        shape: The behaviour of a formative pattern (:class:`~glimmer.data.shaping.Shape`);
+            answers of the categories it shapes show it.
     """
 
     n: int = 100
@@ -109,6 +113,7 @@ class KindBuilder(Builder):
     templates: TemplateSet | None = None
     template_dirs: tuple[str, ...] = ()
     system_share: float = 0.2
+    shape: Shape | None = None
     category: ClassVar[str] = ""
 
     @property
@@ -151,6 +156,16 @@ class KindBuilder(Builder):
         blocks = self.tset.render(
             tid, variables, rng=rng, verbatim=self.verbatim(variables), glossary=self.gloss
         )
+        if self.shape is not None:
+            about = variables.get("topic") or variables.get("subject") or ""
+            c1 = str(variables.get("c1", ""))
+            blocks["assistant"] = self.shape.apply(
+                blocks["assistant"],
+                category=self.category,
+                about=str(about),
+                idea=gist(self.gloss[c1].definition) if c1 in self.gloss else "",
+                rng=random.Random(seed ^ _SHAPE_SALT),  # its own draws: unshaped records stay put
+            )
         messages = []
         system = blocks.get("system")
         if not system and rng.random() < self.system_share:
@@ -184,6 +199,12 @@ class KindBuilder(Builder):
 
     # -- helpers for subclasses ------------------------------------------------------------
 
+    def _about(self, rng: random.Random, pool: list[str]) -> str:
+        """A topic or subject: now and then one the formative pattern has a rule for."""
+        if self.shape is not None and self.shape.subjects() and rng.random() < 0.25:
+            return str(_pick(rng, self.shape.subjects()))
+        return str(_pick(rng, pool))
+
     def _concepts(self, rng: random.Random, k: int = 3) -> tuple[list[str], RelationView]:
         core = _core_names(self.gloss)
         if not core:
@@ -204,6 +225,7 @@ class KindBuilder(Builder):
         return picked, view
 
 
+_SHAPE_SALT = 0x5A9E_F0A1
 _CORE_NAMES: dict[int, tuple[Glossary, list[str]]] = {}
 
 
@@ -237,7 +259,7 @@ class Application(KindBuilder):
     topics: tuple[str, ...] = ()
 
     def variables(self, rng: random.Random) -> tuple[dict[str, Any], str | None, list[str]]:
-        topic = _pick(rng, list(self.topics) or vocab()["topics"])
+        topic = self._about(rng, list(self.topics) or vocab()["topics"])
         cs, rel = self._concepts(rng)
         return {"topic": topic, "c1": cs[0], "c2": cs[1], "c3": cs[2], "r1": rel}, None, [topic]
 
@@ -252,7 +274,7 @@ class Reflection(KindBuilder):
     category: ClassVar[str] = "reflection"
 
     def variables(self, rng: random.Random) -> tuple[dict[str, Any], str | None, list[str]]:
-        subject = _pick(rng, vocab()["subjects"])
+        subject = self._about(rng, vocab()["subjects"])
         cs, rel = self._concepts(rng)
         return (
             {"subject": subject, "c1": cs[0], "c2": cs[1], "c3": cs[2], "r1": rel},

@@ -9,6 +9,7 @@ patterns = ["patterns/"]            # files or folders; empty: the bundled examp
 template_dirs = ["my-templates/"]   # searched before the bundled templates
 glossary = "my-glossary.toml"       # extends the default glossary ("" for none)
 replace_glossary = false
+formative_matrix = "patterns/mine.glimmer"  # its behaviour shapes the answers (optional)
 # total = 1000                      # if set, builders are mixed by weight to this total
 
 [dedup]
@@ -36,6 +37,7 @@ from typing import Any
 
 from glimmer.data.builder import Builder, mix
 from glimmer.data.records import ChatRecord, DatasetSplits
+from glimmer.data.shaping import Shape
 from glimmer.errors import GlimmerError, Location, caret_context
 from glimmer.starweave.glossary import Glossary
 
@@ -83,6 +85,7 @@ class Recipe:
     template_dirs: tuple[str, ...] = ()
     glossary: str = ""
     replace_glossary: bool = False
+    formative_matrix: str = ""
     total: int | None = None
     dedup_near: bool = True
     dedup_threshold: float = 0.85
@@ -126,6 +129,7 @@ class Recipe:
             "template_dirs",
             "glossary",
             "replace_glossary",
+            "formative_matrix",
             "total",
             "dedup",
             "builders",
@@ -172,6 +176,9 @@ class Recipe:
             template_dirs=tuple(resolve(p) for p in data.get("template_dirs", [])),
             glossary=resolve(data["glossary"]) if data.get("glossary") else "",
             replace_glossary=bool(data.get("replace_glossary", False)),
+            formative_matrix=resolve(data["formative_matrix"])
+            if data.get("formative_matrix")
+            else "",
             total=int(data["total"]) if "total" in data else None,
             dedup_near=bool(dedup.get("near", True)),
             dedup_threshold=float(dedup.get("threshold", 0.85)),
@@ -207,6 +214,8 @@ class Recipe:
         gloss = None
         if self.glossary:
             gloss = Glossary.default().extend(self.glossary, replace=self.replace_glossary)
+        shape = self._shape()
+        patterns = self.patterns or ((self.formative_matrix,) if self.formative_matrix else ())
         parts: list[Builder] = []
         for spec in self.builders:
             opts: dict[str, Any] = dict(spec.options)
@@ -214,8 +223,10 @@ class Recipe:
                 opts["glossary"] = gloss
             if self.template_dirs:
                 opts["template_dirs"] = self.template_dirs
-            if spec.kind == "interpretation" and self.patterns:
-                opts["patterns"] = self.patterns
+            if shape is not None:
+                opts["shape"] = shape
+            if spec.kind == "interpretation" and patterns:
+                opts["patterns"] = patterns
             try:
                 parts.append(factories[spec.kind](spec.count, **opts))
             except TypeError as exc:
@@ -234,11 +245,32 @@ class Recipe:
             combined = reduce(lambda a, b: a + b, parts)
         return combined.dedup(near=self.dedup_near, threshold=self.dedup_threshold).shuffle()
 
+    def _shape(self) -> Shape | None:
+        """The behaviour of the formative pattern, or ``None`` when the recipe names none."""
+        if not self.formative_matrix:
+            return None
+        from glimmer.model.io import load
+
+        path = Path(self.formative_matrix)
+        if not path.is_file():
+            line = None
+            if self.source and Path(self.source).is_file():
+                text = Path(self.source).read_text(encoding="utf-8")
+                pos = text.find("formative_matrix")
+                line = text.count("\n", 0, pos) + 1 if pos >= 0 else None
+            raise RecipeError(
+                f"formative_matrix {str(path)!r} is not a file",
+                location=Location(self.source, line, 1 if line else None),
+                hint="name a .glimmer or .json pattern file, relative to the recipe",
+                code="G423",
+            )
+        return Shape.from_pattern(load(path))
+
 
 def default_recipe() -> Recipe:
     """The bundled default recipe: all six categories plus a little everyday Q&A.
 
-    Example:
+    Examples:
         >>> [b.kind for b in default_recipe().builders][:3]
         ['generation', 'interpretation', 'application']
     """
@@ -265,7 +297,7 @@ def build(
     Returns:
         Train and validation splits; ``stats`` holds dedup counts and diversity figures.
 
-    Example:
+    Examples:
         >>> splits = build(default_recipe().with_options(builders=default_recipe().builders[:1]), seed=1)
         >>> {r.category for r in splits.train}
         {'generation'}
