@@ -330,11 +330,28 @@ def fit_command(
         ),
     ],
     model: Annotated[
-        str, typer.Option("--model", help="Preset name, Hugging Face id or local folder.")
-    ] = "smollm2-135m",
-    method: Annotated[str, typer.Option("--method", help="lora, qlora or full.")] = "lora",
+        str | None,
+        typer.Option(
+            "--model", help="Preset name, Hugging Face id or local folder (default smollm2-135m)."
+        ),
+    ] = None,
+    method: Annotated[
+        str | None, typer.Option("--method", help="lora, qlora or full (default lora).")
+    ] = None,
     epochs: Annotated[
         float | None, typer.Option("--epochs", help="Passes over the training split (default 3).")
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option("--lr", help="Peak learning rate (default 2e-4).", min=0)
+    ] = None,
+    lora_r: Annotated[int | None, typer.Option("--lora-r", help="LoRA rank (default 16).")] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", help="Rows per device step (default: from the memory plan)."),
+    ] = None,
+    max_seq_len: Annotated[
+        int | None,
+        typer.Option("--max-seq-len", help="Longest row in tokens (default: the preset's)."),
     ] = None,
     max_steps: Annotated[
         int | None, typer.Option("--max-steps", help="Stop after this many optimizer steps.")
@@ -344,7 +361,7 @@ def fit_command(
         typer.Option(
             "--replay",
             help="Rows of text sampled from the base model and learned beside the records, "
-            "to keep everyday language close to the base model (default 0: off).",
+            "to keep everyday language close to the base model (default 48; 0 turns it off).",
             min=0,
         ),
     ] = None,
@@ -377,12 +394,21 @@ def fit_command(
         overrides["max_steps"] = max_steps
     if replay is not None:
         overrides["replay_samples"] = replay
+    # a flag given on the command line beats the same option in --config
+    for key, value in (
+        ("learning_rate", lr),
+        ("lora_r", lora_r),
+        ("batch_size", batch_size),
+        ("max_seq_len", max_seq_len),
+    ):
+        if value is not None:
+            overrides[key] = value
     try:
         base = FitConfig.from_toml(config) if config is not None else None
         result = _fit(
             data_dir,
-            model=model if (base is None or model != "smollm2-135m") else None,
-            method=method if (base is None or method != "lora") else None,
+            model=model,
+            method=method,
             output_dir=output,
             config=base,
             resume=resume,

@@ -40,8 +40,9 @@ EXTRAS: dict[str, tuple[str, ...]] = {
         "datasets",
         "safetensors",
     ),
-    "eval": ("matplotlib",),
+    "eval": ("matplotlib", "scipy", "imageio_ffmpeg"),
     "expand": ("openai",),
+    "export": ("llama_cpp",),
     "generate": ("llguidance",),
     "qlora": ("bitsandbytes",),
 }

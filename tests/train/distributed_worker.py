@@ -48,6 +48,7 @@ def main() -> None:
         batch_size=1,
         grad_accum=1,
         report_to=[],
+        replay_samples=0,
         progress=False,
         early_stopping_patience=None,
         callbacks=[counter],

@@ -17,7 +17,7 @@ def test_cli_fit_writes_adapter_and_result(
 ) -> None:
     config = tmp_path / "fit.toml"
     config.write_text(
-        '[fit]\nbatch_size = 2\nlearning_rate = 0.005\nprogress = false\nreport_to = ["none"]\n'
+        '[fit]\nbatch_size = 2\nlearning_rate = 0.005\nprogress = false\nreport_to = ["none"]\nreplay_samples = 0\n'
     )
     out = tmp_path / "out"
     args = [

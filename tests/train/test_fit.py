@@ -25,6 +25,7 @@ FAST = {
     "learning_rate": 5e-3,
     "progress": False,
     "report_to": ["none"],
+    "replay_samples": 0,
 }
 
 

@@ -49,6 +49,7 @@ def test_fit_on_the_embedded_model_learns_and_still_ends_its_turn(tmp_path: Path
         warmup_ratio=0.0,
         logging_steps=1,
         progress=False,
+        replay_samples=0,
         report_to=["none"],
     )
     losses = [p.loss for p in result.train_loss]

@@ -19,6 +19,7 @@ FAST = {
     "learning_rate": 5e-3,
     "progress": False,
     "report_to": ["none"],
+    "replay_samples": 0,
 }
 SMOL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 

@@ -50,7 +50,7 @@ def test_fit_learns_replay_rows_beside_the_records(
         "report_to": ["none"],
         "replay_tokens": 8,
     }
-    plain = fit(data_dir, output_dir=tmp_path / "plain", **common)
+    plain = fit(data_dir, output_dir=tmp_path / "plain", replay_samples=0, **common)
     replayed = fit(data_dir, output_dir=tmp_path / "replay", replay_samples=6, **common)
 
     assert "self-replay: 6 rows of text sampled from the base model" in capsys.readouterr().err

@@ -16,7 +16,7 @@ def dataset_card(
 ) -> str:
     """Markdown describing a built dataset: counts per category, lengths, dedup, diversity, seed.
 
-    Example:
+    Examples:
         >>> from glimmer.data import build, default_recipe
         >>> r = default_recipe()
         >>> card = dataset_card(build(r.with_options(builders=r.builders[-1:]), seed=3))

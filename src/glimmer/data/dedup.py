@@ -67,7 +67,7 @@ class Deduper:
         near: Also catch near duplicates, not only exact ones.
         threshold: Jaccard similarity of shingle sets at or above which two records are near duplicates.
 
-    Example:
+    Examples:
         >>> d = Deduper()
         >>> d.check("The river remembers.") , d.check("the river  remembers!")
         (None, 'exact')

@@ -447,7 +447,7 @@ def _client(base_url: str, api_key: str | None, timeout: float, max_retries: int
     except ImportError:  # pragma: no cover - depends on the installation
         raise GlimmerError(
             "teacher expansion needs the openai client",
-            hint="pip install 'glimmer[expand]'",
+            hint="pip install 'glimmer-dsl[expand]'",
             code="G484",
         ) from None
     key = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
@@ -505,7 +505,7 @@ def expand(
             reviewed before the failure stay in the review file; run again to resume.
         ReviewFileError: The existing review file has a line that is not a review row.
 
-    Example:
+    Examples:
         ```python
         run = expand("data/train.jsonl", base_url="http://127.0.0.1:11434/v1", model="qwen2.5:14b")
         print(run.summary())

@@ -92,13 +92,13 @@ def write_jsonl(
 def to_hf_dataset(records: Sequence[ChatRecord], /) -> datasets.Dataset:
     """A ``datasets.Dataset`` with columns messages, category, template_id, source, seed.
 
-    Needs the ``train`` extra (``pip install glimmer[train]``).
+    Needs the ``train`` extra (``pip install glimmer-dsl[train]``).
     """
     try:
         import datasets
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "to_hf_dataset() needs the 'datasets' package: pip install 'glimmer[train]'"
+            "to_hf_dataset() needs the 'datasets' package: pip install 'glimmer-dsl[train]'"
         ) from exc
     rows = [json.loads(r.to_json_line()) for r in records]
     return datasets.Dataset.from_list(rows)

@@ -52,7 +52,7 @@ class Message(BaseModel):
 class ChatRecord(BaseModel):
     """One training example: chat messages plus provenance.
 
-    Example:
+    Examples:
         >>> r = ChatRecord(messages=[Message(role="user", content="hi"),
         ...                          Message(role="assistant", content="hello")],
         ...                category="general", template_id="general/hello", source=None, seed=0)

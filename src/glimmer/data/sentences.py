@@ -35,7 +35,7 @@ def compose_forms() -> dict[str, tuple[str, ...]]:
 def gist(definition: str, /) -> str:
     """A definition's first clause, lower-cased, to stand inside a sentence.
 
-    Example:
+    Examples:
         >>> gist("Stable, structured units of awareness: moments where perception settles.")
         'stable, structured units of awareness'
     """
@@ -58,7 +58,7 @@ class Voice:
     Args:
         glossary: The active glossary.
 
-    Example:
+    Examples:
         >>> import random
         >>> v = voice(Glossary.default())
         >>> "consciousness_crystal" in v.line("consciousness_crystals", "topic", random.Random(0), topic="a river")

@@ -129,7 +129,7 @@ class TemplateSet:
     Args:
         user_dirs: Folders searched before the package's own templates.
 
-    Example:
+    Examples:
         >>> ts = TemplateSet()
         >>> "application/lens" in ts.ids("application")
         True

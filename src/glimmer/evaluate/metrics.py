@@ -69,7 +69,7 @@ def term_regex(term: str, /) -> re.Pattern[str]:
     ``Consciousness-Crystals`` and ``consciousnesscrystals``; each word may be singular or
     plural.
 
-    Example:
+    Examples:
         >>> bool(term_regex("quantum_relationships").search("a Quantum Relationship forms"))
         True
     """
@@ -102,7 +102,7 @@ class ConceptTerms:
 class ConceptIndex:
     """Finds glossary concepts in text; built once per glossary.
 
-    Example:
+    Examples:
         >>> index = ConceptIndex([ConceptTerms("pattern_language", ("pattern_language",))])
         >>> sorted(index.concepts_in("Every Pattern-Language has a grammar."))
         ['pattern_language']
@@ -340,7 +340,7 @@ class GlimmerCheck:
 def check_glimmer(answer: str, /) -> GlimmerCheck:
     """Find a pattern inside *answer* (fenced or bare) and parse and validate it.
 
-    Example:
+    Examples:
         >>> check_glimmer('Here:\\n```glimmer\\nstory: "A seed."\\n```').valid
         True
         >>> check_glimmer("No pattern here.").error

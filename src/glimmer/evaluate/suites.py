@@ -119,7 +119,7 @@ def loads_suite(
     Raises:
         SuiteError: A row is malformed or the text does not parse.
 
-    Example:
+    Examples:
         >>> loads_suite('{"category": "neutral", "prompt": "2+2?", "expected": "4"}')[0].expected
         ('4',)
     """
@@ -187,7 +187,7 @@ def bundled_suites(
         framework: The framework the prompts name (a glossary's :attr:`~glimmer.Glossary.name`);
             the bundled prompts are written for STARWEAVE and say this name instead.
 
-    Example:
+    Examples:
         >>> sorted({p.category for p in bundled_suites()}) == sorted(CATEGORIES)
         True
         >>> [p.prompt for p in bundled_suites(["application"], framework="LUMENFOLD")][0]

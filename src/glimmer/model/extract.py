@@ -89,7 +89,7 @@ def extract(
         GlimmerSyntaxError: An embedded block does not parse.
         GlimmerValidationError: An embedded block is not a valid pattern.
 
-    Example:
+    Examples:
         >>> found = extract('const x = 1;\\n```glimmer\\nstory: "A seed."\\n```\\n')
         >>> found[0].pattern.story, found[0].line, found[0].kind
         ('A seed.', 3, 'glimmer')

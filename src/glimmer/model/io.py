@@ -275,7 +275,7 @@ def loads(
         GlimmerSyntaxError: The text does not parse.
         GlimmerValidationError: It parses but is not a valid pattern.
 
-    Example:
+    Examples:
         >>> loads('metadata { author: ada }').metadata.author
         'ada'
     """
@@ -293,7 +293,7 @@ def dumps(pattern: Pattern, /, *, format: FormatName = "glimmer") -> str:
 
     ``loads(dumps(p)) == p`` holds for every pattern and every format.
 
-    Example:
+    Examples:
         >>> print(dumps(Pattern(story="A seed."), format="json"), end="")
         {
           "story": "A seed."

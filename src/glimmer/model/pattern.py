@@ -105,7 +105,7 @@ class GlimmerModel(BaseModel):
 
         Existing keys keep their place; new keys go at the end.
 
-        Example:
+        Examples:
             >>> Metadata(author="ada").replace(color="#FF69B4").to_data()
             {'author': 'ada', 'color': '#FF69B4'}
         """
@@ -275,7 +275,7 @@ class Pattern(GlimmerModel):
     Build one with keywords, load one with :func:`glimmer.loads` / :func:`glimmer.load`,
     write one with :func:`glimmer.dumps` / :func:`glimmer.dump`.
 
-    Example:
+    Examples:
         >>> p = Pattern(metadata=Metadata(author="ada", color="#FF69B4"), story="A seed.")
         >>> p.metadata.color.rgb
         (255, 105, 180)

@@ -61,7 +61,7 @@ def schema() -> dict[str, Any]:
     Unknown keys are allowed everywhere, as they are when loading; ``glimmer check --strict``
     is where unknown top-level sections are refused.
 
-    Example:
+    Examples:
         >>> schema()["properties"]["metadata"]["anyOf"][0]["$ref"]
         '#/$defs/Metadata'
     """

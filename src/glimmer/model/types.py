@@ -56,7 +56,7 @@ class _PatternStr(str):
 class Color(_PatternStr):
     """A hex colour such as ``#FF69B4`` (also ``#RGB``, ``#RGBA``, ``#RRGGBBAA``).
 
-    Example:
+    Examples:
         >>> Color("#ff69b4").rgb
         (255, 105, 180)
     """
@@ -92,7 +92,7 @@ class Color(_PatternStr):
 class Timestamp(_PatternStr):
     """An ISO 8601 date or date-time, with ``T`` or a space, optional seconds, ``Z`` or offset.
 
-    Example:
+    Examples:
         >>> Timestamp("2025-07-10 16:21:41").datetime
         datetime.datetime(2025, 7, 10, 16, 21, 41)
     """
@@ -154,7 +154,7 @@ class VersionParts(NamedTuple):
 class Version(_PatternStr):
     """A semantic version such as ``1.3.0`` (``MAJOR.MINOR.PATCH[-pre][+build]``).
 
-    Example:
+    Examples:
         >>> Version("1.3.0").parts.minor
         3
     """

@@ -110,7 +110,7 @@ class Link(_WeaveModel):
 class Flow(_WeaveModel):
     """A chain of nodes joined by links: ``seed> weave> [ ... ]> crystallize``.
 
-    Example:
+    Examples:
         >>> flow = Flow.parse("memory <crystallize< experience")
         >>> flow.explain()
         'experience crystallizes into memory'
@@ -182,7 +182,7 @@ class Flow(_WeaveModel):
         ``a >verb> b`` reads "a verbs b"; ``a <verb< b`` reads "b verbs into a"; bare arrows
         read as "then" in the direction they point; a group reads "one of: ...".
 
-        Example:
+        Examples:
             >>> Flow.parse('"GLIMMER" >define> "Pattern Language of Stars"').explain()
             'GLIMMER defines Pattern Language of Stars'
             >>> Flow.parse("seed> weave> [a | b <flow< c]> crystallize").explain()
@@ -201,7 +201,7 @@ class Heading(_WeaveModel):
 class Weave(_WeaveModel):
     """A weave section: the headings and flows of one ``@name@`` block, and its title.
 
-    Example:
+    Examples:
         >>> w = Weave.from_data({"title": "Seeds", "weave": [{"heading": "Core"}]})
         >>> w.title, w.headings()
         ('Seeds', ['Core'])
@@ -240,7 +240,7 @@ class Weave(_WeaveModel):
     def text(self, name: str = "story", /) -> str:
         """The section in weave notation: ``~name~ = title`` if set, then the ``@name@`` block.
 
-        Example:
+        Examples:
             >>> flow = {"flow": [{"term": "seed"}, ">", {"term": "bloom"}]}
             >>> print(Weave.from_data({"weave": [flow]}).text("story"), end="")
             @story@
@@ -254,7 +254,7 @@ class Weave(_WeaveModel):
     def explain(self) -> str:
         """Every flow in plain English, one per line, under its heading.
 
-        Example:
+        Examples:
             >>> w = Weave.from_data({"weave": [{"heading": "Memory"},
             ...     {"flow": [{"term": "memory"}, "<crystallize<", {"term": "experience"}]}]})
             >>> print(w.explain())
@@ -300,7 +300,7 @@ def is_weave_section(value: Any, /) -> bool:
 def weave_sections(pattern: Pattern, /) -> dict[str, Weave]:
     """The typed view of every weave section of *pattern*, by section name, in order.
 
-    Example:
+    Examples:
         >>> import glimmer
         >>> p = glimmer.loads("@story@\\n  >>> Seeds\\n  seed> bloom\\n@story@", format="weave")
         >>> weave_sections(p)["story"].flows()[0].explain()

@@ -115,7 +115,7 @@ def _line_of(text: str, needle: str, start_at: str | None = None) -> int | None:
 class Glossary(Mapping[str, Concept]):
     """A validated set of STARWEAVE concepts; a read-only mapping from name to :class:`Concept`.
 
-    Example:
+    Examples:
         >>> g = Glossary.default()
         >>> g["consciousness_crystals"].relations[0]
         Relation(kind='forms', target='quantum_relationships')
@@ -151,7 +151,7 @@ class Glossary(Mapping[str, Concept]):
         the glossary it extends. Builders, prompts and reports say this wherever they speak
         of "the framework".
 
-        Example:
+        Examples:
             >>> Glossary.default().name
             'STARWEAVE'
             >>> Glossary.loads('concepts.seed.definition = "A beginning."', source="lumenfold.toml").name
@@ -170,7 +170,7 @@ class Glossary(Mapping[str, Concept]):
         Fit for a system prompt or a teacher prompt. Each concept line carries its definition,
         up to *examples* examples and its relations, read with their phrases.
 
-        Example:
+        Examples:
             >>> print(Glossary.default().summary(examples=0).splitlines()[0])
             The STARWEAVE framework, concept by concept:
         """
@@ -302,7 +302,7 @@ class Glossary(Mapping[str, Concept]):
     def terms(self) -> list[str]:
         """Every surface form to look for in text: names, spoken names and aliases, deduplicated.
 
-        Example:
+        Examples:
             >>> "consciousness crystals" in Glossary.default().terms()
             True
         """

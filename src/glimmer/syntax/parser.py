@@ -343,7 +343,7 @@ def parse(text: str, /, *, source: str | None = None) -> Document:
     Raises:
         GlimmerSyntaxError: The text is not GLIMMER notation.
 
-    Example:
+    Examples:
         >>> doc = parse('story: "a seed" // why')
         >>> doc.root.members[0].trailing.text
         '// why'

@@ -301,7 +301,7 @@ def parse_weave(text: str, /, *, source: str | None = None) -> WeaveDocument:
     Raises:
         GlimmerSyntaxError: The text is not weave notation.
 
-    Example:
+    Examples:
         >>> doc = parse_weave('@story@\\n  memory <crystallize< experience\\n@story@')
         >>> doc.to_data()["story"]["weave"][0]["flow"][1]
         '<crystallize<'

@@ -350,7 +350,7 @@ def choose_device(
     Returns:
         The :class:`DeviceChoice`.
 
-    Example:
+    Examples:
         >>> choice = choose_device(verbose=False)  # doctest: +SKIP
         >>> choice.precision  # doctest: +SKIP
         'fp32'

