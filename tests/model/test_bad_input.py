@@ -73,3 +73,48 @@ def test_bare_nan_is_a_name_in_the_dsl_and_refused_in_json() -> None:
     assert glimmer.loads('{"story": NaN}').story == "NaN"
     with pytest.raises(GlimmerSyntaxError):
         glimmer.loads('{"story": NaN}', format="json")
+
+
+WEAVE_CASES = [
+    {"metadata": {"title": 'a "@pattern_meta@" b'}},
+    {"metadata": {"title": "@pattern_meta@\n"}, "story": {"weave": [{"heading": "@story@"}]}},
+    {"story": {"weave": [{"flow": [{"term": "seed", "quoted": False}]}]}},
+    {"story": {"weave": [{"flow": [{"term": "seed", "prefix": []}]}]}},
+    {"story": {"weave": [{"flow": [{"term": "a"}]}]}, "metadata": {"author": "a"}},
+    {"metadata": {"author": "a"}, "story": {"weave": [{"heading": "x"}]}, "metrics": {"x": 1}},
+]
+
+
+@pytest.mark.parametrize("data", WEAVE_CASES)
+def test_weave_writes_what_it_reads_back_equal_in_order(data: dict[str, object]) -> None:
+    pattern = glimmer.Pattern.model_validate(data)
+    back = glimmer.loads(glimmer.dumps(pattern, format="weave"), format="weave")
+    assert back == pattern
+    assert back.to_data() == data
+    assert list(back.to_data()) == list(data)
+
+
+@pytest.mark.parametrize("groups", [64, 65, 84, 150])
+def test_deep_weave_groups_load_only_within_every_format_limit(groups: int) -> None:
+    text = "@story@\n    a > " + "[ {a: 1} b > " * groups + "c" + " ]" * groups + "\n@story@\n"
+    try:
+        pattern = glimmer.loads(text, format="weave")
+    except GlimmerSyntaxError as exc:
+        assert exc.code == "G107" and exc.line == 2
+        assert groups > 64
+        return
+    for fmt in ("json", "glimmer", "weave"):
+        assert glimmer.loads(glimmer.dumps(pattern, format=fmt), format=fmt) == pattern
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("~metadata~ = 5\n", 1),
+        ('@pattern_meta@\n{"metadata": {}}\n@pattern_meta@\n\n~story~ = 5\n', 5),
+    ],
+)
+def test_weave_problems_outside_the_meta_block_have_a_line(text: str, line: int) -> None:
+    with pytest.raises(GlimmerValidationError) as info:
+        glimmer.loads(text, format="weave")
+    assert info.value.line == line

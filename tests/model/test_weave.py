@@ -110,10 +110,15 @@ def test_any_pattern_can_be_written_as_weave() -> None:
         }
     )
     text = glimmer.dumps(p, format="weave")
-    assert '~story~ = "Plain text"' in text
     assert "~n~ = 2.5" in text
     assert '"initialize"' in text  # objects go into the meta block
-    assert glimmer.loads(text) == p
+    # so does "story", written before "odd key": sections keep their order
+    assert '"story": "Plain text"' in text
+    back = glimmer.loads(text)
+    assert back == p
+    assert list(back.to_data()) == list(p.to_data())
+    last = glimmer.Pattern.model_validate({"metadata": {"author": "ada"}, "story": "Plain"})
+    assert '~story~ = "Plain"' in glimmer.dumps(last, format="weave")
 
 
 @SETTINGS

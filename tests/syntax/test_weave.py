@@ -267,7 +267,7 @@ def test_spans_point_into_the_text() -> None:
         ("@story@\n  a = b\n@story@", "G103", 2, 5, "unexpected '='"),
         ("@story@\n  a /* open\n@story@", "G102", 2, 5, "unterminated /* comment"),
         ("@story@\n  [verify|]\n@story@", "G103", 2, 11, "unexpected ']'"),
-        ("@story@\n" + "[" * 300 + "\n@story@", "G107", 2, 201, "deeper"),
+        ("@story@\n" + "[" * 300 + "\n@story@", "G107", 2, 65, "deeper"),
     ],
 )
 def test_errors_say_where_and_what(

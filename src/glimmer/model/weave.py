@@ -33,7 +33,7 @@ from glimmer.model.convert import pattern_from_data
 from glimmer.model.io import Format, register_format
 from glimmer.model.pattern import Pattern
 from glimmer.syntax import weave as syntax
-from glimmer.syntax.nodes import Document
+from glimmer.syntax.nodes import Document, Member, Object, Scalar
 
 __all__ = [
     "Flow",
@@ -427,10 +427,20 @@ def _read(text: str, source: str | None, strict: bool) -> Pattern:
     data = doc.to_data()
 
     def document() -> Document | None:
-        for item in doc.items:  # problems in the meta object point at its lines
+        # problems in the meta object point at its lines; in a block or an assignment, at
+        # the line that opens it
+        members: list[Member] = []
+        for item in doc.items:
             if isinstance(item, syntax.WeaveMeta) and item.document is not None:
-                return item.document
-        return None
+                members.extend(item.document.root.members)
+        seen = {m.key for m in members}
+        for item in doc.items:
+            if isinstance(item, syntax.WeaveBlock | syntax.WeaveAssignment) and (
+                item.name not in seen
+            ):
+                seen.add(item.name)
+                members.append(Member(item.name, Scalar(None, "null"), item.span))
+        return Document(Object(members), source=source, text=text)
 
     return pattern_from_data(data, strict=strict, source=source, document=document)
 

@@ -117,8 +117,37 @@ def _on_comment(tok: Token) -> Token:
     return tok
 
 
+_GROUP_LEVELS = 3
+"""Levels of data one ``[ ... ]`` group adds: ``{"any": [[...], ...]}`` (an object, a list
+of alternatives, each a list). Counting them keeps a weave text within the depth every
+other reader and writer of the data holds to."""
+
+_FLOW_LEVELS = 6
+"""Levels of data around a flow's outermost group: the pattern, its section, the weave list,
+the entry, the flow list, and an annotation inside the innermost group."""
+
+
+def _group_callbacks(state: Any) -> dict[str, Callable[[Token], Token]]:
+    plain = bracket_callbacks(state)
+
+    def on_open(tok: Token) -> Token:
+        for _ in range(_GROUP_LEVELS - 1):
+            state.open.append(tok)
+        if len(state.open) + 1 + _FLOW_LEVELS > MAX_DEPTH:
+            raise NestingError(tok)
+        return plain["LSQB"](tok)
+
+    def on_close(tok: Token) -> Token:
+        for _ in range(_GROUP_LEVELS - 1):
+            if state.open:
+                state.open.pop()
+        return plain["RSQB"](tok)
+
+    return {**plain, "LSQB": on_open, "RSQB": on_close}
+
+
 _CALLBACKS: dict[str, Callable[[Token], Token]] = {
-    **bracket_callbacks(_state),
+    **_group_callbacks(_state),
     "BLOCK_MARK": _on_mark,
     "LINE_COMMENT": _on_comment,
     "BLOCK_COMMENT": _on_comment,
@@ -453,6 +482,8 @@ def render_weave(doc: WeaveDocument, /) -> str:
     for item in doc.items:
         if isinstance(item, WeaveMeta):
             body = render(item.document, style="json").rstrip("\n") if item.document else "{}"
+            # the marker inside a JSON string would end the block: escape its '@'
+            body = body.replace(META_MARK, "\\u0040" + META_MARK[1:])
             parts.append(f"{META_MARK}\n{META_LABEL}\n{body}\n{META_MARK}")
         elif isinstance(item, WeaveAssignment):
             parts.append(f"~{item.name}~ = {_write_scalar(item.value)}")

@@ -11,6 +11,7 @@ where a node is ``{"term": text, "quoted"?: true, "annotation"?: {...}}`` or
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
@@ -378,18 +379,43 @@ def weave_from_data(data: dict[str, Any], /) -> WeaveDocument:
     """
     meta: dict[str, Any] = {}
     rest: list[WeaveItem] = []
-    for key, value in data.items():
-        if WORD_RE.fullmatch(key) and key != "pattern_meta" and is_weave_data(value):
+    kinds = {key: _form(key, value) for key, value in data.items()}
+    # The meta block comes first and reads back first: every section up to the last one
+    # that needs the meta object goes into it (as plain data), so sections keep their order.
+    keys = list(data)
+    cut = max((i + 1 for i, k in enumerate(keys) if kinds[k] is None), default=0)
+    for key in keys[:cut]:
+        meta[key] = data[key]
+    for key in keys[cut:]:
+        value = data[key]
+        if kinds[key] == "block":
             for part in value:
                 if part == "title":
                     rest.append(WeaveAssignment(key, value["title"]))
                 else:
                     rest.append(WeaveBlock(key, [*entries_from_data(value["weave"])]))
-        elif WORD_RE.fullmatch(key) and _is_scalar(value) and _assignable(value):
-            rest.append(WeaveAssignment(key, value))
         else:
-            meta[key] = value
+            rest.append(WeaveAssignment(key, value))
     return WeaveDocument([WeaveMeta(data_to_document(meta) if meta else None), *rest])
+
+
+def _form(key: str, value: Any) -> str | None:
+    """``"block"`` or ``"assignment"`` when weave notation writes *value* exactly, else None."""
+    if not WORD_RE.fullmatch(key) or key == "pattern_meta":
+        return None
+    if is_weave_data(value):
+        try:
+            back = [entry_to_data(e) for e in entries_from_data(value["weave"])]
+        except (ValueError, RecursionError):
+            return None
+        # `"quoted": false`, `"prefix": []` or another key order read back differently
+        same = json.dumps(back, ensure_ascii=False) == json.dumps(
+            value["weave"], ensure_ascii=False
+        )
+        return "block" if same else None
+    if _is_scalar(value) and _assignable(value):
+        return "assignment"
+    return None
 
 
 def _assignable(value: Any) -> bool:
