@@ -331,6 +331,26 @@ def _callbacks(resolved: Resolved, has_eval: bool) -> list[TrainerCallback]:
     return out
 
 
+def _speed_notes(trainer: Any, *, seed: int) -> str:
+    """Length-grouped batches and the chunked LM-head loss; what they do, in one line."""
+    from glimmer.train.batching import group_trainer_batches
+    from glimmer.train.loss import add_chunked_lm_head
+
+    at_random, grouped = group_trainer_batches(trainer, seed=seed)
+    model = trainer.model
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if add_chunked_lm_head(base):
+        head = "chunked over the learned tokens"
+    elif "forward" in base.__dict__:
+        head = "trl's fused head"
+    else:
+        head = "the model's own (full logits: a trl without a fused head)"
+    return (
+        f"batches grouped by length: {grouped:.0%} padding instead of {at_random:.0%}; "
+        f"LM-head loss: {head}"
+    )
+
+
 # --------------------------------------------------------------------------- fit
 
 
@@ -539,6 +559,7 @@ def fit(
 
     trainer.remove_callback(PrinterCallback)  # glimmer's own bar shows loss and tokens/s
     trainer.remove_callback(ProgressCallback)
+    _say(_speed_notes(trainer, seed=cfg.seed))
     if checkpoint is not None:
         state = json.loads((checkpoint / "trainer_state.json").read_text("utf-8"))
         _say(f"resuming from {checkpoint.name} (step {state.get('global_step', '?')})")

@@ -54,7 +54,7 @@ class _ChunkedLogProbs(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         hidden: torch.Tensor,  # [N, H]
         weight: torch.Tensor,  # [V, H]
@@ -104,7 +104,7 @@ class _ChunkedLogProbs(torch.autograd.Function):
         return log_probs, entropy, top1
 
     @staticmethod
-    def backward(  # type: ignore[override]
+    def backward(
         ctx: Any, grad_log_probs: torch.Tensor | None, *_: Any
     ) -> tuple[torch.Tensor | None, None, None, None, None]:
         if grad_log_probs is None or not ctx.saved_tensors:
@@ -137,7 +137,7 @@ def chunked_log_probs(
     """
     if weight.requires_grad and torch.is_grad_enabled():
         raise ValueError("chunked_log_probs leaves the head's weight without a gradient; freeze it")
-    out: tuple[torch.Tensor, torch.Tensor, torch.Tensor] = _ChunkedLogProbs.apply(
+    out: tuple[torch.Tensor, torch.Tensor, torch.Tensor] = _ChunkedLogProbs.apply(  # type: ignore[no-untyped-call]
         hidden, weight, targets, rows or chunk_rows(weight.shape[0]), softcap
     )
     return out
