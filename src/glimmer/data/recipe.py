@@ -39,6 +39,7 @@ from glimmer.data.builder import Builder, mix
 from glimmer.data.records import ChatRecord, DatasetSplits
 from glimmer.data.shaping import Shape
 from glimmer.errors import GlimmerError, Location, caret_context
+from glimmer.model.pattern import Pattern
 from glimmer.starweave.glossary import Glossary
 
 __all__ = ["KINDS", "BuilderSpec", "Recipe", "RecipeError", "build", "default_recipe"]
@@ -211,9 +212,7 @@ class Recipe:
             "glossary": glossary_qa,
             "general": general,
         }
-        gloss = None
-        if self.glossary:
-            gloss = Glossary.default().extend(self.glossary, replace=self.replace_glossary)
+        gloss = self.active_glossary() if self.glossary else None
         shape = self._shape()
         patterns = self.patterns or ((self.formative_matrix,) if self.formative_matrix else ())
         parts: list[Builder] = []
@@ -245,8 +244,24 @@ class Recipe:
             combined = reduce(lambda a, b: a + b, parts)
         return combined.dedup(near=self.dedup_near, threshold=self.dedup_threshold).shuffle()
 
-    def _shape(self) -> Shape | None:
-        """The behaviour of the formative pattern, or ``None`` when the recipe names none."""
+    def active_glossary(self) -> Glossary:
+        """The glossary the records speak: the bundled one, extended or replaced by ``glossary``.
+
+        Raises:
+            GlossaryError: The recipe's glossary file is not a valid glossary.
+            GlimmerFileError: It cannot be read.
+        """
+        if not self.glossary:
+            return Glossary.default()
+        return Glossary.default().extend(self.glossary, replace=self.replace_glossary)
+
+    def formative_pattern(self) -> Pattern | None:
+        """The pattern named by ``formative_matrix``, loaded, or ``None`` when there is none.
+
+        Raises:
+            RecipeError: The file does not exist (``G423``).
+            GlimmerError: It does not parse or validate as a pattern.
+        """
         if not self.formative_matrix:
             return None
         from glimmer.model.io import load
@@ -264,7 +279,11 @@ class Recipe:
                 hint="name a .glimmer or .json pattern file, relative to the recipe",
                 code="G423",
             )
-        return Shape.from_pattern(load(path))
+        return load(path)
+
+    def _shape(self) -> Shape | None:
+        pattern = self.formative_pattern()
+        return Shape.from_pattern(pattern) if pattern is not None else None
 
 
 def default_recipe() -> Recipe:

@@ -213,8 +213,8 @@ class Shape:
                 if "\n" not in body
                 else body.rstrip() + "\n\n" + " ".join(extra)
             )
-        if self.listed and "\n" not in body:
-            body = "\n".join(f"- {s}" for s in _SENTENCE.split(body.strip()))
+        if self.listed and not _LIST_ITEM.search(body):
+            body = "\n".join(f"- {s}" for s in _SENTENCE.split(" ".join(body.split())))
         opener = self._opener(rng)
         if opener:
             body = f"{opener} {body}" if not body.startswith("- ") else f"{opener}\n{body}"

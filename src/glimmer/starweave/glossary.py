@@ -505,12 +505,13 @@ def _parse(
         )
     raw = data.get("concepts")
     if not isinstance(raw, dict) or not raw:
-        raise _problem(
+        line = _line_of(text, "concepts") or 1  # no table at all: point at the top of the file
+        raise GlossaryError(
             "a glossary needs at least one [concepts.<name>] table",
-            text,
-            source,
-            "concepts",
-            "add [concepts.my_concept] with a definition",
+            location=Location(source, line, 1),
+            context=caret_context(text, line, 1) if text.strip() else "",
+            hint='add [concepts.my_concept] with definition = "..."',
+            code="G402",
         )
     concepts: dict[str, Concept] = {}
     for name, body in raw.items():
