@@ -38,6 +38,7 @@ from typing import Any
 from glimmer.data.builder import Builder, mix
 from glimmer.data.records import ChatRecord, DatasetSplits
 from glimmer.data.shaping import Shape
+from glimmer.data.templates import build_budget, inside_folder
 from glimmer.errors import GlimmerError, Location, caret_context
 from glimmer.model.pattern import Pattern
 from glimmer.starweave.glossary import Glossary
@@ -166,6 +167,14 @@ class Recipe:
         def resolve(p: str) -> str:
             return str(p if Path(p).is_absolute() else base / p)
 
+        for folder in data.get("template_dirs", []):
+            if not inside_folder(resolve(str(folder)), base):
+                raise fail(
+                    f"template folder {folder!r} is outside the recipe's folder {str(base)!r}",
+                    f'"{folder}"',
+                    'keep templates beside the recipe (template_dirs = ["templates/"]); the '
+                    "bundled templates are always searched",
+                )
         dedup = data.get("dedup", {})
         return cls(
             builders=tuple(specs),
@@ -332,7 +341,8 @@ def build(
         recipe = recipe.with_options(patterns=tuple(str(p) for p in patterns))
     s = recipe.seed if seed is None else seed
     stats: dict[str, Any] = {}
-    records = recipe.builder().records(seed=s, progress=progress, stats=stats)
+    with build_budget():  # the templates of the whole build, bounded together
+        records = recipe.builder().records(seed=s, progress=progress, stats=stats)
     train, val = split_records(records, validation=recipe.validation, seed=s)
     stats["diversity"] = diversity(records)
     stats["recipe"] = recipe.name

@@ -17,10 +17,15 @@ A missing variable or a template error is a :class:`TemplateError` naming the fi
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import functools
 import random
 import re
-from collections.abc import Callable, Iterable, Sequence
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,7 +37,7 @@ from glimmer.data.sentences import Voice, voice
 from glimmer.errors import GlimmerError, Location, caret_context
 from glimmer.starweave.glossary import Glossary
 
-__all__ = ["TemplateError", "TemplateSet", "join_and"]
+__all__ = ["TemplateError", "TemplateSet", "build_budget", "inside_folder", "join_and"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent / "templates"
 SUFFIX = ".jinja2"
@@ -120,6 +125,138 @@ def _template_frame(tb: Any) -> tuple[str | None, int | None]:
     return found
 
 
+RECORD_SECONDS = 5.0
+"""Most time one record's templates may take to render."""
+
+RECORD_CHARS = 1_000_000
+"""Most text one record's templates may produce (and the largest number a template may
+pass to a function or filter, or repeat a string by)."""
+
+BUILD_SECONDS = 900.0
+"""Most time the templates of one build may take together (see :func:`build_budget`)."""
+
+BUILD_CHARS = 256 * 1_000_000
+"""Most text the templates of one build may produce together."""
+
+
+class _BuildBudget:
+    __slots__ = ("chars", "seconds")
+
+    def __init__(self, seconds: float, chars: int) -> None:
+        self.seconds = seconds
+        self.chars = chars
+
+
+_BUILD: contextvars.ContextVar[_BuildBudget | None] = contextvars.ContextVar(
+    "glimmer_build_budget", default=None
+)
+_DEADLINE: contextvars.ContextVar[float] = contextvars.ContextVar(
+    "glimmer_template_deadline", default=float("inf")
+)
+
+
+class _OverBudget(Exception):
+    """Raised inside a render that passes its budget; becomes a :class:`TemplateError`."""
+
+
+@contextlib.contextmanager
+def build_budget(seconds: float = BUILD_SECONDS, chars: int = BUILD_CHARS) -> Iterator[None]:
+    """Bound the time and text of every template rendered inside the block, together.
+
+    Each record is bounded on its own as well (:data:`RECORD_SECONDS`, :data:`RECORD_CHARS`).
+    """
+    token = _BUILD.set(_BuildBudget(seconds, chars))
+    try:
+        yield
+    finally:
+        _BUILD.reset(token)
+
+
+def _check_deadline() -> None:
+    if time.monotonic() > _DEADLINE.get():
+        raise _OverBudget("ran past its time budget")
+
+
+def _check_size(value: Any) -> None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) > RECORD_CHARS:
+        raise _OverBudget(f"a number too large for a template ({value:.3g})")
+
+
+class _BudgetSandbox(SandboxedEnvironment):
+    """A sandbox that bounds what a template can make: big repeats, powers and widths are
+    refused before they are computed, and every call checks the render's deadline."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        _check_deadline()
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if (
+                    isinstance(seq, str | list | tuple)
+                    and isinstance(n, int)
+                    and len(seq) * n > RECORD_CHARS
+                ):
+                    raise _OverBudget("a repeated string or list past the output budget")
+        if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
+            raise _OverBudget(f"a power too large for a template ({right:.3g})")
+        return super().call_binop(context, operator, left, right)
+
+    def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _check_deadline()
+        for value in (*args, *kwargs.values()):
+            _check_size(value)
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _bounded_filter(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        _check_deadline()
+        for value in (*args[1:], *kwargs.values()):
+            _check_size(value)
+        return fn(*args, **kwargs)
+
+    return bounded
+
+
+class _Alarm:
+    """The render's deadline from outside the template: a timer signal (main thread only,
+    where nothing else uses it) that interrupts even a loop that calls nothing."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.armed = False
+
+    def __enter__(self) -> _Alarm:
+        if (
+            hasattr(signal, "setitimer")
+            and threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None)
+            and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+        ):
+            signal.signal(signal.SIGALRM, self._ring)
+            signal.setitimer(signal.ITIMER_REAL, max(self.seconds, 0.001))
+            self.armed = True
+        return self
+
+    @staticmethod
+    def _ring(signum: int, frame: Any) -> None:
+        raise _OverBudget("ran past its time budget")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+
+def inside_folder(path: str | Path, root: str | Path) -> bool:
+    """Whether *path* (links followed) lies in the folder *root*: where a recipe's own
+    templates may come from, so that ``{% include %}`` reads nothing else on the machine."""
+    target, base = Path(path).resolve(), Path(root).resolve()
+    return target == base or base in target.parents
+
+
 class TemplateSet:
     """The templates of every category: the package's, overlaid by user folders.
 
@@ -137,7 +274,7 @@ class TemplateSet:
 
     def __init__(self, user_dirs: Sequence[str | Path] = ()) -> None:
         self.dirs = [Path(d) for d in user_dirs] + [PACKAGE_DIR]
-        self.env = SandboxedEnvironment(
+        self.env = _BudgetSandbox(
             loader=jinja2.FileSystemLoader([str(d) for d in self.dirs]),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
@@ -149,6 +286,8 @@ class TemplateSet:
         )
         self.env.filters["cap"] = _cap
         self.env.filters["join_and"] = join_and
+        for name, fn in list(self.env.filters.items()):
+            self.env.filters[name] = _bounded_filter(fn)
         self.env.globals["pick"] = _Picker()
         self.env.globals["say"] = _Sayer()
         self._ids: dict[str, list[str]] = {}
@@ -247,19 +386,36 @@ class TemplateSet:
         ctx = tpl.new_context({**variables, **marks})
         token = _RNG.set(rng)
         voice_token = _VOICE.set(voice(glossary) if glossary is not None else None)
+        build = _BUILD.get()
+        seconds = min(RECORD_SECONDS, build.seconds) if build is not None else RECORD_SECONDS
+        chars = min(RECORD_CHARS, build.chars) if build is not None else RECORD_CHARS
+        start = time.monotonic()
+        deadline_token = _DEADLINE.set(start + seconds)
         out: dict[str, str] = {}
         try:
-            for name in ("system", "user", "assistant"):
-                block: Callable[[Any], Iterable[str]] | None = tpl.blocks.get(name)
-                if block is not None:
-                    text = "".join(block(ctx))
-                    text = _tidy(text)
-                    for k, mark in marks.items():
-                        if mark in text:
-                            text = text.replace(mark, (verbatim or {})[k])
-                    out[name] = text
+            with _Alarm(seconds):
+                for name in ("system", "user", "assistant"):
+                    block: Callable[[Any], Iterable[str]] | None = tpl.blocks.get(name)
+                    if block is not None:
+                        text = _bounded_join(block(ctx), chars - sum(map(len, out.values())))
+                        out[name] = text
+            for name, text in out.items():
+                text = _tidy(text)
+                for k, mark in marks.items():
+                    if mark in text:
+                        text = text.replace(mark, (verbatim or {})[k])
+                out[name] = text
         except GlimmerError:
             raise
+        except _OverBudget as exc:
+            raise TemplateError(
+                f"template {template_id!r} {exc} (at most {seconds:g} s and {chars:,} "
+                "characters per record)",
+                location=Location(str(self.path(template_id) or template_id)),
+                hint="a template writes one record: remove the loop or repetition that grows "
+                "without bound",
+                code="G410",
+            ) from None
         except Exception as exc:
             try:  # let Jinja rewrite the traceback so frames carry template lines
                 self.env.handle_exception()
@@ -269,6 +425,10 @@ class TemplateSet:
         finally:
             _RNG.reset(token)
             _VOICE.reset(voice_token)
+            _DEADLINE.reset(deadline_token)
+            if build is not None:
+                build.seconds -= time.monotonic() - start
+                build.chars -= sum(map(len, out.values()))
         if "user" not in out or "assistant" not in out:
             raise TemplateError(
                 f"template {template_id!r} needs a user and an assistant block",
@@ -277,6 +437,19 @@ class TemplateSet:
                 code="G410",
             )
         return out
+
+
+def _bounded_join(chunks: Iterable[str], limit: int) -> str:
+    """Join a block's output, stopping as soon as it passes *limit* characters or its time."""
+    parts: list[str] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise _OverBudget("wrote past its output budget")
+        _check_deadline()
+        parts.append(chunk)
+    return "".join(parts)
 
 
 _ITEM = re.compile(r"^(?:[-*] |\d+\. )")
