@@ -41,6 +41,7 @@ _TONE_OPENERS: dict[str, tuple[str, ...]] = {
     "playful": ("Here is a fun way in.", "Let me play with this a little."),
     "bright": ("Good question.", "I like this one."),
 }
+_WH = frozenset({"what", "where", "when", "which", "who", "how", "why", "whether", "that"})
 _LIST_ITEM = re.compile(r"^(?:[-*] |\d+\. )", re.M)
 _FORMED = (
     "What formed me is the {title} pattern, and its story stays with me:",
@@ -220,6 +221,8 @@ class Shape:
             body = f"{opener} {body}" if not body.startswith("- ") else f"{opener}\n{body}"
         if self.ends_with_question:
             target = about or "this"
+            if idea.split(" ", 1)[0].lower() in _WH:  # a clause, not a thing one can see
+                idea = ""
             forms = [f for f in _QUESTIONS if idea or "{idea}" not in f]
             q = forms[rng.randrange(len(forms))].format(idea=idea, about=target)
             body = body.rstrip() + ("\n\n" if "\n" in body else " ") + q
