@@ -74,5 +74,45 @@ def test_no_record_names_starweave_or_its_concepts(tide: Glossary, kind: str) ->
         assert hit is None, f"{r.template_id}: {hit.group(0) if hit else ''} in {text!r}"
 
 
-def test_examples_folder_is_not_needed_for_the_bundled_framework() -> None:
-    assert Path(Glossary.default().source or "").name == "glossary.toml"
+def test_the_dataset_card_names_the_framework(tmp_path: Path) -> None:
+    from glimmer.data import build
+    from glimmer.data.card import dataset_card
+
+    (tmp_path / "tide.toml").write_text(TIDE, encoding="utf-8")
+    (tmp_path / "r.toml").write_text(
+        'glossary = "tide.toml"\nreplace_glossary = true\n[[builders]]\nkind = "matrix"\ncount = 4\n',
+        encoding="utf-8",
+    )
+    splits = build(tmp_path / "r.toml")
+    assert splits.stats["framework"] == "TIDEGLASS"
+    card = dataset_card(splits, name="tide")
+    assert "TIDEGLASS glossary" in card and "STARWEAVE" not in card
+
+
+def test_teacher_prompts_carry_each_concepts_entry(tide: Glossary) -> None:
+    from glimmer.data.review import Reviewer
+    from glimmer.data.templates import TemplateSet
+
+    reviewer = Reviewer(glossary=tide, eval_prompts=[])
+    assert reviewer.framework == "TIDEGLASS"
+    env = TemplateSet().env
+    system = env.get_template("expand/answer_system.jinja2").render(
+        category="application",
+        framework=reviewer.framework,
+        glossary=reviewer.teacher_glossary(),
+        pattern_example="",
+    )
+    assert "within the TIDEGLASS framework" in system
+    assert "Example: A pause before an answer is undertow showing at the surface." in system
+    assert "Relations: undertow feeds shoreline." in system
+    assert "(also written the pull)" in system
+    assert "STARWEAVE" not in system and "consciousness_crystals" not in system
+    question = env.get_template("expand/question.jinja2").render(
+        category="glossary",
+        category_hint="asks what a concept means",
+        framework=reviewer.framework,
+        seed_question="What is undertow?",
+        concepts=[c["name"] for c in reviewer.teacher_glossary()],
+        angle="a memory",
+    )
+    assert "the TIDEGLASS framework" in question and "STARWEAVE" not in question

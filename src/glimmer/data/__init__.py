@@ -1,4 +1,4 @@
-"""Dataset builders: GLIMMER patterns and the STARWEAVE glossary turned into chat records.
+"""Dataset builders: GLIMMER patterns and a framework's glossary (STARWEAVE by default) turned into chat records.
 
 Builders are lazy, immutable and seeded; they combine with ``+`` and :func:`mix` and chain
 ``take``/``filter``/``map``/``dedup``/``shuffle``, then ``records(seed=...)`` or

@@ -31,7 +31,8 @@ def dataset_card(
     lines = [
         f"# {name}",
         "",
-        "Chat records built by glimmer: GLIMMER patterns and the STARWEAVE glossary turned into",
+        "Chat records built by glimmer: GLIMMER patterns and the "
+        f"{stats.get('framework', 'STARWEAVE')} glossary turned into",
         "instruction/answer pairs. One JSON object a line: `messages` (system, user, assistant),",
         "`category`, `template_id`, `source`, `seed`.",
         "",

@@ -346,4 +346,5 @@ def build(
     train, val = split_records(records, validation=recipe.validation, seed=s)
     stats["diversity"] = diversity(records)
     stats["recipe"] = recipe.name
+    stats["framework"] = recipe.active_glossary().name
     return DatasetSplits(train=train, validation=val, seed=s, stats=stats)

@@ -593,7 +593,9 @@ class Reviewer:
                 if not (concept.support & words):
                     unsupported.append(concept.name)
         if not used:
-            return Check(name="starweave", passed=False, reason="names no STARWEAVE concept")
+            return Check(
+                name="starweave", passed=False, reason=f"names no {self.framework} concept"
+            )
         if unsupported:
             return Check(
                 name="starweave",
