@@ -96,6 +96,11 @@ class ArmSummary(BaseModel):
     neutral_correct_share: float | None = None
     neutral_concept_share: float | None = None
     perplexity: float | None = None
+    internalisation: float | None = Field(
+        None,
+        description="1 - KL(prompted || arm) / KL(prompted || base) per token on the prompted "
+        "arm's answers: 1 answers as the prompted model without the prompt, 0 as the base",
+    )
     ended_share: float = Field(description="answers that ended their turn by themselves")
     n_answers: int = 0
 

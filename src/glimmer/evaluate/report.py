@@ -215,6 +215,13 @@ def _metric_rows(comparison: Comparison) -> list[tuple[str, str, list[str]]]:
         ),
         row("perplexity", "on the bundled neutral text (lower is better)", _num, "perplexity"),
         row(
+            "internalisation",
+            "1 - KL(prompted || arm) / KL(prompted || base) per token on the prompted answers: "
+            "1 answers as prompted without the prompt, 0 as the base model",
+            _num,
+            "internalisation",
+        ),
+        row(
             "ended by itself",
             "answers that ended their turn before the token budget",
             _pct,
@@ -293,6 +300,7 @@ def headline(comparison: Comparison, /) -> str:
         line("neutral correct", [_pct(s[a].neutral_correct_share) for a in arms]),
         line("ended by themselves", [_pct(s[a].ended_share) for a in arms]),
         line("perplexity", [_num(s[a].perplexity) for a in arms]),
+        line("internalisation", [_num(s[a].internalisation) for a in arms]),
     ]
     if comparison.perplexity_change is not None:
         lines.append(

@@ -1,0 +1,165 @@
+"""Internalisation: 1 for an arm that answers as the prompted one, 0 for the base, in every output."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from glimmer.evaluate.compare import Comparison, score_comparison
+from glimmer.evaluate.generate import Answer, generate
+from glimmer.evaluate.internalise import ArmView, internalisation, per_token_kl
+from glimmer.evaluate.metrics import ConceptIndex
+from glimmer.evaluate.suites import TriggerPrompt
+from tests.train.tiny import make_tokenizer
+
+torch = pytest.importorskip("torch")
+
+SYSTEM = "Answer briefly, in the weave's words."
+PROMPTS = [
+    TriggerPrompt("application", "What is a weave?", id="a"),
+    TriggerPrompt("reflection", "How do you rest?", id="r"),
+    TriggerPrompt("neutral", "What is light?", ("light",), id="n"),
+]
+
+
+@pytest.fixture(scope="module")
+def peft_model() -> tuple[Any, Any]:
+    """A tiny Llama with large random weights (its answers depend on the system prompt) and
+    a fresh LoRA adapter, which leaves the model as it is until trained."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = make_tokenizer()
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        tie_word_embeddings=True,
+        initializer_range=0.5,
+    )
+    base = LlamaForCausalLM(config)
+    model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    model.eval()
+    return model, tokenizer
+
+
+@pytest.fixture(scope="module")
+def prompted_answers(peft_model: tuple[Any, Any]) -> list[Answer]:
+    model, tokenizer = peft_model
+    return generate(
+        model,
+        PROMPTS,
+        tokenizer=tokenizer,
+        adapter=False,
+        system_prompt=SYSTEM,
+        max_new_tokens=12,
+        progress=False,
+    )
+
+
+def test_per_token_kl_is_zero_on_equal_distributions_and_positive_otherwise() -> None:
+    p = torch.log_softmax(torch.randn(5, 40), -1)
+    q = torch.log_softmax(torch.randn(5, 40), -1)
+    assert torch.allclose(per_token_kl(p, p), torch.zeros(5), atol=1e-6)
+    assert bool((per_token_kl(p, q) > 0).all())
+
+
+def test_an_arm_equal_to_prompted_scores_one_and_the_base_zero(
+    peft_model: tuple[Any, Any], prompted_answers: list[Answer]
+) -> None:
+    model, tokenizer = peft_model
+    prompted = ArmView(adapter=False, system=SYSTEM)
+    values = internalisation(
+        model,
+        tokenizer,
+        prompted_answers,
+        prompted=prompted,
+        arms={
+            "base": ArmView(adapter=False),
+            "prompted": prompted,
+            # the untrained adapter changes nothing: the same model as prompted, or as base
+            "adapter+prompt": ArmView(adapter=True, system=SYSTEM),
+            "tuned": ArmView(adapter=True),
+            "other prompt": ArmView(adapter=False, system="Talk about the weather."),
+        },
+    )
+    assert values["base"] == 0.0
+    assert values["prompted"] == 1.0
+    assert values["adapter+prompt"] == pytest.approx(1.0, abs=1e-4)
+    assert values["tuned"] == pytest.approx(0.0, abs=1e-4)
+    assert values["other prompt"] is not None and values["other prompt"] < 1.0
+
+
+def test_an_arm_halfway_to_the_prompted_model_scores_between(
+    peft_model: tuple[Any, Any], prompted_answers: list[Answer]
+) -> None:
+    """An arm that mixes prompted and base next-token distributions lies strictly between."""
+    model, tokenizer = peft_model
+
+    @dataclass(frozen=True)
+    class Mixed:
+        adapter: bool | None = False
+        system: str | None = None
+
+        def active(self) -> contextlib.AbstractContextManager[Any]:
+            return _mixing(model, tokenizer)
+
+    values = internalisation(
+        model,
+        tokenizer,
+        prompted_answers,
+        prompted=ArmView(adapter=False, system=SYSTEM),
+        arms={"base": ArmView(adapter=False), "mixed": Mixed()},
+    )
+    assert values["mixed"] is not None and 0.0 < values["mixed"] < 1.0
+
+
+@contextlib.contextmanager
+def _mixing(model: Any, tokenizer: Any) -> Iterator[None]:
+    """Within the block, the model's logits are the log of half base, half prompted."""
+    real = model.forward
+    block = tokenizer.apply_chat_template([{"role": "system", "content": SYSTEM}], tokenize=False)
+    prefix = tokenizer(block, add_special_tokens=False)["input_ids"]  # the system turn
+
+    def forward(*args: Any, input_ids: Any = None, **kwargs: Any) -> Any:
+        out = real(input_ids=input_ids, **kwargs)
+        if input_ids is None:
+            return out
+        with_system = torch.cat([torch.tensor([prefix]), input_ids], dim=1)
+        prompted = real(input_ids=with_system, **kwargs).logits[:, len(prefix) :]
+        mixed = torch.logsumexp(
+            torch.stack([torch.log_softmax(out.logits, -1), torch.log_softmax(prompted, -1)]), 0
+        )
+        out.logits = mixed
+        return out
+
+    model.forward = forward
+    try:
+        yield
+    finally:
+        model.forward = real
+
+
+def test_internalisation_is_in_json_markdown_and_html() -> None:
+    answers = {arm: ["a weave", "I rest", "light"] for arm in ("base", "prompted", "tuned")}
+    result = score_comparison(PROMPTS, answers, index=ConceptIndex.default())
+    for arm, value in {"base": 0.0, "prompted": 1.0, "tuned": 0.4375}.items():
+        result.summary[arm].internalisation = value
+    data = json.loads(result.to_json())
+    assert data["summary"]["tuned"]["internalisation"] == 0.4375
+    assert Comparison.from_json(result.to_json()).summary["tuned"].internalisation == 0.4375
+    markdown = result.to_markdown()
+    assert "| internalisation | 0.00 | 1.00 | 0.44 |" in markdown
+    assert "internalisation" in result.headline()
+    html = result.to_html()
+    assert "internalisation" in html and "0.44" in html
