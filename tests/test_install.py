@@ -175,7 +175,5 @@ for name, call in calls.items():
     proc = installed.run("python", "-c", code, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines == [
-        f"{n} G005 train" for n in ("fit", "compare", "run_demo", "generate", "merge")
-    ]
+    assert lines == [f"{n} G005 train" for n in ("fit", "compare", "run_demo", "generate", "merge")]
     assert not any(tmp_path.iterdir())
