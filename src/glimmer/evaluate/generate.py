@@ -10,7 +10,7 @@ before any metric sees it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -134,6 +134,7 @@ def generate(
     seed: int = 0,
     progress: Progress | bool = True,
     label: str = "generating",
+    logits_processors: Callable[[int], list[Any]] | None = None,
 ) -> list[Answer]:
     """Answer every prompt with *model*, in the order given.
 
@@ -153,6 +154,8 @@ def generate(
         seed: Seed for sampling; the same seed gives the same answers.
         progress: A rich ``Progress`` to add a task to, ``True`` for a fresh bar, ``False`` for none.
         label: The progress bar's label.
+        logits_processors: Called with each batch's size, returns fresh ``transformers``
+            logits processors for that batch (grammar-constrained decoding uses this).
 
     Returns:
         One :class:`Answer` per prompt.
@@ -225,6 +228,8 @@ def generate(
                     kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
                 else:
                     kwargs.update(temperature=None, top_p=None, top_k=None)
+                if logits_processors is not None:
+                    kwargs["logits_processor"] = logits_processors(len(batch))
                 out = model.generate(**enc, **kwargs)
                 new = out[:, enc["input_ids"].shape[1] :].tolist()
                 for row, i in zip(new, batch, strict=True):
