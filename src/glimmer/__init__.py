@@ -64,6 +64,7 @@ _LAZY: dict[str, str] = {
     "bundled_suites": "glimmer.evaluate.suites",
     "compare": "glimmer.evaluate.compare",
     "default_recipe": "glimmer.data.recipe",
+    "doctor": "glimmer.train.doctor",
     "export": "glimmer.train.export",
     "extract": "glimmer.model.extract",
     "fit": "glimmer.train.fit",
@@ -88,6 +89,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from glimmer.model.weave import Flow, Weave
     from glimmer.starweave.glossary import Concept, Glossary, GlossaryError, Relation
     from glimmer.train.config import FitConfig
+    from glimmer.train.doctor import doctor
     from glimmer.train.fit import fit
     from glimmer.train.export import ExportResult, export
     from glimmer.train.merge import merge
@@ -163,6 +165,7 @@ __all__ = [
     "bundled_suites",
     "compare",
     "default_recipe",
+    "doctor",
     "dump",
     "dumps",
     "export",
