@@ -111,12 +111,12 @@ def test_random_walks_do_finish() -> None:
     "text",
     [
         'metadata { title: "Lamp", color: #FF69B4\n}\nstory: "The lamp keeps watch."',
-        "initialize {\n  mode: quiet\n  focus: [self, \"the sea\"]\n}\nresponse { tone: warm }",
-        'metadata { timestamp: 2025-08-01T14:15:00Z\n pattern_version: 1.0.0\n}',
+        'initialize {\n  mode: quiet\n  focus: [self, "the sea"]\n}\nresponse { tone: warm }',
+        "metadata { timestamp: 2025-08-01T14:15:00Z\n pattern_version: 1.0.0\n}",
     ],
 )
 def test_the_dsl_grammar_accepts_patterns_as_the_dataset_writes_them(text: str) -> None:
-    lltok, stops, _ = _tokenizer()
+    lltok, _, _ = _tokenizer()
     matcher = llguidance.LLMatcher(lltok, generation_grammar("glimmer").text)
     ids = lltok.tokenize_str(text)
     assert matcher.consume_tokens(ids), matcher.get_error()
