@@ -365,6 +365,15 @@ def fit_command(
             min=0,
         ),
     ] = None,
+    bake: Annotated[
+        Path | None,
+        typer.Option(
+            "--bake",
+            help="A GLIMMER pattern to bake into the weights: the adapter learns to answer as "
+            "the base model does with the pattern (and the glossary) in its system prompt.",
+            show_default=False,
+        ),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="A TOML file with FitConfig options.")
     ] = None,
@@ -394,6 +403,8 @@ def fit_command(
         overrides["max_steps"] = max_steps
     if replay is not None:
         overrides["replay_samples"] = replay
+    if bake is not None:
+        overrides["bake"] = str(bake)
     # a flag given on the command line beats the same option in --config
     for key, value in (
         ("learning_rate", lr),

@@ -271,3 +271,44 @@ def test_a_bad_bake_glossary_stops_fit_before_any_write(
     assert not out.exists()
     with pytest.raises(GlimmerError):
         Glossary.load(bad)
+
+
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [(None, "bad.glimmer"), ("this is not { a pattern\n", "bad.glimmer:1:6")],
+)
+def test_glimmer_fit_bake_refuses_a_missing_or_broken_pattern(
+    tmp_path: Path, data_dir: Path, content: str | None, where: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from glimmer.cli import app
+
+    bad = tmp_path / "bad.glimmer"
+    if content is not None:
+        bad.write_text(content)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["fit", str(data_dir), "-o", str(out), "--bake", str(bad)])
+    assert result.exit_code == 2
+    assert "G520" in result.output and where in result.output
+    assert "hint:" in result.output
+    assert not out.exists()
+
+
+def test_a_bad_bake_glossary_in_the_config_is_refused_by_the_cli(
+    tmp_path: Path, data_dir: Path, pattern_file: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from glimmer.cli import app
+
+    gloss = tmp_path / "gloss.toml"
+    gloss.write_text('[concepts.seed]\ndefinition = ""\n')
+    config = tmp_path / "fit.toml"
+    config.write_text(f'bake_glossary = "{gloss}"\n')
+    out = tmp_path / "out"
+    args = ["fit", str(data_dir), "-o", str(out), "--bake", str(pattern_file)]
+    result = CliRunner().invoke(app, [*args, "--config", str(config)])
+    assert result.exit_code == 2
+    assert "gloss.toml:" in result.output and "hint:" in result.output
+    assert not out.exists()
