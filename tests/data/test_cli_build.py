@@ -38,6 +38,7 @@ def test_build_recipe_writes_dataset_and_card(tmp_path: Path) -> None:
         "train.sharegpt.jsonl",
         "validation.sharegpt.jsonl",
         "README.md",
+        "dataset_info.json",
     }
     recs = read_jsonl(out / "train.jsonl") + read_jsonl(out / "validation.jsonl")
     assert len(recs) == 20 and {r.category for r in recs} == {"interpretation", "reflection"}
