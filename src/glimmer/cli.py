@@ -539,9 +539,13 @@ def doctor_command(
     """
     from glimmer.train.doctor import doctor
 
-    report = doctor(
-        model=model, method=method, on_check=lambda check: out.print(str(check), markup=False)
-    )
+    try:
+        report = doctor(
+            model=model, method=method, on_check=lambda check: out.print(str(check), markup=False)
+        )
+    except GlimmerError as exc:
+        err.print(f"{exc.code} {exc.message} (hint: {exc.hint})", markup=False)
+        raise typer.Exit(2) from None
     out.print(str(report).splitlines()[-1], markup=False)
     raise typer.Exit(report.exit_code)
 

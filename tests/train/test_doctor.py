@@ -198,3 +198,15 @@ def test_cli_doctor_prints_one_line_per_check(
     assert lines[0].startswith("PASS  train extra")
     assert any(line.startswith("FAIL  bf16 attention") for line in lines)
     assert lines[-1].endswith("1 fail")
+
+
+def test_an_unknown_method_is_refused(tiny_checkpoint: Path) -> None:
+    from typer.testing import CliRunner
+
+    from glimmer.cli import app
+    from glimmer.errors import GlimmerError
+
+    with pytest.raises(GlimmerError, match="unknown method"):
+        doctor(model=str(tiny_checkpoint), method="dora")
+    result = CliRunner().invoke(app, ["doctor", "--method", "dora"])
+    assert result.exit_code == 2 and "G531" in result.output

@@ -409,6 +409,9 @@ def doctor(
     Returns:
         The :class:`DoctorReport`; its ``exit_code`` is 0 without failures, else 1.
 
+    Raises:
+        GlimmerError: An unknown method (code G531).
+
     Examples:
         >>> report = doctor()  # doctest: +SKIP
         >>> print(report)  # doctest: +SKIP
@@ -416,6 +419,10 @@ def doctor(
     """
     from glimmer.train.models import EMBEDDED
 
+    if method not in ("lora", "qlora", "full"):
+        raise GlimmerError(
+            f"unknown method {method!r}", hint='use "lora", "qlora" or "full"', code="G531"
+        )
     probe = probe or Probe()
     name = model or EMBEDDED
     checks: list[Check] = []
