@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import random
 
 import pytest
@@ -123,3 +125,41 @@ def test_a_glossary_of_sections_only_is_a_clear_error() -> None:
     with pytest.raises(NoConceptsError) as info:
         application(3, glossary=only).records(seed=0)
     assert info.value.code == "G422" and info.value.location.source == "s.toml"
+
+
+_words = st.text(alphabet="abcdefghij klmnop,.:;'", min_size=1, max_size=60).filter(
+    lambda t: t.strip(" ,.:;'")
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(definition=_words, example=_words, alias=_words)
+def test_any_entry_composes_every_slot_without_leftovers(
+    definition: str, example: str, alias: str
+) -> None:
+    text = (
+        '[relation_kinds]\nfeeds = "feeds"\n[concepts.tidal]\n'
+        f"definition = {json.dumps(definition)}\nexamples = [{json.dumps(example)}]\n"
+        f'aliases = [{json.dumps(alias)}]\nrelations = [{{ kind = "feeds", target = "b" }}]\n'
+        '[concepts.b]\ndefinition = "B."\n'
+    )
+    g = Glossary.loads(text, source="h.toml")
+    v = voice(g)
+    for slot, fills in (
+        ("topic", {"topic": "rain"}),
+        ("self", {"subject": "a riddle"}),
+        ("change", {}),
+        ("reading", {"part": "this part"}),
+    ):
+        for seed in range(6):
+            line = v.line("tidal", slot, random.Random(seed), **fills)
+            assert "{" not in line.replace(definition, "").replace(example, "")
+            assert "tidal" in line.lower() or alias in line
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(max_size=200))
+def test_loads_returns_or_raises_a_glossary_error(text: str) -> None:
+    for candidate in (text, "[concepts.a]\ndefinition = 'x'\n[concepts.a.sentences]\n" + text):
+        with contextlib.suppress(GlossaryError):
+            Glossary.loads(candidate, source="h.toml")
