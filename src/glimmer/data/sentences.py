@@ -18,7 +18,7 @@ from pathlib import Path
 
 from glimmer.starweave.glossary import Concept, Glossary
 
-__all__ = ["Voice", "compose_forms", "gist", "voice"]
+__all__ = ["Voice", "compose_forms", "detail", "gist", "voice"]
 
 _FIELD = re.compile(r"\{(\w+)\}")
 _CLAUSE = re.compile(r"(?::\s|;\s|\.\s|\.$)")
@@ -46,6 +46,25 @@ def gist(definition: str, /) -> str:
     if len(head) > 1 and head[0].isupper() and not head[1].isupper():
         head = head[0].lower() + head[1:]
     return head
+
+
+def detail(definition: str, /) -> str:
+    """What a definition says after its first clause, lower-cased ("" when nothing follows).
+
+    Example:
+        >>> detail("The pull beneath a conversation: what is meant but not yet said.")
+        'what is meant but not yet said'
+    """
+    text = definition.strip()
+    m = _CLAUSE.search(text)
+    if m is None or m.end() >= len(text):
+        return ""
+    rest = text[m.end() :].strip().rstrip(".")
+    first = _CLAUSE.search(rest)
+    rest = rest[: first.start()].strip().rstrip(".") if first else rest
+    if len(rest) > 1 and rest[0].isupper() and not rest[1].isupper():
+        rest = rest[0].lower() + rest[1:]
+    return rest
 
 
 def _cap(text: str) -> str:
@@ -99,6 +118,9 @@ class Voice:
             "gist": gist(c.definition),
             "definition": c.definition,
         }
+        rest = detail(c.definition)
+        if rest:
+            parts["detail"] = rest
         if c.examples:
             parts["example"] = c.examples[rng.randrange(len(c.examples))]
         if c.relations:
