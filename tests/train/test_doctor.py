@@ -135,6 +135,11 @@ def test_qlora_on_a_cpu_fails_and_names_the_alternative(tiny_checkpoint: Path, b
     report = doctor(model=str(tiny_checkpoint), method="qlora", probe=FakeProbe(cpu))
     check = _by_name(report)["4-bit linear"]
     assert check.status == "fail" and 'method="lora"' in (check.fix or "")
+    assert _by_name(report)["memory plan"].status == "skip"
+    bnb(None)
+    report = doctor(model=str(tiny_checkpoint), method="qlora", probe=FakeProbe(cpu))
+    assert _by_name(report)["4-bit linear"].status == "fail"
+    assert _by_name(report)["bitsandbytes"].fix == 'pip install "glimmer-dsl[qlora]"'
 
 
 def test_missing_bitsandbytes_for_qlora_gives_the_install_line(

@@ -262,9 +262,10 @@ def _bf16_checks(probe: Probe, hw: Hardware) -> list[Check]:
 def _bnb_checks(probe: Probe, hw: Hardware | None, method: str) -> list[Check]:
     needed = method == "qlora"
     version = _bnb_version()
+    on_gpu = hw is not None and hw.backend in ("cuda", "rocm")
     if version is None:
         status: Status = "fail" if needed else "skip"
-        return [
+        absent = [
             Check(
                 "bitsandbytes",
                 status,
@@ -272,6 +273,10 @@ def _bnb_checks(probe: Probe, hw: Hardware | None, method: str) -> list[Check]:
                 install_line("qlora") if needed else None,
             )
         ]
+        if needed and not on_gpu:
+            fix = 'use method="lora" here, or run on a CUDA or ROCm GPU'
+            absent.append(Check("4-bit linear", "fail", "QLoRA needs a CUDA or ROCm GPU", fix))
+        return absent
     checks: list[Check] = []
     rocm = hw is not None and hw.backend == "rocm"
     if rocm and _version_tuple(version) < BNB_ROCM_MIN:
@@ -322,8 +327,8 @@ def _template_check(model: str) -> Check:
     preset = resolve_model(model)
     try:
         tokenizer = load_tokenizer(model)
-    except GlimmerError as exc:
-        return Check("chat template", "fail", exc.message, exc.hint)
+    except GlimmerError as exc:  # the first line says it; the library's advice follows
+        return Check("chat template", "fail", exc.message.splitlines()[0], exc.hint)
     if not getattr(tokenizer, "chat_template", None):
         return Check(
             "chat template",
@@ -367,6 +372,8 @@ def _memory_check(model: str, method: str, hw: Hardware | None) -> Check:
     if shape is None:
         return Check("memory plan", "skip", f"no shape known for {model} without loading it")
     on_gpu = hw is not None and hw.backend in ("cuda", "rocm") and hw.gpu_memory_bytes
+    if method == "qlora" and not on_gpu:
+        return Check("memory plan", "skip", "QLoRA runs on a CUDA or ROCm GPU only")
     capacity = (hw.gpu_memory_bytes if on_gpu else hw.ram_bytes) if hw is not None else None
     choice = auto_plan(
         model,
