@@ -72,3 +72,27 @@ def test_the_example_framework_dataset_is_grounded_and_starweave_free() -> None:
     assert f.foreign_mentions == 0
     assert f.grounded_share >= 0.8, f.as_dict()
     assert f.concept_sentences > 500
+
+
+def test_the_example_held_out_prompts_never_appear_in_its_training_data() -> None:
+    from glimmer.data.review import NearDuplicateIndex
+    from glimmer.evaluate.suites import load_suite
+
+    suite = load_suite(EXAMPLE / "suite.jsonl")
+    assert {p.category for p in suite} == {
+        "application",
+        "reflection",
+        "matrix",
+        "interpretation",
+        "generation",
+        "neutral",
+    }
+    recipe = Recipe.load(EXAMPLE / "recipe.toml")
+    small = recipe.with_options(
+        builders=tuple(b.__class__(b.kind, b.count // 4, None, b.options) for b in recipe.builders)
+    )
+    index = NearDuplicateIndex(threshold=0.5, k=3)  # the expansion review's overlap rule
+    for p in suite:
+        index.add(p.id, p.prompt)
+    prompts = {r.prompt for r in build(small).all}
+    assert not [q for q in prompts if index.find(q) is not None]
