@@ -211,3 +211,14 @@ def test_fit_stops_before_loading_weights(tmp_path: Path, monkeypatch: pytest.Mo
         fit_module.fit(data, model="gemma-7b-it", output_dir=tmp_path / "out", replay_samples=0)
     assert "QLoRA" in (info.value.hint or "")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_forced_setting_that_does_not_fit_gets_the_one_that_does() -> None:
+    forced = auto_plan(
+        "mistral", method="qlora", gpu="24GB", batch=16, gradient_checkpointing=False
+    )
+    assert not forced.fits
+    assert any(t.startswith("a batch of 1 with gradient checkpointing") for t in forced.advice)
+    assert auto_plan(
+        "mistral", method="qlora", gpu="24GB", batch=1, gradient_checkpointing=True
+    ).fits

@@ -896,10 +896,13 @@ def _advice(
     """Concrete changes that would fit, each with its estimate."""
     tips: list[str] = []
     budget = "the budget" if failed.capacity is None else _gib(failed.capacity * (1 - HEADROOM))
-    if failed.batch > 1:
+    if failed.batch > 1 or not failed.gradient_checkpointing:
         one = plan_for(1, True)
         if within(one):
-            tips.append(f"a batch of 1 with gradient checkpointing fits ({_gib(one.total)})")
+            tips.append(
+                "a batch of 1 with gradient checkpointing (gradient_checkpointing=True) "
+                f"fits ({_gib(one.total)})"
+            )
     if failed.method != "qlora":
         q = plan_for(1, True, with_method="qlora")
         word = "fits" if within(q) else "needs"
