@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from glimmer.data import Recipe, build, default_recipe
-from glimmer.data.grounding import framework_figures
+from glimmer.data import framework_figures
 from glimmer.data.shaping import SHAPED_CATEGORIES
 
 ROOT = Path(__file__).resolve().parent.parent

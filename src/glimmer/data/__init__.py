@@ -16,10 +16,12 @@ from glimmer.data.export import (
     write_dataset,
     write_jsonl,
 )
+from glimmer.data.grounding import FrameworkFigures, framework_figures
 from glimmer.data.kinds import application, general, glossary_qa, matrix, reflection
 from glimmer.data.patterns import generation, interpretation
 from glimmer.data.recipe import Recipe, RecipeError, build, default_recipe
 from glimmer.data.records import CATEGORIES, ChatRecord, DatasetSplits, Message, read_jsonl
+from glimmer.data.shaping import Shape
 from glimmer.data.templates import TemplateError, TemplateSet
 
 __all__ = [
@@ -27,14 +29,17 @@ __all__ = [
     "Builder",
     "ChatRecord",
     "DatasetSplits",
+    "FrameworkFigures",
     "Message",
     "Recipe",
     "RecipeError",
+    "Shape",
     "TemplateError",
     "TemplateSet",
     "application",
     "build",
     "default_recipe",
+    "framework_figures",
     "general",
     "generation",
     "glossary_qa",
