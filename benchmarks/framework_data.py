@@ -21,8 +21,7 @@ import json
 import time
 from pathlib import Path
 
-from glimmer.data import Recipe, build, default_recipe
-from glimmer.data import framework_figures
+from glimmer.data import Recipe, build, default_recipe, framework_figures
 from glimmer.data.shaping import SHAPED_CATEGORIES
 
 ROOT = Path(__file__).resolve().parent.parent
