@@ -78,7 +78,9 @@ def test_the_example_held_out_prompts_never_appear_in_its_training_data() -> Non
     from glimmer.data.review import NearDuplicateIndex
     from glimmer.evaluate.suites import load_suite
 
-    suite = load_suite(EXAMPLE / "suite.jsonl")
+    recipe = Recipe.load(EXAMPLE / "recipe.toml")
+    assert [Path(p).name for p in recipe.suites] == ["suite.jsonl"]
+    suite = [row for path in recipe.suites for row in load_suite(path)]
     assert {p.category for p in suite} == {
         "application",
         "reflection",
@@ -87,7 +89,6 @@ def test_the_example_held_out_prompts_never_appear_in_its_training_data() -> Non
         "generation",
         "neutral",
     }
-    recipe = Recipe.load(EXAMPLE / "recipe.toml")
     small = recipe.with_options(
         builders=tuple(b.__class__(b.kind, b.count // 4, None, b.options) for b in recipe.builders)
     )

@@ -10,6 +10,7 @@ template_dirs = ["my-templates/"]   # searched before the bundled templates
 glossary = "my-glossary.toml"       # extends the default glossary ("" for none)
 replace_glossary = false
 formative_matrix = "patterns/mine.glimmer"  # its behaviour shapes the answers (optional)
+suites = ["held-out.jsonl"]         # evaluation prompts for this framework; never built from
 # total = 1000                      # if set, builders are mixed by weight to this total
 
 [dedup]
@@ -88,6 +89,7 @@ class Recipe:
     glossary: str = ""
     replace_glossary: bool = False
     formative_matrix: str = ""
+    suites: tuple[str, ...] = ()
     total: int | None = None
     dedup_near: bool = True
     dedup_threshold: float = 0.85
@@ -132,6 +134,7 @@ class Recipe:
             "glossary",
             "replace_glossary",
             "formative_matrix",
+            "suites",
             "total",
             "dedup",
             "builders",
@@ -184,6 +187,7 @@ class Recipe:
             formats=formats,
             patterns=tuple(resolve(p) for p in data.get("patterns", [])),
             template_dirs=tuple(resolve(p) for p in data.get("template_dirs", [])),
+            suites=tuple(resolve(p) for p in data.get("suites", [])),
             glossary=resolve(data["glossary"]) if data.get("glossary") else "",
             replace_glossary=bool(data.get("replace_glossary", False)),
             formative_matrix=resolve(data["formative_matrix"])
