@@ -10,6 +10,7 @@ failing inputs to reproduce.
 
     python benchmarks/fuzz.py                      # 100,000 inputs per format
     python benchmarks/fuzz.py --inputs 2000 --workers 2 --seed 7
+    python benchmarks/fuzz.py --seconds 300            # at most 5 minutes a format
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="processes")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--formats", nargs="*", default=list(FORMATS), choices=FORMATS)
+    ap.add_argument(
+        "--seconds", type=float, default=None, help="stop a format after this long (per format)"
+    )
     args = ap.parse_args()
     texts = seeds()
     print(f"seeds: {', '.join(f'{f} {len(texts[f])}' for f in FORMATS)}; workers {args.workers}")
@@ -66,9 +70,9 @@ def main() -> None:
         f"{'format':<9}{'inputs':>9}{'loaded':>9}{'non-Glimmer':>13}{'over 2 s':>10}"
         f"{'round trip':>12}{'inputs/s':>10}"
     )
-    chunk = 500
-    with multiprocessing.Pool(args.workers) as pool:
-        for fmt in args.formats:
+    chunk = 250
+    for fmt in args.formats:
+        with multiprocessing.Pool(args.workers) as pool:
             jobs = [
                 (fmt, args.seed * 1_000_003 + i, min(chunk, args.inputs - i * chunk))
                 for i in range((args.inputs + chunk - 1) // chunk)
@@ -80,6 +84,9 @@ def main() -> None:
                 tally.update(res["tally"])  # type: ignore[arg-type]
                 for k, v in res["examples"].items():  # type: ignore[attr-defined]
                     examples.setdefault(k, v)
+                if args.seconds is not None and time.perf_counter() - start > args.seconds:
+                    pool.terminate()  # the chunks still running are not counted
+                    break
             took = time.perf_counter() - start
             print(
                 f"{fmt:<9}{tally['inputs']:>9,}{tally['valid']:>9,}{tally['raw']:>13}"
