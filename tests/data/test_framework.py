@@ -116,3 +116,14 @@ def test_teacher_prompts_carry_each_concepts_entry(tide: Glossary) -> None:
         angle="a memory",
     )
     assert "the TIDEGLASS framework" in question and "STARWEAVE" not in question
+
+
+def test_bundled_suites_speak_the_active_framework() -> None:
+    from glimmer.evaluate.suites import bundled_suites
+
+    default = bundled_suites()
+    tide = bundled_suites(framework="TIDEGLASS")
+    assert [p.id for p in tide] == [p.id for p in default]
+    assert any("TIDEGLASS" in p.prompt for p in tide)
+    assert not any("STARWEAVE" in p.prompt for p in tide)
+    assert any("STARWEAVE" in p.prompt for p in default)

@@ -179,3 +179,12 @@ def test_a_missing_formative_pattern_names_the_recipe_line(tmp_path: Path) -> No
     with pytest.raises(GlimmerError) as info:
         build(tmp_path / "recipe.toml")
     assert info.value.code == "G423" and info.value.location.line == 2 and info.value.hint
+
+
+def test_a_shaped_build_is_deterministic() -> None:
+    recipe = Recipe.load(EXAMPLE / "recipe.toml")
+    small = recipe.with_options(
+        builders=tuple(b.__class__(b.kind, 10, None, b.options) for b in recipe.builders)
+    )
+    first, again = build(small, seed=5), build(small, seed=5)
+    assert [r.to_json_line() for r in first.all] == [r.to_json_line() for r in again.all]
