@@ -216,6 +216,12 @@ class KindBuilder(Builder):
         picked = rng.sample(core, min(k, len(core)))
         while len(picked) < k:
             picked.append(picked[-1])
+        if not self.gloss[picked[0]].relations:
+            # lead with a picked concept that has a relation, so r1 is one the glossary states
+            related = [i for i, name in enumerate(picked) if self.gloss[name].relations]
+            if related:
+                i = related[0]
+                picked[0], picked[i] = picked[i], picked[0]
         first = self.gloss[picked[0]]
         if first.relations:
             rel = first.relations[rng.randrange(len(first.relations))]
