@@ -69,6 +69,7 @@ _LAZY: dict[str, str] = {
     "extract": "glimmer.model.extract",
     "fit": "glimmer.train.fit",
     "generate": "glimmer.evaluate.generate",
+    "generate_pattern": "glimmer.evaluate.constrained",
     "load_suite": "glimmer.evaluate.suites",
     "merge": "glimmer.train.merge",
     "mix": "glimmer.data.builder",
@@ -82,6 +83,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from glimmer.data.recipe import Recipe, build, default_recipe
     from glimmer.data.records import ChatRecord, DatasetSplits
     from glimmer.evaluate.compare import Comparison, compare, score_comparison
+    from glimmer.evaluate.constrained import generate_pattern
     from glimmer.evaluate.demo import run_demo
     from glimmer.evaluate.generate import generate
     from glimmer.evaluate.suites import SuiteError, TriggerPrompt, bundled_suites, load_suite
@@ -173,6 +175,7 @@ __all__ = [
     "fit",
     "format_text",
     "generate",
+    "generate_pattern",
     "load",
     "load_suite",
     "loads",

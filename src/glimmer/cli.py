@@ -552,10 +552,12 @@ def doctor_command(
 
 @app.command("compare")
 def compare_command(
-    adapter: Annotated[
-        Path,
+    adapters: Annotated[
+        list[Path],
         typer.Option(
-            "--adapter", help="LoRA adapter folder (from glimmer fit).", show_default=False
+            "--adapter",
+            help="LoRA adapter folder (from glimmer fit); repeat for several fits (mean ± sd).",
+            show_default=False,
         ),
     ],
     output: Annotated[
@@ -599,13 +601,35 @@ def compare_command(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite existing output files.")
     ] = False,
+    retention: Annotated[
+        bool,
+        typer.Option("--retention/--no-retention", help="Add the 111-question retention suite."),
+    ] = True,
+    robustness: Annotated[
+        bool,
+        typer.Option(
+            "--robustness/--no-robustness",
+            help="Ask the non-neutral prompts again under attacks that ask to drop the framework.",
+        ),
+    ] = True,
+    drift: Annotated[
+        bool, typer.Option("--drift/--no-drift", help="Answer the 8-turn drift conversations.")
+    ] = True,
+    steer: Annotated[
+        bool, typer.Option("--steer", help="Add a steering-vector arm built from the glossary.")
+    ] = False,
+    video: Annotated[
+        Path | None,
+        typer.Option("--video", help="Also render an MP4 (and a GIF beside it) of the answers."),
+    ] = None,
 ) -> None:
     """Answer trigger prompts as base, prompted and tuned; write the shift report."""
     _need("train", "compare")
     from glimmer.evaluate.compare import compare as _compare
 
     try:
-        for target in (output, json_out, markdown_out):
+        adapter = adapters[0]
+        for target in (output, json_out, markdown_out, video):
             if target is not None and target.exists() and not force:
                 raise GlimmerFileError(
                     f"{target} exists", code="G004", hint="pass --force to overwrite it"
@@ -614,14 +638,23 @@ def compare_command(
             fit_result = adapter.parent / "fit_result.json"
         result = _compare(
             base,
-            adapter,
+            adapters,
             suite or None,
             prompt_pattern=prompt_pattern,
             fit_result=fit_result,
             batch_size=batch_size,
             do_sample=sample,
             seed=seed,
+            retention=retention,
+            robustness=robustness,
+            drift=drift,
+            steer=steer,
         )
+        if video is not None:
+            from glimmer.evaluate.video import render_video
+
+            render_video(result, video)
+            result.video = os.path.relpath(video, output.parent)
         result.to_html(output, overwrite=force)
         if json_out is not None:
             io.write_text(json_out, result.to_json(), overwrite=force)
@@ -650,6 +683,12 @@ def demo_command(
     force: Annotated[
         bool, typer.Option("--force", help="Replace an earlier demo's files in OUTPUT.")
     ] = False,
+    seeds: Annotated[
+        int,
+        typer.Option(
+            "--seeds", help="Fit N seeds (SEED, SEED+1, ...) and report mean ± sd across them."
+        ),
+    ] = 1,
 ) -> None:
     """The main job end to end: examples -> dataset -> LoRA fit -> base/prompted/tuned report."""
     _need("train", "demo")
@@ -660,6 +699,7 @@ def demo_command(
             output,
             quick=quick,
             seed=seed,
+            seeds=seeds,
             overwrite=force,
             echo=lambda line: out.print(line, markup=False),
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -24,12 +25,16 @@ from pydantic import BaseModel, Field
 
 from glimmer.errors import GlimmerError
 from glimmer.evaluate import metrics as m
+from glimmer.evaluate.coverage import PatternCheck
+from glimmer.evaluate.drift import DriftConversation
+from glimmer.evaluate.robustness import AttackRow
+from glimmer.evaluate.stats import Difference, Spread
 from glimmer.evaluate.suites import TRIGGER_CATEGORIES, TriggerPrompt, bundled_suites, load_suite
+from glimmer.extras import require
 from glimmer.model.io import dumps, load
 from glimmer.model.pattern import Pattern
 
 __all__ = [
-from glimmer.extras import require
     "ARMS",
     "AnswerScore",
     "ArmSummary",
@@ -65,6 +70,11 @@ class AnswerScore(BaseModel):
     glimmer_error: str | None = None
     self_reference: bool | None = None
     correct: bool | None = None
+    invented: list[str] = Field(
+        default_factory=list, description="framework-looking terms the glossary does not define"
+    )
+    repeated: bool | None = Field(None, description="a sentence of the answer appears twice")
+    distinct: bool | None = Field(None, description="no other answer of the arm is the same")
 
 
 class PromptRow(BaseModel):
@@ -74,7 +84,11 @@ class PromptRow(BaseModel):
     category: str
     prompt: str
     expected: list[str] = Field(default_factory=list)
+    suite: str = Field("", description="the suite file's stem (retention rows: 'retention')")
     answers: dict[str, AnswerScore]
+    constrained: dict[str, PatternCheck] = Field(
+        default_factory=dict, description="arm -> the grammar-constrained pattern (generation)"
+    )
 
 
 class ArmSummary(BaseModel):
@@ -103,6 +117,33 @@ class ArmSummary(BaseModel):
     )
     ended_share: float = Field(description="answers that ended their turn by themselves")
     n_answers: int = 0
+    retention_correct_share: float | None = None
+    invented_term_share: float | None = None
+    repetition_share: float | None = None
+    distinct_answer_share: float | None = None
+    robust_concept_share: float | None = None
+    robust_concept_share_by_attack: dict[str, float] = Field(default_factory=dict)
+    drift_concept_share: list[float] = Field(
+        default_factory=list, description="concept share per conversation turn"
+    )
+    perplexity_by_text: dict[str, float] = Field(default_factory=dict)
+    answer_perplexity: float | None = Field(
+        None, description="perplexity of the arm's answers under the base model"
+    )
+    seconds: float | None = Field(None, description="generation seconds of the arm")
+    n: dict[str, int] = Field(default_factory=dict, description="figure -> items behind it")
+    intervals: dict[str, list[float]] = Field(
+        default_factory=dict, description="figure -> 95% bootstrap interval [low, high]"
+    )
+    glimmer_valid_constrained_share: float | None = Field(
+        None, description="generation prompts answered by a valid pattern under the grammar"
+    )
+    section_coverage: float | None = Field(
+        None, description="share of the nine seed sections in the valid constrained patterns"
+    )
+    story_share: float | None = Field(
+        None, description="valid constrained patterns with a non-empty story"
+    )
 
 
 class FitInfo(BaseModel):
@@ -182,6 +223,16 @@ class Comparison(BaseModel):
     terms: dict[str, list[str]] = Field(
         default_factory=dict, description="concept -> surface forms, for highlighting"
     )
+    differences: dict[str, dict[str, Difference]] = Field(
+        default_factory=dict, description="'tuned-base' -> figure -> paired difference"
+    )
+    robustness: list[AttackRow] = Field(default_factory=list)
+    drift: list[DriftConversation] = Field(default_factory=list)
+    across_seeds: dict[str, dict[str, Spread]] = Field(
+        default_factory=dict, description="arm -> figure -> mean and sd over several adapters"
+    )
+    steering: dict[str, Any] = Field(default_factory=dict)
+    video: str | None = None
     created: str = Field(
         default_factory=lambda: _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     )
@@ -309,6 +360,7 @@ def score_comparison(
                 category=p.category,
                 prompt=p.prompt,
                 expected=list(p.expected),
+                suite=Path(p.source).stem if p.source else "",
                 answers=row_answers,
             )
         )
@@ -357,7 +409,7 @@ def score_comparison(
     if base_ppl and tuned_ppl and not math.isnan(base_ppl) and not math.isnan(tuned_ppl):
         change = tuned_ppl / base_ppl - 1
     terms = {c.name: list(dict.fromkeys((c.name, *c.terms))) for c in index.concepts.values()}
-    return Comparison(
+    result = Comparison(
         rows=rows,
         summary=summary,
         perplexity_change=change,
@@ -366,6 +418,10 @@ def score_comparison(
         terms=terms,
         **info,
     )
+    from glimmer.evaluate.checks import finish_scores
+
+    finish_scores(result, index)
+    return result
 
 
 def pattern_system_prompt(
@@ -419,7 +475,7 @@ def _resolve_suites(
 
 def compare(
     base: Any,
-    tuned_adapter: str | os.PathLike[str] | None,
+    tuned_adapter: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
     suites: Sequence[TriggerPrompt] | Sequence[str | os.PathLike[str]] | None = None,
     /,
     *,
@@ -434,13 +490,21 @@ def compare(
     semantic: bool = True,
     neutral_text: str | None = None,
     progress: bool = True,
+    retention: bool = True,
+    robustness: bool = True,
+    robust_per_category: int | None = None,
+    drift: bool = True,
+    steer: bool = False,
+    constrained: bool = True,
 ) -> Comparison:
     """Answer the trigger prompts as base, prompted and tuned, and measure the shift.
 
     Args:
         base: The base model: a name (``"smollm2-135m"``), a path, or a loaded model (then
             pass *tokenizer*). A loaded ``peft.PeftModel`` may stand for both base and tuned.
-        tuned_adapter: The LoRA adapter directory written by ``glimmer fit``.
+        tuned_adapter: The LoRA adapter directory written by ``glimmer fit``, or several
+            (one per fit seed): the rows are the first one's, and ``across_seeds`` holds each
+            tuned figure's mean and sd over all of them.
         suites: Trigger prompts or suite files; ``None`` for the bundled suites.
         prompt_pattern: The prompted arm's pattern (file or object); ``None`` for the bundled example.
         tokenizer: The tokenizer, when *base* is a loaded model.
@@ -454,6 +518,13 @@ def compare(
         semantic: Measure semantic alignment when the embedding model is installed.
         neutral_text: Text for the perplexity guard; ``None`` for the bundled one.
         progress: Show progress bars.
+        retention: Add the bundled retention suite (111 neutral questions).
+        robustness: Ask the non-neutral prompts again under the bundled attacks.
+        robust_per_category: Attack only the first N prompts of each category.
+        drift: Answer the bundled 8-turn conversations.
+        steer: Add the ``steered`` arm (a steering vector built from the glossary).
+        constrained: Answer the generation prompts again under the GLIMMER grammar
+            (needs the ``generate`` extra; skipped with a note without it).
 
     Returns:
         The :class:`Comparison`.
@@ -461,11 +532,23 @@ def compare(
     Raises:
         GlimmerError: No prompts, or a model or adapter that cannot be loaded.
     """
+    require("train", feature="compare()")
     from glimmer.evaluate.embed import load_embedder
     from glimmer.evaluate.generate import DEFAULT_MAX_NEW_TOKENS, generate, score_text
     from glimmer.resources import resource_dir
 
     prompts = _resolve_suites(suites)
+    n_suite = len(prompts)  # the retention rows come after the suite's
+    if retention:
+        from glimmer.evaluate.retention import bundled_retention
+
+        prompts = prompts + bundled_retention()
+    adapters = (
+        [tuned_adapter]
+        if tuned_adapter is None or isinstance(tuned_adapter, str | os.PathLike)
+        else list(tuned_adapter)
+    )
+    tuned_adapter = adapters[0] if adapters else None
     model: Any
     tok: Any
     model_name = base if isinstance(base, str | os.PathLike) else type(base).__name__
@@ -481,12 +564,13 @@ def compare(
         from peft import PeftModel
 
         adapter_dir = Path(tuned_adapter)
-        if not (adapter_dir / "adapter_config.json").is_file():
-            raise GlimmerError(
-                f"{adapter_dir} is not an adapter directory (no adapter_config.json)",
-                code="G603",
-                hint="pass the adapter folder written by `glimmer fit` (OUT/adapter)",
-            )
+        for one in adapters:
+            if not (Path(one) / "adapter_config.json").is_file():  # type: ignore[arg-type]
+                raise GlimmerError(
+                    f"{one} is not an adapter directory (no adapter_config.json)",
+                    code="G603",
+                    hint="pass the adapter folder written by `glimmer fit` (OUT/adapter)",
+                )
         from glimmer.train.progress import quiet_libraries
 
         with quiet_libraries():
@@ -511,14 +595,30 @@ def compare(
         "progress": progress,
         "system_role": system_role,
     }
-    answers = {
-        "base": generate(model, prompts, adapter=False, label="base", **common),
-        "prompted": generate(
-            model, prompts, adapter=False, system_prompt=system, label="prompted", **common
-        ),
-    require("train", feature="compare()")
-        "tuned": generate(model, prompts, adapter=True, label="tuned", **common),
+    from glimmer.evaluate.checks import framework_name, run_checks, steered_arm
+    from glimmer.evaluate.robustness import ArmSpec
+
+    arm_specs = {
+        "base": ArmSpec(adapter=False),
+        "prompted": ArmSpec(adapter=False, system=system),
+        "tuned": ArmSpec(adapter=True),
     }
+    answers: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+    for arm, spec in arm_specs.items():
+        started = time.perf_counter()
+        answers[arm] = generate(
+            model, prompts, adapter=spec.adapter, system_prompt=spec.system, label=arm, **common
+        )
+        seconds[arm] = time.perf_counter() - started
+    framework = framework_name(glossary)
+    steering_info: dict[str, Any] = {}
+    if steer:
+        started = time.perf_counter()
+        answers["steered"], arm_specs["steered"], steering_info = steered_arm(
+            model, tok, prompts, index=index, framework=framework, generate_kwargs=common
+        )
+        seconds["steered"] = time.perf_counter() - started
     text = (
         neutral_text
         if neutral_text is not None
@@ -552,7 +652,7 @@ def compare(
         "prompts": len(prompts),
         "semantic_model": embedder.name if embedder is not None else None,
     }
-    return score_comparison(
+    result = score_comparison(
         prompts,
         answers,
         index=index,
@@ -564,4 +664,33 @@ def compare(
         adapter=str(tuned_adapter) if tuned_adapter is not None else None,
         prompt_pattern=pattern_label,
         settings=settings,
+        steering=steering_info,
     )
+    from glimmer.evaluate.internalise import add_internalisation
+
+    add_internalisation(
+        result, model, tok, answers["prompted"][:n_suite], arms=arm_specs, system_role=system_role
+    )
+    budget_of = budgets.get if isinstance(budgets, Mapping) else (lambda _k, _d: budgets)
+    run_checks(
+        result,
+        model=model,
+        tokenizer=tok,
+        prompts=prompts,
+        index=index,
+        arms=arm_specs,
+        framework=framework,
+        generate_kwargs=common,
+        seconds=seconds,
+        robustness=robustness,
+        robust_per_category=robust_per_category,
+        drift=drift,
+        attack_tokens=int(budget_of("attack", 64)),
+        drift_tokens=int(budget_of("drift", 48)),
+        extra_adapters=[str(a) for a in adapters[1:]],
+    )
+    if constrained:
+        from glimmer.evaluate.constrained import add_constrained
+
+        add_constrained(result, model, tok, prompts, arms=arm_specs, generate_kwargs=common)
+    return result

@@ -16,7 +16,7 @@ many prompts in batches, constrained or free, with a peft adapter on or off.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any, Final
 
 import torch
 
-from glimmer.evaluate.coverage import PatternCheck, check_pattern
+from glimmer.evaluate.coverage import PatternCheck, check_pattern, pattern_figures
 from glimmer.evaluate.generate import Answer, generate, stop_token_ids
 from glimmer.evaluate.grammar import (
     GenerationError,
@@ -41,6 +41,7 @@ __all__ = [
     "GeneratedPattern",
     "GenerationError",
     "GrammarLogitsProcessor",
+    "add_constrained",
     "generate_pattern",
     "generate_patterns",
     "generation_prompt",
@@ -312,3 +313,72 @@ def generate_pattern(
         system_role=_supports_system(tokenizer),
     )
     return GeneratedPattern(answer.text, fmt, constrained, answer.n_tokens, check, prompt)
+
+
+def add_constrained(
+    result: Any,
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[TriggerPrompt],
+    /,
+    *,
+    arms: Mapping[str, Any],
+    generate_kwargs: Mapping[str, Any],
+    format: str = "glimmer",
+) -> None:
+    """Answer *result*'s generation prompts under the grammar, per arm, and add the figures.
+
+    Each generation row gets ``constrained[arm]`` (a :class:`PatternCheck`), each arm's
+    summary ``glimmer_valid_constrained_share``, ``section_coverage`` and ``story_share``.
+    Arms other than base, prompted and tuned (whose decoding the grammar would not see) and
+    a missing ``generate`` extra are skipped with a note.
+
+    Args:
+        result: The :class:`~glimmer.evaluate.compare.Comparison` to complete.
+        model: The peft model the arms were answered with.
+        tokenizer: Its tokenizer.
+        prompts: The prompts, in the order of ``result.rows``.
+        arms: Arm -> its spec (``adapter`` on or off, ``system`` prompt).
+        generate_kwargs: The settings the free answers were generated with.
+        format: ``"glimmer"`` or ``"json"``.
+    """
+    from glimmer.extras import missing_modules
+
+    rows = [r for r in result.rows if r.category == "generation"]
+    asked = [p for p in prompts if p.category == "generation"]
+    if not rows or len(rows) != len(asked):
+        return
+    if missing_modules("generate"):
+        result.notes.append(
+            "constrained generation skipped: install the generate extra "
+            "(pip install 'glimmer-dsl[generate]')"
+        )
+        return
+    budgets = generate_kwargs.get("max_new_tokens", DEFAULT_PATTERN_TOKENS)
+    budget = budgets if isinstance(budgets, int) else int(budgets.get("generation", 384))
+    for arm, spec in arms.items():
+        if arm not in ("base", "prompted", "tuned") or arm not in result.summary:
+            continue
+        pairs = generate_patterns(
+            model,
+            asked,
+            tokenizer=tokenizer,
+            format=format,
+            constrained=True,
+            adapter=getattr(spec, "adapter", None),
+            system_prompt=getattr(spec, "system", None),
+            system_role=bool(generate_kwargs.get("system_role", True)),
+            max_new_tokens=budget,
+            batch_size=int(generate_kwargs.get("batch_size", 8)),
+            progress=generate_kwargs.get("progress", False),
+            label=f"{arm} (grammar)",
+        )
+        checks = [check for _, check in pairs]
+        for row, check in zip(rows, checks, strict=True):
+            row.constrained[arm] = check
+        figures = pattern_figures(checks)
+        summary = result.summary[arm]
+        summary.glimmer_valid_constrained_share = figures.valid_share
+        summary.section_coverage = figures.section_coverage
+        summary.story_share = figures.story_share
+    result.settings["constrained"] = f"{format} grammar (llguidance), {budget} new tokens"

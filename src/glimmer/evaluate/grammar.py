@@ -57,6 +57,17 @@ FORMATS: Final[tuple[str, ...]] = ("glimmer", "json")
 _LITERAL_TERMINALS: Final[tuple[str, ...]] = ("COLOR", "TIMESTAMP", "VERSION")
 _KEYWORDS: Final[tuple[str, ...]] = ("TRUE", "FALSE", "NULL")
 
+# What the object model accepts of a terminal, where that is less than the notation allows:
+# glimmer.lark reads 2025-53-80 as a timestamp, the Timestamp type refuses it as no real date.
+# The generation grammar writes the intersection (years 1000-2099, days 1-28: always real).
+_ACCEPTED: Final[dict[str, str]] = {
+    "TIMESTAMP": (
+        r"(?:1[0-9]{3}|20[0-9]{2})-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+        r"(?:T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]+)?)?"
+        r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?)?"
+    ),
+}
+
 
 class GrammarError(GlimmerError, ValueError):
     """A generation grammar or format that cannot be used.
@@ -193,8 +204,11 @@ class _DslBuilder:
         self.used_terminals.add(term.name)
         if name not in self.rules:
             ws = self.terms["WS"].regex
-            regex = f"(?:{term.regex})(?:{ws})" if term.lookahead else term.regex
-            self.rules[name] = f"{name}: {_lark_regex(regex)}"
+            end = f"(?:{ws})" if term.lookahead else ""
+            rule = f"{name}: {_lark_regex(f'(?:{term.regex}){end}')}"
+            if term.name in _ACCEPTED:
+                rule += f" & {_lark_regex(f'(?:{_ACCEPTED[term.name]}){end}')}"
+            self.rules[name] = rule
         return name
 
     def _text(self) -> str:
@@ -315,11 +329,30 @@ def dsl_grammar(*, sections: tuple[str, ...] = SEED_SECTIONS) -> str:
 
 
 def json_grammar_schema() -> dict[str, Any]:
-    """The Pattern JSON Schema, closed at the top level as strict loading is."""
+    """The Pattern JSON Schema, closed at the top level as strict loading is.
+
+    A string pattern the object model accepts only part of (timestamps: real dates) is
+    narrowed to that part.
+    """
     out = schema()
     out["additionalProperties"] = False
     for name in ("$schema", "$id"):
         out.pop(name, None)
+
+    def narrow(node: Any) -> None:
+        if isinstance(node, dict):
+            examples = node.get("examples") or []
+            if "pattern" in node and examples:
+                term = _terminal_for_example(str(examples[0]))
+                if term is not None and term.name in _ACCEPTED:
+                    node["pattern"] = f"^(?:{_ACCEPTED[term.name]})$"
+            for value in node.values():
+                narrow(value)
+        elif isinstance(node, list):
+            for value in node:
+                narrow(value)
+
+    narrow(out)
     return out
 
 

@@ -171,7 +171,12 @@ def _metric_rows(comparison: Comparison) -> list[tuple[str, str, list[str]]]:
     arms = list(s)
 
     def row(label: str, help_: str, fmt: Any, attr: str) -> tuple[str, str, list[str]]:
-        return label, help_, [fmt(getattr(s[a], attr)) for a in arms]
+        def cell(a: str) -> str:
+            iv = s[a].intervals.get(attr)
+            value = fmt(getattr(s[a], attr, None))
+            return f"{value} [{fmt(iv[0])}, {fmt(iv[1])}]" if iv else value
+
+        return label, help_, [cell(a) for a in arms]
 
     return [
         row(
@@ -205,6 +210,18 @@ def _metric_rows(comparison: Comparison) -> list[tuple[str, str, list[str]]]:
             "glimmer_valid_share",
         ),
         row(
+            "GLIMMER valid, grammar",
+            "generation prompts answered under the GLIMMER grammar with a valid pattern",
+            _pct,
+            "glimmer_valid_constrained_share",
+        ),
+        row(
+            "seed sections",
+            "share of the nine seed sections in the valid patterns written under the grammar",
+            _pct,
+            "section_coverage",
+        ),
+        row(
             "self-reference",
             "reflection answers speaking of themselves in framework terms",
             _pct,
@@ -221,12 +238,61 @@ def _metric_rows(comparison: Comparison) -> list[tuple[str, str, list[str]]]:
             _num,
             "internalisation",
         ),
+        *_skeptic_rows(row),
         row(
             "ended by itself",
             "answers that ended their turn before the token budget",
             _pct,
             "ended_share",
         ),
+    ]
+
+
+def _skeptic_rows(row: Any) -> list[tuple[str, str, list[str]]]:
+    # rows nothing was measured for (no retention suite, no attacks) are left out
+    return [r for r in _all_skeptic_rows(row) if any(v != "n/a" for v in r[2])]
+
+
+def _all_skeptic_rows(row: Any) -> list[tuple[str, str, list[str]]]:
+    return [
+        row(
+            "retention correct",
+            "the 111 retention questions answered correctly",
+            _pct,
+            "retention_correct_share",
+        ),
+        row(
+            "invented terms",
+            "prose answers using a framework-looking term the glossary lacks",
+            _pct,
+            "invented_term_share",
+        ),
+        row("repetition", "non-neutral answers repeating a sentence", _pct, "repetition_share"),
+        row(
+            "distinct answers",
+            "non-neutral answers no other answer duplicates",
+            _pct,
+            "distinct_answer_share",
+        ),
+        row(
+            "neutral concept share",
+            "neutral answers using a concept",
+            _pct,
+            "neutral_concept_share",
+        ),
+        row(
+            "robust concept share",
+            "attacked answers still using a concept (pooled)",
+            _pct,
+            "robust_concept_share",
+        ),
+        row(
+            "answer perplexity",
+            "of the arm's non-neutral answers under the base model",
+            _num,
+            "answer_perplexity",
+        ),
+        row("seconds", "generation time of the arm (all suites)", _num, "seconds"),
     ]
 
 
@@ -250,7 +316,7 @@ def render_html(comparison: Comparison, /) -> str:
     index = _index(comparison)
     sections = []
     for cat in CATEGORIES:
-        rows = [r for r in comparison.rows if r.category == cat]
+        rows = [r for r in comparison.rows if r.category == cat and r.suite != "retention"]
         if not rows:
             continue
         items = []
@@ -268,6 +334,31 @@ def render_html(comparison: Comparison, /) -> str:
                 }
             )
         sections.append({"category": cat, "title": _CATEGORY_TITLES.get(cat, cat), "items": items})
+    retention = [
+        r
+        for r in comparison.rows
+        if r.suite == "retention" and len({a.correct for a in r.answers.values()}) > 1
+    ]
+    if retention:
+        sections.append(
+            {
+                "category": "retention",
+                "title": "Retention: the everyday questions where the arms disagree",
+                "items": [
+                    {
+                        "row": r,
+                        "prompt_html": escape(r.prompt),
+                        "answers": [
+                            {"arm": arm, "a": a, "html": highlight(a.text, index)}
+                            for arm, a in r.answers.items()
+                        ],
+                    }
+                    for r in retention
+                ],
+            }
+        )
+    from glimmer.evaluate.verdict import render_skeptic_html
+
     fit_config = sorted((comparison.fit.config if comparison.fit else {}).items())
     return (
         _environment()
@@ -282,6 +373,8 @@ def render_html(comparison: Comparison, /) -> str:
             sections=sections,
             fit_config=fit_config,
             matplotlib_missing=not _matplotlib_available(),
+            skeptic_lead=render_skeptic_html(comparison, part="lead"),
+            skeptic_details=render_skeptic_html(comparison, part="details"),
         )
     )
 
@@ -297,6 +390,7 @@ def headline(comparison: Comparison, /) -> str:
     lines = [
         line("concept share", [_pct(s[a].concept_share) for a in arms]),
         line("GLIMMER valid", [_pct(s[a].glimmer_valid_share) for a in arms]),
+        line("GLIMMER valid, grammar", [_pct(s[a].glimmer_valid_constrained_share) for a in arms]),
         line("neutral correct", [_pct(s[a].neutral_correct_share) for a in arms]),
         line("ended by themselves", [_pct(s[a].ended_share) for a in arms]),
         line("perplexity", [_num(s[a].perplexity) for a in arms]),
@@ -306,6 +400,9 @@ def headline(comparison: Comparison, /) -> str:
         lines.append(
             f"{'perplexity change':<22}{_signed_pct(comparison.perplexity_change)} (tuned vs base)"
         )
+    from glimmer.evaluate.verdict import headline_lines
+
+    lines += headline_lines(comparison)
     return "\n".join(lines)
 
 
@@ -327,6 +424,9 @@ def render_markdown(comparison: Comparison, /) -> str:
         + "."
     )
     out.append("")
+    from glimmer.evaluate.verdict import skeptic_markdown
+
+    out += skeptic_markdown(comparison)
     out.append("| figure | " + " | ".join(arms) + " |")
     out.append("| --- |" + " ---: |" * len(arms))
     for label, _help, values in _metric_rows(comparison):
