@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from glimmer.train.loss import (
+    CHUNK_BYTES,
     add_chunked_lm_head,
     chunk_rows,
     chunked_cross_entropy,
@@ -147,3 +148,17 @@ def test_model_head_matches_the_models_own_loss(tiny_model: Any) -> None:
 def test_model_without_trl_head_is_left_alone(tiny_model: Any) -> None:
     assert not add_chunked_lm_head(tiny_model)
     assert "forward" not in tiny_model.__dict__
+
+
+def test_planner_loss_term_bounds_the_cpu_head() -> None:
+    """The planner's loss term is at least what glimmer's chunked head holds on a CPU."""
+    from glimmer.train import plan
+
+    assert plan._HEAD_CHUNK_BYTES == CHUNK_BYTES
+    for name in ("smollm2-135m", "mistral-7b-instruct-v0.2", "gemma-7b-it"):
+        shape = plan.model_shape(name)
+        for tokens in (1, 100, 2048):
+            rows = min(tokens, chunk_rows(shape.vocab_size))
+            held = rows * shape.vocab_size * 4 * 3  # logits, softmax, entropy product (fp32)
+            held += tokens * shape.hidden_size * 4  # the input's gradient
+            assert plan.logits_bytes(shape, tokens=tokens, act=4) >= held

@@ -19,8 +19,8 @@ The arithmetic, per method (``P`` parameters, ``T`` trainable ones):
   ``qlora`` default) keeps one byte per moment.
 * activations: what each decoder layer saves per token for the backward pass (norm inputs,
   q/k/v after rotary embedding, attention output, the four MLP tensors, each adapter's
-  dropout input and mask), times layers, batch and sequence length; plus the logits and their
-  fp32 loss copies, which dominate for large vocabularies. With gradient checkpointing only
+  dropout input and mask), times layers, batch and sequence length; plus one tile of the fused
+  LM-head loss (the full logits are never built). With gradient checkpointing only
   each layer's input is kept, plus one layer recomputed at a time.
 * overhead: on a GPU, the runtime's context (CUDA/ROCm) and the caching allocator's slack;
   on a CPU, what the C allocator keeps of the backward pass's freed blocks (peak RSS).
@@ -555,16 +555,26 @@ def _activations_per_token_layer(
     return float(size)
 
 
+#: Tokens and vocabulary entries of one tile of the fused LM-head loss (trl's kernel; glimmer's
+#: chunked head on a CPU stays below it, glimmer.train.loss.CHUNK_BYTES).
+_HEAD_TILE_TOKENS = 4096
+_HEAD_TILE_VOCAB = 32768
+#: fp32 logits of one chunk of glimmer's CPU head (glimmer.train.loss.CHUNK_BYTES); it holds
+#: three such buffers at once (logits, softmax, entropy product).
+_HEAD_CHUNK_BYTES = 64 * MiB
+
+
 def logits_bytes(shape: ModelShape, /, *, tokens: int, act: int) -> int:
     """Bytes the output head's logits and the loss keep at the peak, for *tokens* tokens.
 
-    The one place the planner models the loss: the logits at the training dtype, their fp32
-    copy, the fp32 log-softmax and the logits' gradient (``2 * act + 8`` bytes per
-    vocabulary entry and token). A loss that never holds all logits at once (chunked
-    cross-entropy) changes this function only.
+    The one place the planner models the loss. ``fit()`` never builds the full
+    ``tokens x vocabulary`` logits: its loss (trl's fused LM head on a GPU, glimmer's chunked
+    head on a CPU, :mod:`glimmer.train.loss`) projects at most 4096 tokens by 32768 vocabulary
+    entries at once, a tile at the training dtype plus one fp32 temporary, and keeps the fp32
+    gradient of the head's input (``4 * hidden_size`` bytes a token).
 
     Args:
-        shape: The model (its ``vocab_size`` decides).
+        shape: The model (its ``vocab_size`` and ``hidden_size`` decide).
         tokens: Tokens in one micro-batch (``batch * seq_len``).
         act: Bytes of one element at the training dtype (2 for bf16/fp16, 4 for fp32).
 
@@ -573,10 +583,12 @@ def logits_bytes(shape: ModelShape, /, *, tokens: int, act: int) -> int:
 
     Examples:
         >>> from glimmer.train.plan import model_shape
-        >>> logits_bytes(model_shape("mistral-7b-instruct-v0.2"), tokens=2048, act=2) / 2**30
-        0.732421875
+        >>> logits_bytes(model_shape("gemma-7b-it"), tokens=2048, act=2) / 2**30
+        0.3984375
     """
-    return tokens * shape.vocab_size * (2 * act + 8)
+    tile = min(tokens, _HEAD_TILE_TOKENS) * min(shape.vocab_size, _HEAD_TILE_VOCAB) * (act + 4)
+    tile = max(tile, 3 * min(tokens * shape.vocab_size * 4, _HEAD_CHUNK_BYTES))
+    return tile + tokens * shape.hidden_size * 4
 
 
 def plan(
@@ -847,7 +859,7 @@ def auto_plan(
     Examples:
         >>> choice = auto_plan("mistral-7b-instruct-v0.2", method="qlora", gpu="24GB")
         >>> choice.batch_size, choice.gradient_checkpointing, choice.fits
-        (4, True, True)
+        (8, True, True)
     """
     from glimmer.train.models import resolve_model
 
