@@ -134,6 +134,7 @@ def test_failing_folder_write_changes_nothing(tmp_path: Path) -> None:
     folder = tmp_path / "data"
     folder.mkdir()
     (folder / "train.jsonl").write_text("old")
+
     def build() -> None:
         with atomic_dir(folder, overwrite=True) as tmp:
             (tmp / "train.jsonl").write_text("new")
