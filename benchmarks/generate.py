@@ -1,0 +1,98 @@
+"""Tokens/s of compare()'s generation against a plain ``model.generate`` loop, in one run.
+
+Both answer the same trigger prompts (the bundled suites, ``--per-category`` prompts each)
+with the same model (the embedded SmolLM2), the same greedy decoding and the same new-token
+budgets (the demo's); they count the tokens each answer keeps (up to the end of its turn):
+
+* ``plain``          one ``model.generate`` call per prompt, as a user would write it
+* ``glimmer``        ``glimmer.evaluate.generate.generate``: batches of one budget and similar
+                     prompt length, left-padded, the KV cache (compare()'s path)
+* ``glimmer-static`` the same with the static KV cache (``cache_implementation="static"``)
+
+    .venv/bin/python benchmarks/generate.py [--per-category 2] [--batch 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _plain(model: Any, tok: Any, prompts: list[Any], budgets: dict[str, int]) -> int:
+    import torch
+
+    from glimmer.evaluate.generate import chat_text, stop_token_ids
+
+    stops = stop_token_ids(tok)
+    tokens = 0
+    with torch.inference_mode():
+        for p in prompts:
+            enc = tok(chat_text(tok, p.prompt), return_tensors="pt", add_special_tokens=False)
+            out = model.generate(
+                **enc,
+                max_new_tokens=budgets.get(p.category, 96),
+                do_sample=False,
+                eos_token_id=stops,
+                pad_token_id=tok.pad_token_id,
+            )
+            row = out[0, enc["input_ids"].shape[1] :].tolist()
+            cut = next((k for k, t in enumerate(row) if t in stops), None)
+            tokens += len(row) if cut is None else cut
+    return tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--per-category", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--only", default="plain,glimmer,glimmer-static")
+    args = parser.parse_args()
+
+    import torch
+
+    from glimmer.evaluate.demo import PROFILES
+    from glimmer.evaluate.generate import generate
+    from glimmer.evaluate.suites import bundled_suites, quick_subset
+    from glimmer.train.models import load_model
+
+    model, tok = load_model("smollm2-135m")
+    model.eval()
+    prompts = quick_subset(bundled_suites(), per_category=args.per_category)
+    budgets = dict(PROFILES["full"].max_new_tokens)
+    print(
+        f"SmolLM2-135M on {torch.get_num_threads()} threads, {len(prompts)} prompts, greedy, "
+        f"the demo's budgets {budgets}, generation batch {args.batch}"
+    )
+    results: dict[str, float] = {}
+    for name in args.only.split(","):
+        model.generation_config.cache_implementation = "static" if name.endswith("static") else None
+        start = time.perf_counter()
+        if name == "plain":
+            tokens = _plain(model, tok, prompts, budgets)
+        else:
+            answers = generate(
+                model,
+                prompts,
+                tokenizer=tok,
+                max_new_tokens=budgets,
+                batch_size=args.batch,
+                progress=False,
+            )
+            tokens = sum(a.n_tokens for a in answers)
+        seconds = time.perf_counter() - start
+        results[name] = tokens / seconds
+        print(f"{name:<15} {tokens:6d} tokens  {seconds:7.1f} s  {tokens / seconds:7.1f} tokens/s")
+    if "plain" in results:
+        for name, speed in results.items():
+            print(f"  {name:<15} {speed / results['plain']:5.2f}x plain generate per token")
+
+
+if __name__ == "__main__":
+    main()
