@@ -622,6 +622,15 @@ def compare_command(
         Path | None,
         typer.Option("--video", help="Also render an MP4 (and a GIF beside it) of the answers."),
     ] = None,
+    glossary: Annotated[
+        Path | None,
+        typer.Option(
+            "--glossary",
+            help="Glossary TOML to score with (concepts, highlighting, alignment). "
+            "Default: the bundled STARWEAVE glossary.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Answer trigger prompts as base, prompted and tuned; write the shift report."""
     _need("train", "compare")
@@ -636,6 +645,9 @@ def compare_command(
                 )
         if fit_result is None and (adapter.parent / "fit_result.json").is_file():
             fit_result = adapter.parent / "fit_result.json"
+        from glimmer.starweave import Glossary
+
+        scoring = Glossary.load(glossary) if glossary is not None else None
         result = _compare(
             base,
             adapters,
@@ -649,6 +661,7 @@ def compare_command(
             robustness=robustness,
             drift=drift,
             steer=steer,
+            glossary=scoring,
         )
         if video is not None:
             from glimmer.evaluate.video import render_video
@@ -689,6 +702,15 @@ def demo_command(
             "--seeds", help="Fit N seeds (SEED, SEED+1, ...) and report mean ± sd across them."
         ),
     ] = 1,
+    recipe: Annotated[
+        Path | None,
+        typer.Option(
+            "--recipe",
+            help="Your framework's recipe: build it, fit, and compare with its glossary, "
+            "pattern and suites. Default: the bundled STARWEAVE recipe.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """The main job end to end: examples -> dataset -> LoRA fit -> base/prompted/tuned report."""
     _need("train", "demo")
@@ -702,6 +724,7 @@ def demo_command(
             seeds=seeds,
             overwrite=force,
             echo=lambda line: out.print(line, markup=False),
+            recipe=recipe,
         )
     except GlimmerError as exc:
         err.print(str(exc), markup=False)

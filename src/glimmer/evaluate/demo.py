@@ -209,6 +209,7 @@ def run_demo(
     echo: Callable[[str], None] = print,
     progress: bool = True,
     overwrite: bool = False,
+    recipe: str | os.PathLike[str] | None = None,
 ) -> DemoResult:
     """Run the whole job and write the report.
 
@@ -222,6 +223,9 @@ def run_demo(
         progress: Show progress bars.
         overwrite: Replace what an earlier demo wrote in *output_dir*; without it a folder
             that is not empty is refused.
+        recipe: A recipe TOML of your own framework: its dataset is built and fitted on, and
+            the comparison uses its glossary, pattern and suites
+            (:func:`glimmer.evaluate.framework.demo_framework`); ``None``: the default recipe.
 
     Returns:
         The :class:`DemoResult`.
@@ -233,22 +237,27 @@ def run_demo(
     from glimmer._fs import require_empty
     from glimmer.data import build, default_recipe, write_jsonl
     from glimmer.model.io import load, write_text
-    from glimmer.resources import example_patterns
+    from glimmer.resources import default_example, example_patterns
     from glimmer.train.fit import fit
 
     prof = profile or PROFILES["quick" if quick else "full"]
+    framework = None
+    if recipe is not None:  # every file it names is checked before anything is written
+        from glimmer.evaluate.framework import demo_framework
+
+        framework = demo_framework(recipe)
     out = Path(output_dir)
     require_empty(out, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
 
-    files = example_patterns()
+    files = example_patterns() if framework is None else [framework.pattern or default_example()]
     patterns = [load(p) for p in files]
     echo(f"[1/4] {len(patterns)} example patterns: {', '.join(p.name for p in files)}")
 
     t = time.perf_counter()
-    splits = build(default_recipe(), seed=seed)
+    splits = build(default_recipe() if framework is None else framework.recipe, seed=seed)
     train, val = demo_slices(splits, prof)
     data_dir = out / "dataset"
     data_dir.mkdir(exist_ok=True)
@@ -256,7 +265,8 @@ def run_demo(
     write_jsonl(val, data_dir / "validation.jsonl", overwrite=True)
     seconds["build"] = time.perf_counter() - t
     echo(
-        f"[2/4] dataset (default recipe, seed {seed}): {len(train)} train / "
+        f"[2/4] dataset ({'default' if framework is None else framework.recipe.name} recipe, "
+        f"seed {seed}): {len(train)} train / "
         f"{len(val)} validation records (of {len(splits.train)} / {len(splits.validation)}) "
         f"-> {data_dir} ({seconds['build']:.0f}s)"
     )
@@ -274,7 +284,7 @@ def run_demo(
     )
 
     t = time.perf_counter()
-    prompts = bundled_suites()
+    prompts = bundled_suites() if framework is None else framework.prompts
     if prof.prompts_per_category is not None:
         prompts = quick_subset(prompts, per_category=prof.prompts_per_category)
     comparison = compare(
@@ -282,6 +292,8 @@ def run_demo(
         result.adapter_path,
         prompts,
         fit_result=result,
+        glossary=None if framework is None else framework.glossary,
+        prompt_pattern=None if framework is None else framework.pattern,
         max_new_tokens=prof.max_new_tokens,
         batch_size=prof.batch_size,
         seed=seed,
