@@ -31,10 +31,14 @@ ANSWER = (
 class Script:
     """What the server does: fail the first *failures* chat requests with *status*."""
 
-    def __init__(self, failures: int = 0, status: int = 429, delay: float = 0.0) -> None:
+    def __init__(
+        self, failures: int = 0, status: int = 429, delay: float = 0.0, structured: bool = False
+    ) -> None:
         self.failures = failures
         self.status = status
         self.delay = delay
+        self.structured = structured  # whether it honours response_format (a JSON Schema)
+        self.formats: list[str] = []  # response_format types asked for, in order
         self.lock = threading.Lock()
         self.chat_requests = 0
         self.in_flight = 0
@@ -81,7 +85,19 @@ def handler(script: Script) -> type[BaseHTTPRequestHandler]:
                     )
                     return
                 threading.Event().wait(script.delay)
-                if body["messages"][0]["role"] == "system":
+                asked = body.get("response_format")
+                if asked is not None:
+                    with script.lock:
+                        script.formats.append(asked["type"])
+                    if not script.structured:
+                        self._send(400, {"error": {"message": "response_format is not supported"}})
+                        return
+                    schema = asked["json_schema"]["schema"]
+                    assert schema["additionalProperties"] is False
+                    assert "metadata" in schema["properties"]
+                    story = ANSWER.format(n=n)
+                    content = json.dumps({"metadata": {"title": f"Lamp {n}"}, "story": story})
+                elif body["messages"][0]["role"] == "system":
                     content = ANSWER.format(n=n)
                 else:
                     content = f"Question: How does STARWEAVE see lamp number {n}?"
@@ -230,3 +246,61 @@ def test_unknown_model_is_refused_before_any_request(serve: Any, tmp_path: Path)
     assert info.value.code == "G481"
     assert MODEL in str(info.value)  # the hint lists what the server has
     assert script.chat_requests == 0
+
+
+def generation_seeds(n: int) -> list[ChatRecord]:
+    return [
+        ChatRecord(
+            messages=[
+                Message(role="user", content=f"Design a GLIMMER pattern for lamp {i}."),
+                Message(role="assistant", content=f'metadata {{ title: "Lamp {i}" }}'),
+            ],
+            category="generation",
+            template_id="generation/design",
+            seed=i,
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("structured", [True, False])
+def test_generation_answers_are_asked_under_the_pattern_schema(
+    serve: Any, tmp_path: Path, structured: bool
+) -> None:
+    script = Script(structured=structured)
+    run = expand(
+        generation_seeds(3),
+        base_url=serve(script),
+        model=MODEL,
+        review_path=tmp_path / "R.jsonl",
+        reviewer=reviewer(),
+        n_per_record=1,
+        concurrency=1,
+        progress=False,
+    )
+    rows = read_review(tmp_path / "R.jsonl")
+    way = "structured" if structured else "free"
+    assert run.counts.answers == {way: {"rows": 3, "rejected": 0 if structured else 3}}
+    assert all(r.provenance.structured is structured for r in rows)
+    assert f"generation answers: {way} 3" in run.summary()
+    if structured:  # the JSON the server wrote, checked and laid out
+        assert script.formats == ["json_schema"] * 3
+        assert all(r.candidate.answer().startswith('{\n  "metadata"') for r in rows)
+        assert all(r.status == "pending" for r in rows)
+    else:  # refused once, then free text for the rest of the run
+        assert script.formats == ["json_schema"]
+        assert all("glimmer" in r.failed() for r in rows)
+
+
+def test_other_answers_are_never_asked_for_a_schema(serve: Any, tmp_path: Path) -> None:
+    script = Script(structured=True)
+    run = expand(
+        seeds(2),
+        base_url=serve(script),
+        model=MODEL,
+        review_path=tmp_path / "R.jsonl",
+        reviewer=reviewer(),
+        progress=False,
+    )
+    assert script.formats == []
+    assert run.counts.answers == {}

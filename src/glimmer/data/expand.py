@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -219,6 +220,14 @@ class ExpansionRun:
             "rejected by: "
             + ", ".join(f"{k} {v} ({100 * c.share_failed()[k]:.0f}%)" for k, v in c.failed.items()),
         ]
+        if c.answers:
+            lines.append(
+                "generation answers: "
+                + ", ".join(
+                    f"{way} {n['rows']} ({n['rejected']} rejected)"
+                    for way, n in sorted(c.answers.items())
+                )
+            )
         return "\n".join(lines)
 
 
@@ -235,6 +244,35 @@ class _Made:
     job: _Job
     candidate: Candidate
     finish_reason: str | None
+    structured: bool | None = None
+
+
+class _NoStructuredOutput(Exception):
+    """The server refused ``response_format``: ask again in free text."""
+
+
+@cache
+def _pattern_format() -> dict[str, Any]:
+    """``response_format`` asking for a pattern under the Pattern JSON Schema."""
+    from glimmer.model.schema import schema
+
+    closed = schema()
+    closed["additionalProperties"] = False  # no unknown sections, as strict loading
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "glimmer_pattern", "schema": closed, "strict": False},
+    }
+
+
+def _pattern_text(answer: str) -> str:
+    """A structured answer (JSON, which GLIMMER reads as it is) laid out canonically."""
+    from glimmer.model.io import dumps, loads
+
+    try:
+        pattern = loads(answer, format="json")
+    except GlimmerError:
+        return answer  # the review's checks will say what is wrong with it
+    return dumps(pattern, format="json")
 
 
 def _request_seed(seed: int, job_id: str) -> int:
@@ -284,6 +322,8 @@ class _Teacher:
         self.question_max_tokens = question_max_tokens
         self.temperature = temperature
         self.timeout = timeout
+        # whether the server writes under a JSON Schema (response_format); None: not asked yet
+        self.structured: bool | None = None
 
     def render(self, template: str, **variables: Any) -> str:
         try:
@@ -363,10 +403,18 @@ class _Teacher:
         return TeacherError(f"the teacher server failed: {exc}", location=where, code="G483")
 
     def _chat(
-        self, messages: list[dict[str, str]], *, max_tokens: int, seed: int
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int,
+        seed: int,
+        response_format: dict[str, Any] | None = None,
     ) -> tuple[str, str | None]:
         import openai
 
+        extra: dict[str, Any] = (
+            {} if response_format is None else {"response_format": response_format}
+        )
         try:
             response = self.client.chat.completions.create(
                 model=self.model,
@@ -374,8 +422,12 @@ class _Teacher:
                 max_tokens=max_tokens,
                 temperature=self.temperature,
                 seed=seed,
+                **extra,
             )
         except openai.APIError as exc:
+            refused = isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError)
+            if response_format is not None and refused:
+                raise _NoStructuredOutput from None
             raise self.error(exc) from None
         if not response.choices:
             return "", None
@@ -403,6 +455,7 @@ class _Teacher:
         )
         question = _clean_question(raw)
         answer, finish = "", None
+        structured: bool | None = False if category == "generation" else None
         if question:
             examples = glimmer_blocks(record.answer) if category == "generation" else []
             example = examples[0].strip() if examples and len(examples[0]) <= 2000 else ""
@@ -414,11 +467,24 @@ class _Teacher:
                 pattern_example=example,
             )
             user = self.render(ANSWER_USER_TEMPLATE, question=question)
-            answer, finish = self._chat(
-                [{"role": "system", "content": system}, {"role": "user", "content": user}],
-                max_tokens=self.max_tokens,
-                seed=job.request_seed + 1,
-            )
+            chat = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+            if category == "generation" and self.structured is not False:
+                try:
+                    answer, finish = self._chat(
+                        chat,
+                        max_tokens=self.max_tokens,
+                        seed=job.request_seed + 1,
+                        response_format=_pattern_format(),
+                    )
+                    self.structured = True
+                    structured = True
+                    answer = _pattern_text(answer)
+                except _NoStructuredOutput:
+                    self.structured = False  # this server: free text from now on
+            if not structured:
+                answer, finish = self._chat(
+                    chat, max_tokens=self.max_tokens, seed=job.request_seed + 1
+                )
         messages: list[Message] = []
         if record.system is not None:
             messages.append(Message(role="system", content=record.system))
@@ -426,7 +492,7 @@ class _Teacher:
             Message(role="user", content=question),
             Message(role="assistant", content=answer.strip()),
         ]
-        return _Made(job, Candidate(messages=messages, category=category), finish)
+        return _Made(job, Candidate(messages=messages, category=category), finish, structured)
 
 
 def _detail(exc: Any) -> str:
@@ -593,6 +659,7 @@ def _row(made: _Made, checks: list[Check], teacher: _Teacher, *, auto_accept: bo
             },
             time=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             seed=made.job.request_seed,
+            structured=made.structured,
         ),
     )
 

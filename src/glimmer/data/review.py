@@ -116,6 +116,8 @@ class Provenance(_Model):
         seed_record: ``key``, ``category``, ``template_id`` and ``source`` of the seed record.
         time: UTC time the row was written, ISO 8601.
         seed: The sampling seed sent with the requests.
+        structured: For a generation answer, whether the server wrote it under the Pattern
+            JSON Schema (``response_format``, ``True``) or as free text (``False``).
     """
 
     teacher: str
@@ -124,6 +126,7 @@ class Provenance(_Model):
     seed_record: dict[str, Any]
     time: str
     seed: int
+    structured: bool | None = None
 
 
 class ReviewRow(_Model):
@@ -249,11 +252,14 @@ class ReviewCounts:
         total: Rows in the file.
         status: Rows per status (``accepted``, ``rejected``, ``pending``).
         failed: Rows per failed check (a row may fail several).
+        answers: Generation rows per way the answer was asked for (``structured``: under
+            the Pattern JSON Schema, ``free``: free text), with how many were rejected.
     """
 
     total: int
     status: dict[str, int]
     failed: dict[str, int]
+    answers: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def share_failed(self) -> dict[str, float]:
         """The share of rows that failed each check, 0..1."""
@@ -264,13 +270,20 @@ def count_rows(rows: Iterable[ReviewRow], /) -> ReviewCounts:
     """Count rows per status and per failed check."""
     status = {"accepted": 0, "rejected": 0, "pending": 0}
     failed = dict.fromkeys(CHECKS, 0)
+    answers: dict[str, dict[str, int]] = {}
     total = 0
     for row in rows:
         total += 1
         status[row.status] += 1
         for name in row.failed():
             failed[name] = failed.get(name, 0) + 1
-    return ReviewCounts(total, status, failed)
+        if row.provenance.structured is not None:
+            way = answers.setdefault(
+                "structured" if row.provenance.structured else "free", {"rows": 0, "rejected": 0}
+            )
+            way["rows"] += 1
+            way["rejected"] += row.status == "rejected"
+    return ReviewCounts(total, status, failed, answers)
 
 
 # ---------------------------------------------------------------------------------------------
