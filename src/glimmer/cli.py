@@ -16,7 +16,14 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from glimmer.errors import GlimmerError, GlimmerFileError, Location
+from glimmer.errors import (
+    FormatError,
+    GenerationError,
+    GlimmerError,
+    GlimmerFileError,
+    Location,
+    OptionError,
+)
 from glimmer.extras import MissingExtraError, require
 from glimmer.model import extract, io
 
@@ -163,7 +170,7 @@ def fmt(
             text = io.read_text(path)
             fmt_ = io.format_for_path(path, text)
             if fmt_.fmt is None:
-                raise GlimmerError(f"{fmt_.name} files cannot be formatted", code="G002")
+                raise FormatError(f"{fmt_.name} files cannot be formatted")
             new = fmt_.fmt(text, str(path))
         except GlimmerFileError as exc:
             err.print(f"{exc.location}: {exc.message}", markup=False)
@@ -852,7 +859,7 @@ def merge_command(
     from glimmer.train.merge import merge as _merge
 
     if dtype not in {"fp32", "bf16", "fp16"}:
-        _stop(GlimmerError(f"unknown dtype {dtype!r}", hint="use fp32, bf16 or fp16", code="G586"))
+        _stop(OptionError(f"unknown dtype {dtype!r}", hint="use fp32, bf16 or fp16", code="G586"))
     try:
         folder = _merge(adapter, output, base=base, dtype=dtype, overwrite=force)
     except GlimmerError as exc:
@@ -983,7 +990,7 @@ def generate_command(
         err.print(result.text, markup=False)
         cut = not result.check.ended
         _fail(
-            GlimmerError(
+            GenerationError(
                 f"the {how} answer is not a valid pattern: {result.check.error}",
                 code="G644",
                 hint=(

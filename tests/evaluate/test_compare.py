@@ -110,7 +110,10 @@ def test_json_has_the_summary_contract_and_round_trips(comparison: Comparison) -
 def test_markdown_has_the_table(comparison: Comparison) -> None:
     md = comparison.to_markdown()
     assert "| figure | base | prompted | tuned |" in md
-    assert "| concept share | 0% | 33% | 100% |" in md
+    # every figure with its 95% bootstrap interval
+    assert "| concept share | 0% [0%, 0%] | 33% [0%, 100%] | 100% [100%, 100%] |" in md
+    assert "| concept_share | +100 points [+100, +100] | +67 points [+0, +100] |" in md
+    assert "| ended_share | +0 points [+0, +0] |" in md
     assert "+10.0%" in md
 
 
@@ -165,6 +168,9 @@ def test_compare_end_to_end_on_a_tiny_model(
         semantic=False,
         progress=False,
         neutral_text="the moon is a pattern of light",
+        retention=False,
+        robustness=False,
+        drift=False,
     )
     assert [r.id for r in result.rows] == ["suite-1", "suite-2", "suite-3", "suite-4"]
     assert set(result.summary) == set(ARMS)
@@ -203,12 +209,20 @@ def test_cli_compare_writes_report_and_json(
     )
     report, result = tmp_path / "report.html", tmp_path / "result.json"
     args = ["compare", "--base", str(model_dir), "--adapter", str(adapter), "--suite", str(suite)]
-    run = CliRunner().invoke(app, [*args, "-o", str(report), "--json", str(result)])
+    args += ["--no-retention", "--no-robustness", "--no-drift"]
+    video = tmp_path / "clip.mp4"
+    run = CliRunner().invoke(
+        app, [*args, "-o", str(report), "--json", str(result), "--video", str(video)]
+    )
     assert run.exit_code == 0, run.output
     assert "concept share" in run.output
     data = json.loads(result.read_text())
     assert set(data["summary"]) == set(ARMS)
+    assert data["summary"]["tuned"]["retention_correct_share"] is None  # --no-retention
+    assert data["robustness"] == [] and data["drift"] == []
     assert "<table" in report.read_text()
+    assert video.is_file() and video.with_suffix(".gif").is_file()
+    assert 'href="clip.mp4"' in report.read_text()
     again = CliRunner().invoke(app, [*args, "-o", str(report)])
     assert again.exit_code == 2
     assert "exists" in again.output

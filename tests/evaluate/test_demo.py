@@ -123,3 +123,51 @@ def test_demo_slices_leave_unsliced_splits_whole() -> None:
     )  # no max_seq_len: nothing is measured, only stratified
     train, val = demo.demo_slices(splits, half)
     assert len(train) == 5 and val == records[15:]
+
+
+def test_run_demo_fits_several_seeds_and_says_what_quick_skips(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_index: ConceptIndex
+) -> None:
+    fits: list[int] = []
+
+    def fake_fit(dataset: Any, /, **kwargs: Any) -> Any:
+        fits.append(kwargs["seed"])
+        return SimpleNamespace(
+            adapter_path=str(tmp_path / f"adapter{kwargs['seed']}"),
+            train_loss=[],
+            eval_loss=[],
+            steps=1,
+            config={},
+        )
+
+    seen: dict[str, Any] = {}
+
+    def fake_compare(base: str, adapters: Any, prompts: Any, **kwargs: Any) -> Comparison:
+        seen["adapters"], seen["kwargs"] = adapters, kwargs
+        answers = {arm: ["Plain."] * len(prompts) for arm in ARMS}
+        return score_comparison(prompts, answers, index=small_index)
+
+    monkeypatch.setattr("glimmer.train.fit.fit", fake_fit)
+    monkeypatch.setattr(demo, "compare", fake_compare)
+    result = demo.run_demo(
+        tmp_path / "out", quick=True, seed=5, seeds=2, echo=lambda _: None, progress=False
+    )
+    assert fits == [5, 6]
+    assert seen["adapters"] == [str(tmp_path / "adapter5"), str(tmp_path / "adapter6")]
+    assert seen["kwargs"]["robustness"] is False and seen["kwargs"]["steer"] is False
+    assert any("skips robustness, drift, steer" in n for n in result.comparison.notes)
+    assert demo.PROFILES["full"].checks["steer"] is True  # the full profile runs every arm
+
+
+def test_seeds_below_one_are_refused_before_any_work(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from glimmer.cli import app
+    from glimmer.errors import GlimmerError
+
+    with pytest.raises(GlimmerError) as info:
+        demo.run_demo(tmp_path / "out", seeds=0, echo=lambda _: None)
+    assert info.value.code == "G653"
+    assert not (tmp_path / "out").exists()
+    run = CliRunner().invoke(app, ["demo", "--seeds", "0", "-o", str(tmp_path / "cli")])
+    assert run.exit_code == 2 and "--seeds" in run.output

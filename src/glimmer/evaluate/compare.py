@@ -23,7 +23,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field
 
-from glimmer.errors import GlimmerError
+from glimmer.errors import AdapterError, SuiteError
 from glimmer.evaluate import metrics as m
 from glimmer.evaluate.coverage import PatternCheck
 from glimmer.evaluate.drift import DriftConversation
@@ -467,7 +467,7 @@ def _resolve_suites(
         else:
             out.extend(load_suite(s))
     if not out:
-        raise GlimmerError(
+        raise SuiteError(
             "no prompts to compare on", code="G602", hint="pass a suite file with at least one row"
         )
     return out
@@ -566,9 +566,8 @@ def compare(
         adapter_dir = Path(tuned_adapter)
         for one in adapters:
             if not (Path(one) / "adapter_config.json").is_file():  # type: ignore[arg-type]
-                raise GlimmerError(
+                raise AdapterError(
                     f"{one} is not an adapter directory (no adapter_config.json)",
-                    code="G603",
                     hint="pass the adapter folder written by `glimmer fit` (OUT/adapter)",
                 )
         from glimmer.train.progress import quiet_libraries
@@ -576,9 +575,8 @@ def compare(
         with quiet_libraries():
             model = PeftModel.from_pretrained(model, str(adapter_dir))
     if not hasattr(model, "disable_adapter"):
-        raise GlimmerError(
+        raise AdapterError(
             "no adapter to compare: the tuned arm needs a LoRA adapter",
-            code="G603",
             hint="pass --adapter DIR (the adapter folder written by `glimmer fit`)",
         )
     model.eval()

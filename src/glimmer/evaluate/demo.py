@@ -40,6 +40,8 @@ class DemoProfile:
         batch_size: Generation batch size.
         train_records: Train on the first N records of the (shuffled) train split.
         validation_records: Validate on the first N records of the validation split.
+        checks: Options of :func:`compare` for the skeptic's checks (retention, robustness,
+            drift, steer, robust_per_category) and ``video``.
     """
 
     name: str
@@ -49,6 +51,7 @@ class DemoProfile:
     batch_size: int = 16
     train_records: int | None = None
     validation_records: int | None = None
+    checks: Mapping[str, Any] = field(default_factory=dict)
 
 
 _BUDGETS_FULL = {
@@ -58,6 +61,8 @@ _BUDGETS_FULL = {
     "reflection": 96,
     "matrix": 96,
     "neutral": 32,
+    "attack": 48,
+    "drift": 32,
 }
 _BUDGETS_QUICK = {
     "generation": 192,
@@ -102,6 +107,7 @@ PROFILES: dict[str, DemoProfile] = {
         max_new_tokens=_BUDGETS_FULL,
         train_records=100,
         validation_records=32,
+        checks={"robust_per_category": 2, "steer": True, "video": True},
     ),
     "quick": DemoProfile(
         "quick",
@@ -110,6 +116,8 @@ PROFILES: dict[str, DemoProfile] = {
         max_new_tokens=_BUDGETS_QUICK,
         train_records=48,
         validation_records=16,
+        # the costly checks are left to the full profile; the report says so
+        checks={"robustness": False, "drift": False, "steer": False, "video": False},
     ),
 }
 
@@ -206,6 +214,7 @@ def run_demo(
     quick: bool = False,
     seed: int = 0,
     profile: DemoProfile | None = None,
+    seeds: int = 1,
     echo: Callable[[str], None] = print,
     progress: bool = True,
     overwrite: bool = False,
@@ -219,6 +228,8 @@ def run_demo(
         quick: Use the quick profile (a few minutes).
         seed: Seed for the dataset and the fit.
         profile: A custom profile (overrides *quick*).
+        seeds: Fit this many seeds (*seed*, *seed* + 1, ...); the report gives each tuned
+            figure's mean and sd across them.
         echo: Where progress lines and the headline go.
         progress: Show progress bars.
         overwrite: Replace what an earlier demo wrote in *output_dir*; without it a folder
@@ -240,6 +251,14 @@ def run_demo(
     from glimmer.resources import default_example, example_patterns
     from glimmer.train.fit import fit
 
+    if seeds < 1:
+        from glimmer.errors import OptionError
+
+        raise OptionError(
+            f"--seeds must be at least 1, not {seeds}",
+            code="G653",
+            hint="pass --seeds 1 for one fit, or more for mean ± sd across fits",
+        )
     prof = profile or PROFILES["quick" if quick else "full"]
     framework = None
     if recipe is not None:  # every file it names is checked before anything is written
@@ -274,11 +293,21 @@ def run_demo(
     t = time.perf_counter()
     overrides = dict(prof.fit)
     result = fit(data_dir, output_dir=out / "fit", overwrite=True, seed=seed, **overrides)
+    adapters = [result.adapter_path]
+    for extra in range(1, seeds):
+        other = fit(
+            data_dir,
+            output_dir=out / f"fit-seed{seed + extra}",
+            overwrite=True,
+            seed=seed + extra,
+            **overrides,
+        )
+        adapters.append(other.adapter_path)
     seconds["fit"] = time.perf_counter() - t
     last = result.train_loss[-1].loss if result.train_loss else float("nan")
     replay = int(result.config.get("replay_samples") or 0)
     echo(
-        f"[3/4] LoRA fit: {result.steps} steps"
+        f"[3/4] LoRA fit{f' x {seeds} seeds' if seeds > 1 else ''}: {result.steps} steps"
         + (f" ({len(train)} records + {replay} self-replay rows)" if replay else "")
         + f", last training loss {last:.3f} ({seconds['fit']:.0f}s)"
     )
@@ -287,9 +316,10 @@ def run_demo(
     prompts = bundled_suites() if framework is None else framework.prompts
     if prof.prompts_per_category is not None:
         prompts = quick_subset(prompts, per_category=prof.prompts_per_category)
+    checks = {k: v for k, v in prof.checks.items() if k != "video"}
     comparison = compare(
         "smollm2-135m",
-        result.adapter_path,
+        adapters if len(adapters) > 1 else adapters[0],
         prompts,
         fit_result=result,
         glossary=None if framework is None else framework.glossary,
@@ -298,8 +328,23 @@ def run_demo(
         batch_size=prof.batch_size,
         seed=seed,
         progress=progress,
+        **checks,
     )
     seconds["compare"] = time.perf_counter() - t
+    skipped = [k for k in ("robustness", "drift", "steer") if checks.get(k) is False]
+    if skipped:
+        comparison.notes.append(
+            f"the {prof.name} profile skips {', '.join(skipped)}; run the full profile for them"
+        )
+    if prof.checks.get("video"):
+        from glimmer.evaluate.video import VideoError, render_video
+
+        t = time.perf_counter()
+        try:
+            render_video(comparison, out / "demo.mp4")
+        except VideoError as exc:
+            comparison.notes.append(f"no video: {exc.message}")
+        seconds["video"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     comparison.settings["demo_profile"] = prof.name
     comparison.settings["demo_seconds"] = {k: round(v, 1) for k, v in seconds.items()}
@@ -307,7 +352,11 @@ def run_demo(
     comparison.to_html(report)
     write_text(out / "report.md", comparison.to_markdown())
     write_text(out / "result.json", comparison.to_json())
-    echo(f"[4/4] compared {len(prompts)} prompts x 3 arms ({seconds['compare']:.0f}s) -> {report}")
+    echo(
+        f"[4/4] compared {len(prompts)} prompts x {len(comparison.summary)} arms "
+        f"({seconds['compare']:.0f}s) -> {report}"
+        + (f", {out / comparison.video}" if comparison.video else "")
+    )
     echo("")
     echo(comparison.headline())
     echo(f"{'wall time':<22}{seconds['total']:.0f}s ({prof.name} profile)")

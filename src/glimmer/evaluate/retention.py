@@ -1,0 +1,75 @@
+"""The retention set: does the tuned model still do ordinary things as well as the base model?
+
+A bundled neutral suite of 111 everyday questions with checkable answers (arithmetic, facts,
+units, dates and short instructions such as "answer in one word"), written for this check
+and kept out of the training templates (a test holds them apart). :func:`compare` adds it to
+every comparison unless ``retention=False`` (``--no-retention``); its rows carry
+``suite == "retention"`` and give ``retention_correct_share``. Perplexity is also measured on
+three neutral texts of different kinds (a story, a recipe, an encyclopedia entry):
+``summary[arm].perplexity_by_text``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from glimmer.errors import GlimmerError, Location
+from glimmer.evaluate.suites import TriggerPrompt, load_suite
+from glimmer.resources import resource_dir
+
+__all__ = [
+    "RETENTION_SUITE",
+    "RetentionError",
+    "bundled_retention",
+    "load_retention",
+    "neutral_texts",
+]
+
+#: The ``suite`` name retention rows carry in a comparison.
+RETENTION_SUITE = "retention"
+
+
+class RetentionError(GlimmerError, ValueError):
+    """A retention file whose rows are not neutral questions (code ``G652``)."""
+
+    code = "G652"
+
+
+def load_retention(path: str | os.PathLike[str], /) -> list[TriggerPrompt]:
+    """Read a retention suite: neutral rows, each with an ``expected`` answer.
+
+    Raises:
+        SuiteError: A row is malformed, or has no ``expected`` (code ``G601``, file and line).
+        RetentionError: A row is not of the ``neutral`` category.
+    """
+    rows = load_suite(path)
+    text = Path(path).read_text("utf-8").splitlines()
+    for row in rows:
+        if row.category != "neutral":
+            line = next((i for i, t in enumerate(text, 1) if f'"{row.id}"' in t), None)
+            raise RetentionError(
+                f"retention item {row.id!r} has category {row.category!r}",
+                location=Location(source=str(path), line=line),
+                hint='retention items are everyday questions: "category": "neutral"',
+            )
+    if not rows:
+        raise RetentionError("the retention suite is empty", location=Location(source=str(path)))
+    return rows
+
+
+def bundled_retention() -> list[TriggerPrompt]:
+    """The bundled retention suite (111 neutral questions).
+
+    Examples:
+        >>> rows = bundled_retention()
+        >>> len(rows) >= 100 and all(r.expected for r in rows)
+        True
+    """
+    return load_retention(resource_dir("retention") / "retention.jsonl")
+
+
+def neutral_texts() -> dict[str, str]:
+    """Name -> text of the neutral texts perplexity is measured on (three kinds)."""
+    folder = resource_dir("retention") / "texts"
+    return {p.stem: p.read_text("utf-8") for p in sorted(folder.glob("*.txt"))}

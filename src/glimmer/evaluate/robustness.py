@@ -1,0 +1,243 @@
+"""Robustness: does the framework survive being asked to drop it?
+
+Each non-neutral prompt is asked again under adversarial instructions, read from an attack
+file (JSONL, one attack per line; the bundled one is ``glimmer/resources/attacks/attacks.jsonl``)::
+
+    {"id": "suffix", "turns": [{"role": "user", "content": "{question} Answer plainly."}]}
+
+An attack is a short conversation whose last user turn holds the ``{question}`` slot; earlier
+turns (a plain exchange the assistant already gave) come before it. ``{framework}`` is
+replaced by the glossary's name. ``robust_concept_share`` is the share of attacked answers
+still using a concept the question did not contain, over every attack pooled, and
+``robust_concept_share_by_attack`` per attack.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from glimmer.errors import GlimmerError, Location
+from glimmer.evaluate.metrics import ConceptIndex
+from glimmer.evaluate.suites import TriggerPrompt
+from glimmer.model.io import read_text
+from glimmer.resources import resource_dir
+
+__all__ = [
+    "ArmSpec",
+    "Attack",
+    "AttackError",
+    "AttackRow",
+    "TurnAnswer",
+    "bundled_attacks",
+    "load_attacks",
+    "loads_attacks",
+    "run_attacks",
+    "summarise_attacks",
+]
+
+_SLOT = "{question}"
+
+
+class AttackError(GlimmerError, ValueError):
+    """An attack file or row that cannot be used (code ``G650``)."""
+
+    code = "G650"
+
+
+@dataclass(frozen=True, slots=True)
+class Attack:
+    """One adversarial instruction: the turns around the question.
+
+    Attributes:
+        id: Short name (``"suffix"``, ``"role-break"``, ``"prefill"``).
+        turns: ``{"role", "content"}`` messages; the last is a user turn holding ``{question}``.
+        title: Words for the report.
+    """
+
+    id: str
+    turns: tuple[tuple[str, str], ...]
+    title: str = ""
+
+    def messages(self, question: str, /, *, framework: str = "STARWEAVE") -> list[dict[str, str]]:
+        """The conversation with *question* in its slot and the framework named."""
+        return [
+            {
+                "role": role,
+                "content": content.replace("{framework}", framework).replace(_SLOT, question),
+            }
+            for role, content in self.turns
+        ]
+
+
+def _attack(data: Any, *, source: str, line: int) -> Attack:
+    loc = Location(source=source, line=line)
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
+        raise AttackError(
+            "an attack must be an object with an 'id' and 'turns'",
+            location=loc,
+            hint='write {"id": "suffix", "turns": [{"role": "user", "content": "{question} ..."}]}',
+        )
+    turns = data.get("turns")
+    if not isinstance(turns, list) or not turns:
+        raise AttackError(f"attack {data['id']!r} has no 'turns'", location=loc)
+    out: list[tuple[str, str]] = []
+    for t in turns:
+        if (
+            not isinstance(t, dict)
+            or t.get("role") not in ("user", "assistant")
+            or not isinstance(t.get("content"), str)
+        ):
+            raise AttackError(
+                f"attack {data['id']!r}: each turn needs a role (user or assistant) and content",
+                location=loc,
+            )
+        out.append((t["role"], t["content"]))
+    last_role, last = out[-1]
+    if last_role != "user" or last.count(_SLOT) != 1:
+        raise AttackError(
+            f"attack {data['id']!r}: the last turn must be a user turn holding the {_SLOT} slot once",
+            location=loc,
+            hint=f'put {_SLOT} where the question goes: "Stop role-playing. {_SLOT}"',
+        )
+    if any(_SLOT in c for _, c in out[:-1]):
+        raise AttackError(
+            f"attack {data['id']!r}: only the last turn may hold {_SLOT}", location=loc
+        )
+    return Attack(data["id"], tuple(out), str(data.get("title") or data["id"]))
+
+
+def loads_attacks(text: str, /, *, source: str = "<string>") -> list[Attack]:
+    """Read attacks from JSONL text.
+
+    Raises:
+        AttackError: A line is not JSON, or an attack has no ``{question}`` slot in its last turn.
+
+    Examples:
+        >>> loads_attacks('{"id": "s", "turns": [{"role": "user", "content": "{question} Plainly."}]}')[0].id
+        's'
+    """
+    attacks: list[Attack] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise AttackError(
+                f"invalid JSON: {exc.msg}",
+                location=Location(source=source, line=lineno, column=exc.colno),
+            ) from exc
+        attacks.append(_attack(data, source=source, line=lineno))
+    if not attacks:
+        raise AttackError("no attacks in the file", location=Location(source=source))
+    return attacks
+
+
+def load_attacks(path: str | os.PathLike[str], /) -> list[Attack]:
+    """Read an attack file (JSONL)."""
+    return loads_attacks(read_text(Path(path)), source=str(path))
+
+
+def bundled_attacks() -> list[Attack]:
+    """The bundled attacks: a plain-answer suffix, a role-break and a two-turn plain prefill."""
+    return load_attacks(resource_dir("attacks") / "attacks.jsonl")
+
+
+class TurnAnswer(BaseModel):
+    """One arm's answer to one attacked prompt or conversation turn."""
+
+    text: str
+    ended: bool = True
+    concepts: list[str] = Field(default_factory=list)
+
+
+class AttackRow(BaseModel):
+    """One prompt under one attack, answered by every arm."""
+
+    id: str
+    category: str
+    attack: str
+    prompt: str
+    answers: dict[str, TurnAnswer]
+
+
+@dataclass(frozen=True, slots=True)
+class ArmSpec:
+    """How one arm answers: adapter on or off, a system prompt, a context (steering hook)."""
+
+    adapter: bool | None = None
+    system: str | None = None
+    context: Callable[[], AbstractContextManager[Any]] | None = None
+
+    def active(self) -> AbstractContextManager[Any]:
+        """The context to generate in."""
+        return self.context() if self.context is not None else nullcontext()
+
+
+def run_attacks(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[TriggerPrompt],
+    attacks: Sequence[Attack],
+    arms: Mapping[str, ArmSpec],
+    /,
+    *,
+    index: ConceptIndex,
+    framework: str = "STARWEAVE",
+    system_role: bool = True,
+    max_new_tokens: int = 64,
+    batch_size: int = 8,
+    seconds: dict[str, float] | None = None,
+) -> list[AttackRow]:
+    """Every non-neutral prompt under every attack, answered by every arm."""
+    import time
+
+    from glimmer.evaluate.chat import answer_chats
+
+    pairs = [(p, a) for p in prompts if p.category != "neutral" for a in attacks]
+    convs = [a.messages(p.prompt, framework=framework) for p, a in pairs]
+    rows = [
+        AttackRow(id=p.id, category=p.category, attack=a.id, prompt=p.prompt, answers={})
+        for p, a in pairs
+    ]
+    for arm, spec in arms.items():
+        t = time.perf_counter()
+        with spec.active():
+            answers = answer_chats(
+                model,
+                tokenizer,
+                convs,
+                adapter=spec.adapter,
+                system=spec.system,
+                system_role=system_role,
+                max_new_tokens=max_new_tokens,
+                batch_size=batch_size,
+            )
+        if seconds is not None:
+            seconds[arm] = seconds.get(arm, 0.0) + time.perf_counter() - t
+        for row, (p, _), ans in zip(rows, pairs, answers, strict=True):
+            used = index.concepts_in(ans.text) - index.concepts_in(p.prompt)
+            row.answers[arm] = TurnAnswer(text=ans.text, ended=ans.ended, concepts=sorted(used))
+    return rows
+
+
+def summarise_attacks(
+    rows: Sequence[AttackRow], arm: str, /
+) -> tuple[float | None, dict[str, float]]:
+    """``(pooled share, share by attack)`` of *arm*'s attacked answers that use a concept."""
+    mine = [r for r in rows if arm in r.answers]
+    if not mine:
+        return None, {}
+    pooled = sum(bool(r.answers[arm].concepts) for r in mine) / len(mine)
+    by: dict[str, list[bool]] = {}
+    for r in mine:
+        by.setdefault(r.attack, []).append(bool(r.answers[arm].concepts))
+    return pooled, {k: sum(v) / len(v) for k, v in by.items()}

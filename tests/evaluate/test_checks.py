@@ -1,0 +1,177 @@
+"""The bundled retention, attack and drift suites, their loaders' errors, and the new arms end to end."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from glimmer.errors import GlimmerError
+from glimmer.evaluate.drift import DriftError, bundled_conversations, loads_conversations
+from glimmer.evaluate.metrics import ConceptIndex
+from glimmer.evaluate.retention import (
+    RetentionError,
+    bundled_retention,
+    load_retention,
+    neutral_texts,
+)
+from glimmer.evaluate.robustness import AttackError, bundled_attacks, loads_attacks
+from glimmer.evaluate.suites import SuiteError
+
+
+def test_retention_suite_is_large_checkable_and_of_every_kind() -> None:
+    rows = bundled_retention()
+    assert len(rows) >= 100
+    assert all(r.category == "neutral" and r.expected for r in rows)
+    assert len({r.id for r in rows}) == len(rows)
+    kinds = {
+        json.loads(line)["kind"]
+        for line in Path(rows[0].source or "").read_text("utf-8").splitlines()
+    }
+    assert kinds == {"arithmetic", "fact", "unit", "date", "instruction"}
+    assert len(neutral_texts()) >= 3
+
+
+def test_retention_questions_are_not_training_questions() -> None:
+    from glimmer.data import kinds
+
+    asked = {kinds._general_item(random.Random(s))[0].lower() for s in range(3000)}
+    asked |= {q.lower() for q, _ in kinds._FACTS}
+    overlap = [r.prompt for r in bundled_retention() if r.prompt.lower() in asked]
+    assert overlap == []
+
+
+def test_retention_item_without_expected_names_file_and_line(tmp_path: Path) -> None:
+    f = tmp_path / "ret.jsonl"
+    f.write_text(
+        '{"category": "neutral", "prompt": "2+2?", "expected": "4"}\n'
+        '{"category": "neutral", "prompt": "3+3?"}\n'
+    )
+    with pytest.raises(SuiteError) as info:
+        load_retention(f)
+    assert info.value.location.line == 2 and str(f) in str(info.value)
+    f.write_text('{"id": "x", "category": "application", "prompt": "Why?"}\n')
+    with pytest.raises(RetentionError) as info2:
+        load_retention(f)
+    assert info2.value.code == "G652" and info2.value.location.line == 1
+
+
+def test_bundled_attacks_hold_the_question_slot() -> None:
+    attacks = bundled_attacks()
+    assert [a.id for a in attacks] == ["suffix", "role-break", "prefill"]
+    msgs = attacks[2].messages("What is a lens?", framework="LUMENFOLD")
+    assert [m["role"] for m in msgs] == ["user", "assistant", "user"]
+    assert msgs[-1]["content"] == "What is a lens?"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"id": "s", "turns": [{"role": "user", "content": "Speak plainly."}]}', "slot"),
+        ('{"id": "s", "turns": [{"role": "user", "content": "{question} {question}"}]}', "slot"),
+        (
+            '{"id": "s", "turns": [{"role": "user", "content": "{question}"},'
+            ' {"role": "assistant", "content": "ok"}]}',
+            "last turn",
+        ),
+        ('{"id": "s", "turns": []}', "no 'turns'"),
+        ("{not json", "invalid JSON"),
+    ],
+)
+def test_bad_attacks_name_file_and_line(line: str, message: str) -> None:
+    text = '{"id": "ok", "turns": [{"role": "user", "content": "{question}"}]}\n' + line
+    with pytest.raises(AttackError, match=message) as info:
+        loads_attacks(text, source="attacks.jsonl")
+    assert info.value.code == "G650"
+    assert str(info.value).startswith("attacks.jsonl:2")
+
+
+def test_drift_conversations() -> None:
+    convs = bundled_conversations()
+    assert len(convs) >= 3 and all(len(c.turns) == 8 for c in convs)
+    with pytest.raises(DriftError) as info:
+        loads_conversations('{"id": "c", "turns": ["only one"]}', source="d.jsonl")
+    assert info.value.code == "G651" and str(info.value).startswith("d.jsonl:1")
+
+
+def test_compare_with_every_check_on_a_tiny_model(
+    tiny_model: Any, tiny_tokenizer: Any, tiny_peft: Any, small_index: ConceptIndex, tmp_path: Path
+) -> None:
+    from glimmer.evaluate.compare import compare
+
+    adapter = tmp_path / "adapter"
+    tiny_peft.save_pretrained(adapter)
+    suite = tmp_path / "suite.jsonl"
+    suite.write_text(
+        '{"category": "application", "prompt": "What is a river?"}\n'
+        '{"category": "reflection", "prompt": "How do you rest?"}\n'
+        '{"category": "neutral", "prompt": "What is 12 times 7?", "expected": "84"}\n'
+    )
+
+    class Glossary:
+        name = "TINYWEAVE"
+        concepts: ClassVar[dict[str, Any]] = {
+            c.name: type(
+                "C",
+                (),
+                {"name": c.name, "aliases": c.terms, "definition": c.definition, "relations": []},
+            )()
+            for c in small_index.concepts.values()
+        }
+
+    result = compare(
+        copy.deepcopy(tiny_model),
+        [adapter, adapter],
+        [suite],
+        tokenizer=tiny_tokenizer,
+        glossary=Glossary(),
+        prompt_pattern=_short_pattern(tmp_path),
+        max_new_tokens={"application": 3, "reflection": 3, "neutral": 2, "attack": 3, "drift": 2},
+        batch_size=64,
+        semantic=False,
+        progress=False,
+        steer=True,
+    )
+    arms = ["base", "prompted", "tuned", "steered"]
+    assert list(result.summary) == arms
+    retention = [r for r in result.rows if r.suite == "retention"]
+    assert len(retention) == len(bundled_retention())
+    for arm in arms:
+        s = result.summary[arm]
+        assert s.retention_correct_share is not None
+        assert s.n["retention_correct_share"] == len(retention)
+        assert set(s.robust_concept_share_by_attack) == {"suffix", "role-break", "prefill"}
+        assert s.n["robust_concept_share"] == 2 * 3
+        assert len(s.drift_concept_share) == 8
+        assert len(s.perplexity_by_text) >= 3
+        assert s.seconds is not None and s.seconds > 0
+    assert len(result.robustness) == 6 and len(result.drift) == len(bundled_conversations())
+    assert "tuned-base" in result.differences and "steered-base" in result.differences
+    assert result.steering["strength"] in [p["strength"] for p in result.steering["sweep"]]
+    # two adapters: a spread across them (the same adapter twice: sd 0)
+    spread = result.across_seeds["tuned"]["concept_share"]
+    assert spread.values == [spread.mean, spread.mean] and spread.sd == 0.0
+    again = type(result).from_json(result.to_json())
+    assert again.summary["tuned"].intervals == result.summary["tuned"].intervals
+
+
+def _short_pattern(tmp_path: Path) -> Path:
+    p = tmp_path / "short.glimmer"
+    p.write_text('story: "A seed."\n')
+    return p
+
+
+def test_compare_refuses_a_bad_second_adapter(
+    tiny_model: Any, tiny_tokenizer: Any, tiny_peft: Any, tmp_path: Path
+) -> None:
+    from glimmer.evaluate.compare import compare
+
+    adapter = tmp_path / "adapter"
+    tiny_peft.save_pretrained(adapter)
+    with pytest.raises(GlimmerError, match=r"no adapter_config\.json") as info:
+        compare(tiny_model, [adapter, tmp_path], tokenizer=tiny_tokenizer, progress=False)
+    assert info.value.code == "G603"
