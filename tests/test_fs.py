@@ -178,3 +178,16 @@ def test_read_refuses_huge_files_without_reading_them(tmp_path: Path) -> None:
     small = tmp_path / "small.txt"
     small.write_text("é")
     assert read_text(small, limit=2) == "é"
+
+
+def test_current_folder_is_never_swapped_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text("old")
+    monkeypatch.chdir(folder)
+    with pytest.raises(GlimmerFileError) as info, atomic_dir(".", overwrite=True):
+        pass
+    assert info.value.code == "G011"
+    assert (folder / "train.jsonl").read_text() == "old"

@@ -283,6 +283,14 @@ def atomic_dir(
     if target.exists():
         if not target.is_dir():
             _fail(path, "is a file, not a folder", code="G011", hint="name a folder")
+        here = Path.cwd().resolve()
+        if target == here or target in here.parents:
+            _fail(
+                path,
+                "is the current folder (or holds it), which cannot be replaced whole",
+                code="G011",
+                hint="run the command from another folder, or write to a sub-folder",
+            )
         try:
             nonempty = any(target.iterdir())
             mode = stat.S_IMODE(target.stat().st_mode)
