@@ -143,7 +143,7 @@ class Kill(TrainerCallback):
 
 fit(sys.argv[1], model=sys.argv[2], output_dir=sys.argv[3], callbacks=[Kill()], max_steps=8,
     batch_size=2, grad_accum=1, learning_rate=5e-3, progress=False, report_to=["none"],
-    early_stopping_patience=None, save_total_limit=5)
+    replay_samples=0, early_stopping_patience=None, save_total_limit=5)
 """
 
 
