@@ -7,8 +7,8 @@ Prints, for 20, 40, 80 and 1,000 KB of text:
 - many problems (one wrong value a line, about 17 bytes each): ``loads`` with every
   problem located;
 
-then the peak memory (resident set, above the process before the call) of one 16 MiB
-string through each reader, each in a fresh process.
+then the peak memory allocated by one call on a 16 MiB string through each reader (traced by
+``tracemalloc``, above what the process held before the call), each in a fresh process.
 
     python benchmarks/limits.py
 """
@@ -56,16 +56,18 @@ MEMORY = {
 }
 
 _PROBE = """
-import resource, sys, glimmer
+import tracemalloc
+import glimmer
 from glimmer.syntax.parser import parse
 import glimmer.model.weave
+
 s = '{"story": "' + "x" * (16 * 2**20 - 64) + '"}'
 w = '@pattern_meta@\\n' + s + '\\n@pattern_meta@\\n'
-s, w = s, w  # both built before the baseline
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+glimmer.loads('story: "warm"'); parse('a: 1')
+tracemalloc.start()
+base = tracemalloc.get_traced_memory()[0]
 %s
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print((peak - base) / 1024)
+print((tracemalloc.get_traced_memory()[1] - base) / 2**20)
 """
 
 
@@ -85,7 +87,7 @@ def main() -> None:
             f"{kb:>5} KB  {t_loads:>8.3f} s ({what:<13})  {t_fast:>10.3f} s  "
             f"{t_many:>8.3f} s ({what_many:<24})"
         )
-    print("\npeak memory of one 16 MiB string (MiB above the process before the call)")
+    print("\npeak memory of one call on a 16 MiB string (MiB allocated above the process before)")
     for label, call in MEMORY.items():
         code = _PROBE % call
         out = subprocess.run(
