@@ -332,6 +332,7 @@ def resolve(
         dtype=precision,
         device="cpu" if choice.use_cpu else "gpu",
     )
+                location=Location(source=config.model),
     where = "RAM" if choice.use_cpu else "GPU memory"
     verdict = (
         f"memory plan: peak {auto.plan.total / 2**30:.1f} GiB of {memory / 2**30:.1f} GiB {where}"
@@ -340,7 +341,7 @@ def resolve(
         advice = "; ".join(auto.advice) or "use a machine with more memory"
         if not choice.use_cpu:
             raise FitMemoryError(
-                f"{shape.name}: {config.method} at {seq_len} tokens does not fit this GPU "
+                f"{config.method} at {seq_len} tokens does not fit this GPU "
                 f"({auto.plan.total / 2**30:.1f} GiB needed with batch {auto.batch_size}"
                 f"{' and gradient checkpointing' if auto.gradient_checkpointing else ''}, "
                 f"{memory / 2**30:.1f} GiB on the device, {auto.headroom:.0%} kept free)",
