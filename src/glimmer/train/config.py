@@ -332,7 +332,6 @@ def resolve(
         dtype=precision,
         device="cpu" if choice.use_cpu else "gpu",
     )
-                location=Location(source=config.model),
     where = "RAM" if choice.use_cpu else "GPU memory"
     verdict = (
         f"memory plan: peak {auto.plan.total / 2**30:.1f} GiB of {memory / 2**30:.1f} GiB {where}"
@@ -345,6 +344,7 @@ def resolve(
                 f"({auto.plan.total / 2**30:.1f} GiB needed with batch {auto.batch_size}"
                 f"{' and gradient checkpointing' if auto.gradient_checkpointing else ''}, "
                 f"{memory / 2**30:.1f} GiB on the device, {auto.headroom:.0%} kept free)",
+                location=Location(source=config.model),
                 hint=advice,
             )
         reasons.append(f"{verdict}: may not fit ({advice})")
