@@ -91,7 +91,7 @@ def _compact(data: dict[str, Any], rng: random.Random) -> dict[str, Any]:
         extra = [k for k in ("processing", "when_seeing", "when_processing") if k in data]
         if extra:
             out[extra[0]] = data[extra[0]]
-    return out
+    return {k: out[k] for k in SEED_SECTIONS if k in out}  # the usual order, as full patterns
 
 
 def _synthesize_data(

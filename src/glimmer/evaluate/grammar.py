@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final, Literal
 
-from glimmer.errors import GlimmerError
-from glimmer.model.pattern import SEED_SECTIONS
+from glimmer.errors import GenerationError, GrammarError
+from glimmer.model.pattern import SEED_SECTIONS, Section
 from glimmer.model.schema import schema
 
 __all__ = [
@@ -67,23 +67,6 @@ _ACCEPTED: Final[dict[str, str]] = {
         r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?)?"
     ),
 }
-
-
-class GrammarError(GlimmerError, ValueError):
-    """A generation grammar or format that cannot be used.
-
-    Codes: ``G641`` an unknown format, ``G642`` a grammar the constraint library cannot
-    compile.
-    """
-
-    code = "G642"
-
-
-class GenerationError(GlimmerError, ValueError):
-    """A pattern cannot be generated: an empty scenario (G640), an adapter folder that is not
-    one (G603), an answer that is not a valid pattern (G644)."""
-
-    code = "G640"
 
 
 def check_scenario(scenario: str, /) -> str:
@@ -163,6 +146,16 @@ def _lark_regex(regex: str) -> str:
     # control characters and the BOM written as escapes, so the grammar stays plain text
     escaped = re.sub(r"[\x00-\x1f\ufeff]", lambda m: f"\\x{{{ord(m[0]):x}}}", regex)
     return f"/{regex_to_lark(escaped, 'dw')}/"
+
+
+def _field_order(properties: dict[str, Any]) -> list[str]:
+    """A section's own fields first, then those every section shares, as patterns write them
+    (``mode``, ``state``, ``focus``, then ``directives``); other objects keep schema order."""
+    shared = Section.model_fields
+    if not set(shared) <= set(properties):  # not a section (metadata)
+        return list(properties)
+    own = [k for k in properties if k not in shared]
+    return own + [k for k in properties if k in shared]
 
 
 def _terminal_for_example(example: str) -> _Terminal | None:
@@ -270,10 +263,7 @@ class _DslBuilder:
         return None, None
 
     def _order(self, node: dict[str, Any]) -> list[str]:
-        """A section's own fields first, then those every section shares (as patterns do)."""
-        shared = self.defs.get("Section", {}).get("properties", {})
-        own = [k for k in node["properties"] if k not in shared]
-        return own + [k for k in node["properties"] if k in shared]
+        return _field_order(node["properties"])
 
     def _members(self, properties: dict[str, Any], order: list[str]) -> list[str]:
         """One rule per property that has a DSL form: ``key: value`` or ``key {block}``."""
@@ -332,7 +322,7 @@ def json_grammar_schema() -> dict[str, Any]:
     """The Pattern JSON Schema, closed at the top level as strict loading is.
 
     A string pattern the object model accepts only part of (timestamps: real dates) is
-    narrowed to that part.
+    narrowed to that part, and a section's own fields come before the shared ones.
     """
     out = schema()
     out["additionalProperties"] = False
@@ -353,6 +343,10 @@ def json_grammar_schema() -> dict[str, Any]:
                 narrow(value)
 
     narrow(out)
+    for definition in out.get("$defs", {}).values():  # llguidance keeps keys in schema order
+        props = definition.get("properties")
+        if props:
+            definition["properties"] = {k: props[k] for k in _field_order(props)}
     return out
 
 
