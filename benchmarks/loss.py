@@ -105,7 +105,9 @@ def main() -> None:
             print(f"{name}: failed\n{proc.stderr[-1500:]}")
             continue
         results[name] = r = json.loads(line[7:])
-        print(f"{name:<8} {r['seconds'] * 1000:8.1f} ms  peak RSS {r['peak_bytes'] / 2**20:7.0f} MiB")
+        print(
+            f"{name:<8} {r['seconds'] * 1000:8.1f} ms  peak RSS {r['peak_bytes'] / 2**20:7.0f} MiB"
+        )
     if "plain" in results:
         base = results["plain"]
         for name, r in results.items():
