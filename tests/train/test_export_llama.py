@@ -17,6 +17,7 @@ import pytest
 from glimmer.train.export import ExportResult, export
 
 llama_cpp = pytest.importorskip("llama_cpp", reason="the export extra: pip install glimmer[export]")
+pytestmark = pytest.mark.slow  # exports the embedded model three times
 
 SMOL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 N = 16
