@@ -109,7 +109,7 @@ def test_convert_both_ways(good: Path, tmp_path: Path) -> None:
 
 def test_convert_unknown_format(good: Path) -> None:
     code, _, err = run("convert", str(good), "--to", "yaml")
-    assert code == 1 and "unknown format" in err
+    assert code == 2 and "G002 unknown format 'yaml'" in err
 
 
 def test_schema_prints_json_schema() -> None:

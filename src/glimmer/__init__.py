@@ -92,8 +92,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from glimmer.starweave.glossary import Concept, Glossary, GlossaryError, Relation
     from glimmer.train.config import FitConfig
     from glimmer.train.doctor import doctor
-    from glimmer.train.fit import fit
     from glimmer.train.export import ExportResult, export
+    from glimmer.train.fit import fit
     from glimmer.train.merge import merge
     from glimmer.train.plan import MemoryPlan, plan
     from glimmer.train.result import FitResult
@@ -106,12 +106,14 @@ def __getattr__(name: str) -> Any:
     try:
         loaded = import_module(module)
     except ModuleNotFoundError as exc:
-        from glimmer.extras import MissingExtraError, extra_for_module
+        from glimmer.extras import MissingExtraError, extra_for_module, install_hint
 
         extra = extra_for_module(exc.name)
         if extra is None:
             raise
-        raise MissingExtraError(extra, (str(exc.name),), feature=f"glimmer.{name}") from None
+        raise MissingExtraError(
+            extra, (str(exc.name),), feature=f"glimmer.{name}", hint=install_hint(extra)
+        ) from None
     value = getattr(loaded, name)
     globals()[name] = value
     return value

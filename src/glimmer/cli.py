@@ -1,7 +1,10 @@
 """The ``glimmer`` command line: each command calls one stage of the library.
 
-Exit codes: 0 success, 1 a file has problems (``check``) or needs formatting
-(``fmt --check``), 2 a file could not be read or the command line is wrong.
+Exit codes: 0 success; 1 the command ran and found something (``check`` found problems,
+``fmt --check`` a file to format, ``plan`` a run that does not fit, ``doctor`` a failed
+check); 2 a user error: bad input, a file that cannot be read or written, a wrong option or a
+missing extra. Every error goes through one path (``_fail``): ``CODE file:line:col: message``,
+the caret line and the hint, on standard error.
 """
 
 from __future__ import annotations
@@ -72,18 +75,16 @@ def _problem_lines(exc: GlimmerError) -> list[str]:
 
 
 def _fail(exc: GlimmerError) -> NoReturn:
-    """Report *exc* and exit: 2 with one line for a file that cannot be read or written,
-    1 with every problem for anything else."""
-    if isinstance(exc, MissingExtraError):
-        err.print(f"{exc.code} {exc.message}\nhint: {exc.hint}", markup=False)
-        raise typer.Exit(2) from None
-    if isinstance(exc, GlimmerFileError):
-        hint = f" ({exc.hint})" if exc.hint else ""
-        err.print(f"{exc.location}: {exc.message}{hint}", markup=False)
-        raise typer.Exit(2) from None
-    for line in _problem_lines(exc):
-        err.print(line, markup=False)
-    raise typer.Exit(1) from None
+    """Report *exc* on standard error and exit 2: the one way a command stops on an error.
+
+    Every problem is printed as ``CODE file:line:col: message``, with the caret line and the
+    hint under it. Exit code 2 means the input or the command line is wrong (a user error);
+    1 is kept for a command that ran and found something (``check``, ``fmt --check``,
+    ``plan`` that does not fit, ``doctor`` failures).
+    """
+    for problem in exc.problems:
+        err.print(problem.format(code=True), markup=False)
+    raise typer.Exit(2) from None
 
 
 def _need(extra: str, command: str) -> None:
@@ -173,8 +174,7 @@ def fmt(
                 raise FormatError(f"{fmt_.name} files cannot be formatted")
             new = fmt_.fmt(text, str(path))
         except GlimmerFileError as exc:
-            err.print(f"{exc.location}: {exc.message}", markup=False)
-            raise typer.Exit(2) from None
+            _fail(exc)
         except GlimmerError as exc:
             failed += 1
             for line in _problem_lines(exc):
@@ -434,9 +434,7 @@ def fit_command(
             **overrides,
         )
     except GlimmerError as exc:
-        for line in _problem_lines(exc):
-            err.print(f"{exc.code} {line}", markup=False)
-        raise typer.Exit(2) from None
+        _fail(exc)
     last = result.eval_loss[-1].loss if result.eval_loss else None
     out.print(f"adapter: {result.adapter_path}", markup=False)
     if result.best_checkpoint:
@@ -500,9 +498,7 @@ def plan_command(
                 lora_r=lora_r,
             )
         except GlimmerError as exc:
-            for line in _problem_lines(exc):
-                err.print(f"{exc.code} {line}", markup=False)
-            raise typer.Exit(2) from None
+            _fail(exc)
         if as_json:
             sys.stdout.write(json.dumps(choice.to_dict(), indent=2) + "\n")
         else:
@@ -518,9 +514,7 @@ def plan_command(
             lora_r=lora_r,
         )
     except GlimmerError as exc:
-        for line in _problem_lines(exc):
-            err.print(f"{exc.code} {line}", markup=False)
-        raise typer.Exit(2) from None
+        _fail(exc)
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
@@ -551,8 +545,7 @@ def doctor_command(
             model=model, method=method, on_check=lambda check: out.print(str(check), markup=False)
         )
     except GlimmerError as exc:
-        err.print(f"{exc.code} {exc.message} (hint: {exc.hint})", markup=False)
-        raise typer.Exit(2) from None
+        _fail(exc)
     out.print(str(report).splitlines()[-1], markup=False)
     raise typer.Exit(report.exit_code)
 
@@ -681,8 +674,7 @@ def compare_command(
         if markdown_out is not None:
             io.write_text(markdown_out, result.to_markdown(), overwrite=force)
     except GlimmerError as exc:
-        err.print(str(exc), markup=False)
-        raise typer.Exit(2) from None
+        _fail(exc)
     out.print(result.headline(), markup=False)
     err.print(f"wrote {output}", markup=False)
     from glimmer.train.hub import record_shift
@@ -734,8 +726,7 @@ def demo_command(
             recipe=recipe,
         )
     except GlimmerError as exc:
-        err.print(str(exc), markup=False)
-        raise typer.Exit(2) from None
+        _fail(exc)
 
 
 @app.command()
@@ -829,13 +820,6 @@ def review(
         _fail(exc)
 
 
-def _stop(exc: GlimmerError) -> NoReturn:
-    """Report a bad-input error with its code and hint; exit 2."""
-    for line in _problem_lines(exc):
-        err.print(f"{exc.code} {line}", markup=False)
-    raise typer.Exit(2) from None
-
-
 @app.command("merge")
 def merge_command(
     adapter: Annotated[
@@ -859,11 +843,11 @@ def merge_command(
     from glimmer.train.merge import merge as _merge
 
     if dtype not in {"fp32", "bf16", "fp16"}:
-        _stop(OptionError(f"unknown dtype {dtype!r}", hint="use fp32, bf16 or fp16", code="G586"))
+        _fail(OptionError(f"unknown dtype {dtype!r}", hint="use fp32, bf16 or fp16", code="G586"))
     try:
         folder = _merge(adapter, output, base=base, dtype=dtype, overwrite=force)
     except GlimmerError as exc:
-        _stop(exc)
+        _fail(exc)
     out.print(f"wrote {folder}", markup=False)
 
 
@@ -921,7 +905,7 @@ def export_command(
             overwrite=force,
         )
     except GlimmerError as exc:
-        _stop(exc)
+        _fail(exc)
     out.print(
         f"wrote {result.gguf} ({result.size_bytes / 2**20:.1f} MiB, {result.quant}, "
         f"{result.seconds:.1f}s)",
@@ -982,9 +966,7 @@ def generate_command(
             max_new_tokens=max_new_tokens,
         )
     except GlimmerError as exc:
-        for line in _problem_lines(exc):
-            err.print(f"{exc.code} {line}", markup=False)
-        raise typer.Exit(2) from None
+        _fail(exc)
     how = "free" if free else "constrained"
     if not result.valid:
         err.print(result.text, markup=False)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import importlib.util
 
-from glimmer.errors import GlimmerError
+from glimmer.errors import MissingExtraError, OptionError
 
 __all__ = [
     "DISTRIBUTION",
     "EXTRAS",
     "MissingExtraError",
     "extra_for_module",
+    "install_hint",
     "install_line",
     "missing_modules",
     "require",
@@ -57,36 +58,20 @@ _NOTES: dict[str, str] = {
 }
 
 
-class MissingExtraError(GlimmerError, RuntimeError):
-    """A feature needs an optional extra that is not installed.
-
-    Attributes:
-        extra: The extra's name (``"train"``, ``"eval"``, ``"expand"``, ``"qlora"``).
-        missing: The top-level modules that could not be found.
-    """
-
-    code = "G005"
-
-    def __init__(self, extra: str, missing: tuple[str, ...], *, feature: str) -> None:
-        self.extra = extra
-        self.missing = missing
-        super().__init__(
-            f"{feature} needs the '{extra}' extra ({', '.join(missing)} not installed)",
-            hint=f"{install_line(extra)}{_NOTES.get(extra, '')}",
-        )
-
-
 def install_line(extra: str, /) -> str:
     """The exact command that installs *extra*, e.g. ``pip install "glimmer-dsl[train]"``."""
     return f'pip install "{DISTRIBUTION}[{extra}]"'
 
 
+def install_hint(extra: str, /) -> str:
+    """The install line for *extra* with any word more it needs (a CPU-only torch, ROCm)."""
+    return f"{install_line(extra)}{_NOTES.get(extra, '')}"
+
+
 def missing_modules(extra: str, /) -> tuple[str, ...]:
     """The modules of *extra* that are not installed (none when it is complete)."""
     if extra not in EXTRAS:
-        raise GlimmerError(
-            f"unknown extra {extra!r}", hint=f"one of {', '.join(EXTRAS)}", code="G006"
-        )
+        raise OptionError(f"unknown extra {extra!r}", hint=f"one of {', '.join(EXTRAS)}")
     return tuple(m for m in EXTRAS[extra] if importlib.util.find_spec(m) is None)
 
 
@@ -107,7 +92,7 @@ def require(extra: str, /, *, feature: str) -> None:
     """
     missing = missing_modules(extra)
     if missing:
-        raise MissingExtraError(extra, missing, feature=feature)
+        raise MissingExtraError(extra, missing, feature=feature, hint=install_hint(extra))
 
 
 def extra_for_module(module: str | None, /) -> str | None:

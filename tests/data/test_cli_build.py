@@ -74,12 +74,12 @@ def test_build_with_corpus_patterns(tmp_path: Path, corpus_dir: Path) -> None:
     assert any(s and "pluto-v1" in s for s in sources)
 
 
-def test_bad_recipe_exits_1_with_location(tmp_path: Path) -> None:
+def test_bad_recipe_exits_2_with_code_and_location(tmp_path: Path) -> None:
     recipe = tmp_path / "bad.toml"
     recipe.write_text('[[builders]]\nkind = "sonnet"\n', encoding="utf-8")
     res = runner.invoke(app, ["build", str(recipe), "-o", str(tmp_path / "o")])
-    assert res.exit_code == 1
-    assert f"{recipe}:2:1" in res.output
+    assert res.exit_code == 2
+    assert f"G414 {recipe}:2:1: unknown builder kind 'sonnet'" in res.output
 
 
 def test_build_without_recipe_uses_the_default(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from glimmer.data.dedup import Deduper
 from glimmer.data.records import ChatRecord, DatasetSplits
-from glimmer.errors import GlimmerError
+from glimmer.errors import OptionError
 
 __all__ = ["BuildContext", "Builder", "derive_seed", "mix", "split_records"]
 
@@ -278,10 +278,10 @@ def mix(weights: Mapping[Builder, float], /, *, n: int) -> Builder:
         A builder.
 
     Raises:
-        GlimmerError: A weight is not positive, or *n* is negative (code G413).
+        OptionError: A weight is not positive, or *n* is negative (code G413).
     """
     if n < 0 or not weights or any(w <= 0 for w in weights.values()):
-        raise GlimmerError(
+        raise OptionError(
             "mix() needs positive weights and n >= 0",
             hint="e.g. mix({a: 0.7, b: 0.3}, n=1000)",
             code="G413",
@@ -298,7 +298,7 @@ def split_records(
     least one when *validation* > 0) to validation, chosen with a seeded generator.
     """
     if not 0 <= validation < 1:
-        raise GlimmerError(
+        raise OptionError(
             "validation share must be in [0, 1)", hint="e.g. validation=0.1", code="G413"
         )
     by_cat: dict[str, list[int]] = {}

@@ -49,7 +49,7 @@ from glimmer.data.review import (
     read_review,
 )
 from glimmer.data.templates import TemplateError, TemplateSet
-from glimmer.errors import GlimmerError, GlimmerFileError, Location
+from glimmer.errors import GlimmerError, GlimmerFileError, Location, TeacherError
 
 if TYPE_CHECKING:  # pragma: no cover
     from openai import OpenAI
@@ -92,16 +92,6 @@ ANGLES: Final[tuple[str, ...]] = (
 QUESTION_TEMPLATE: Final = "expand/question.jinja2"
 ANSWER_SYSTEM_TEMPLATE: Final = "expand/answer_system.jinja2"
 ANSWER_USER_TEMPLATE: Final = "expand/answer_user.jinja2"
-
-
-class TeacherError(GlimmerError, ConnectionError):
-    """The teacher server cannot be used: unreachable, unknown model, or refusing requests.
-
-    Codes: ``G480`` server unreachable or timing out, ``G481`` unknown model, ``G483`` the
-    server refused or kept failing. The location is the server's base URL.
-    """
-
-    code = "G480"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -511,7 +501,7 @@ def _client(base_url: str, api_key: str | None, timeout: float, max_retries: int
     try:
         from openai import OpenAI
     except ImportError:  # pragma: no cover - depends on the installation
-        raise GlimmerError(
+        raise TeacherError(
             "teacher expansion needs the openai client",
             hint="pip install 'glimmer-dsl[expand]'",
             code="G484",

@@ -37,7 +37,7 @@ from glimmer.data.records import ChatRecord, Message
 from glimmer.data.sentences import gist
 from glimmer.data.shaping import Shape
 from glimmer.data.templates import TemplateSet
-from glimmer.errors import GlimmerError, Location
+from glimmer.errors import Location, NoConceptsError
 from glimmer.starweave.glossary import Glossary
 
 __all__ = [
@@ -66,12 +66,6 @@ SYSTEM_PROMPTS: tuple[str, ...] = (
     "Be concise and kind.",
 )
 """Generic system turns added to a share of records, so the behaviour does not hinge on one."""
-
-
-class NoConceptsError(GlimmerError, ValueError):
-    """A glossary with nothing for the builders to speak of: no concepts, only GLIMMER sections."""
-
-    code = "G422"
 
 
 @cache

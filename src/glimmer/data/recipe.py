@@ -40,7 +40,7 @@ from glimmer.data.builder import Builder, mix
 from glimmer.data.records import ChatRecord, DatasetSplits
 from glimmer.data.shaping import Shape
 from glimmer.data.templates import build_budget, inside_folder
-from glimmer.errors import GlimmerError, Location, caret_context
+from glimmer.errors import Location, RecipeError, caret_context
 from glimmer.model.pattern import Pattern
 from glimmer.starweave.glossary import Glossary
 
@@ -57,12 +57,6 @@ KINDS = (
 )
 FORMATS = ("jsonl", "sharegpt", "alpaca")
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
-
-
-class RecipeError(GlimmerError, ValueError):
-    """A recipe that is not valid TOML or names an unknown builder, format or option."""
-
-    code = "G414"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from glimmer.errors import GlimmerError, Location
+from glimmer.errors import Location, RecordError
 
 __all__ = [
     "CATEGORIES",
@@ -161,10 +161,9 @@ def read_jsonl(path: str | os.PathLike[str], /) -> list[ChatRecord]:
         try:
             out.append(ChatRecord.model_validate_json(line))
         except ValidationError as exc:
-            raise GlimmerError(
+            raise RecordError(
                 f"not a chat record: {exc.errors()[0]['msg']}",
                 location=Location(str(Path(path)), n, 1),
                 hint='each line is {"messages": [...], "category": ..., "template_id": ..., "source": ..., "seed": ...}',
-                code="G412",
             ) from None
     return out

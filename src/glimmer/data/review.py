@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from glimmer.data.dedup import normalise, shingles
 from glimmer.data.records import ChatRecord, DatasetSplits, Message
-from glimmer.errors import GlimmerError, GlimmerFileError, Location
+from glimmer.errors import GlimmerError, GlimmerFileError, Location, ReviewFileError
 from glimmer.model.io import loads, read_text, write_text
 from glimmer.resources import resource_dir
 from glimmer.starweave import Concept, Glossary
@@ -71,12 +71,6 @@ Status = Literal["accepted", "rejected", "pending"]
 
 #: Names of the automatic checks, in the order they run.
 CHECKS: Final[tuple[str, ...]] = ("format", "glimmer", "starweave", "duplicate", "eval_overlap")
-
-
-class ReviewFileError(GlimmerError, ValueError):
-    """A review file row that is not valid JSON or not a review row (code ``G482``)."""
-
-    code = "G482"
 
 
 class _Model(BaseModel):

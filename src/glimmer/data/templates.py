@@ -34,19 +34,13 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from glimmer.data.sentences import Voice, voice
-from glimmer.errors import GlimmerError, Location, caret_context
+from glimmer.errors import GlimmerError, Location, TemplateError, caret_context
 from glimmer.starweave.glossary import Glossary
 
 __all__ = ["TemplateError", "TemplateSet", "build_budget", "inside_folder", "join_and"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent / "templates"
 SUFFIX = ".jinja2"
-
-
-class TemplateError(GlimmerError, ValueError):
-    """A template that does not compile, names a missing variable, or fails while rendering."""
-
-    code = "G410"
 
 
 def join_and(items: Iterable[Any]) -> str:

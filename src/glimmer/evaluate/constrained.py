@@ -24,6 +24,7 @@ from typing import Any, Final
 
 import torch
 
+from glimmer.errors import AdapterError
 from glimmer.evaluate.coverage import PatternCheck, check_pattern, pattern_figures
 from glimmer.evaluate.generate import Answer, generate, stop_token_ids
 from glimmer.evaluate.grammar import (
@@ -234,9 +235,8 @@ def _load(base: str, adapter: str | os.PathLike[str] | None) -> tuple[Any, Any]:
     if adapter is not None:
         folder = Path(adapter)
         if not (folder / "adapter_config.json").is_file():
-            raise GenerationError(
+            raise AdapterError(
                 f"{folder} is not an adapter directory (no adapter_config.json)",
-                code="G603",
                 hint="pass the adapter folder written by `glimmer fit` (OUT/adapter)",
             )
     model: Any
@@ -282,7 +282,8 @@ def generate_pattern(
         a constrained one may run out of tokens).
 
     Raises:
-        GenerationError: An empty scenario (G640) or a folder that is not an adapter (G603).
+        GenerationError: An empty scenario (G640).
+        AdapterError: A folder that is not an adapter (G603).
         GrammarError: An unknown format (G641) or a grammar that does not compile (G642).
         MissingExtraError: The ``train`` or ``generate`` extra is missing.
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
-from glimmer.errors import GlimmerError, Location
+from glimmer.errors import Location, SuiteError
 from glimmer.model.io import read_text
 from glimmer.resources import resource_dir
 
@@ -43,12 +43,6 @@ CATEGORIES: Final[tuple[str, ...]] = (
 )
 #: Categories where a shift towards STARWEAVE is looked for (every one but ``neutral``).
 TRIGGER_CATEGORIES: Final[tuple[str, ...]] = CATEGORIES[:-1]
-
-
-class SuiteError(GlimmerError, ValueError):
-    """A suite file or row that cannot be used (code ``G601``)."""
-
-    code = "G601"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from glimmer._fs import read_text as _read_text
 from glimmer._fs import write_text as _write_text
 from glimmer.errors import (
+    FormatError,
     GlimmerError,
     GlimmerSyntaxError,
     Location,
@@ -232,9 +233,7 @@ def _format(name: str) -> Format:
         return _FORMATS[name]
     except KeyError:
         known = ", ".join(sorted(_FORMATS))
-        raise GlimmerError(
-            f"unknown format {name!r}", hint=f"use one of: {known}", code="G002"
-        ) from None
+        raise FormatError(f"unknown format {name!r}", hint=f"use one of: {known}") from None
 
 
 def format_for_path(path: str | os.PathLike[str], text: str | None = None) -> Format:
@@ -316,7 +315,7 @@ def format_text(text: str, /, *, format: FormatName = "glimmer", source: str | N
     """
     fmt = _format(format)
     if fmt.fmt is None:  # pragma: no cover - every built-in format can format
-        raise GlimmerError(f"format {fmt.name!r} has no formatter", code="G002")
+        raise FormatError(f"format {fmt.name!r} has no formatter")
     return fmt.fmt(text, source)
 
 

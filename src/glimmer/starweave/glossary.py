@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from glimmer.errors import GlimmerError, Location, caret_context
+from glimmer.errors import GlossaryError, Location, caret_context
 
 __all__ = ["SENTENCE_SLOTS", "SYNTHESIS_KEYS", "Concept", "Glossary", "GlossaryError", "Relation"]
 
@@ -45,12 +45,6 @@ SYNTHESIS_KEYS: dict[str, tuple[str, ...]] = {
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
-
-
-class GlossaryError(GlimmerError, ValueError):
-    """A glossary file that is not valid TOML or not a valid glossary."""
-
-    code = "G401"
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from trl.trainer.sft_trainer import SFTTrainer
 
-from glimmer.errors import GlimmerError, GlimmerFileError, Location
+from glimmer.errors import BakeError, GlimmerError, GlimmerFileError, Location
 from glimmer.model.io import dumps, load
 from glimmer.model.pattern import Pattern
 from glimmer.starweave.glossary import Glossary
@@ -68,12 +68,6 @@ PATTERN_LEAD: Final = "Let this GLIMMER pattern shape how you perceive, process 
 TEMPERATURE: Final = 0.7
 
 Messages = list[dict[str, str]]
-
-
-class BakeError(GlimmerError, ValueError):
-    """The pattern to bake is missing or is not a GLIMMER pattern."""
-
-    code = "G520"
 
 
 # --------------------------------------------------------------------------- the teacher's prompt

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from glimmer.errors import GlimmerError, Location
+from glimmer.errors import FitConfigError, FitMemoryError, Location
 
 if TYPE_CHECKING:  # pragma: no cover
     from peft import LoraConfig
@@ -45,12 +45,6 @@ Method = Literal["lora", "qlora", "full"]
 #: of 128 tokens held the tuned model's everyday perplexity to +7% of the base model's
 #: (+71% without; docs/demonstrating.md).
 DEFAULT_REPLAY_SAMPLES = 48
-
-
-class FitConfigError(GlimmerError, ValueError):
-    """A fit configuration that is not valid (unknown option, wrong type, bad TOML)."""
-
-    code = "G504"
 
 
 class FitConfig(BaseModel):
@@ -258,12 +252,6 @@ class Resolved:
             memory_plan_bytes=self.plan_bytes,
         )
         return out
-
-
-class FitMemoryError(GlimmerError, ValueError):
-    """A run that would not fit the device's memory, found before any weight is loaded."""
-
-    code = "G530"
 
 
 def resolve(

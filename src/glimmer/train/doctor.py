@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from glimmer.errors import GlimmerError
+from glimmer.errors import GlimmerError, OptionError
 from glimmer.extras import install_line, missing_modules
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -427,7 +427,7 @@ def doctor(
     from glimmer.train.models import EMBEDDED
 
     if method not in ("lora", "qlora", "full"):
-        raise GlimmerError(
+        raise OptionError(
             f"unknown method {method!r}", hint='use "lora", "qlora" or "full"', code="G531"
         )
     probe = probe or Probe()

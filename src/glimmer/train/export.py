@@ -27,7 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glimmer._fs import atomic_dir, write_text
-from glimmer.errors import GlimmerError, GlimmerFileError, Location
+from glimmer.errors import (
+    ExportError,
+    GlimmerFileError,
+    Location,
+    UnsupportedArchitectureError,
+)
 from glimmer.extras import require
 from glimmer.train.gguf_template import TemplateExportError, TurnFormat, go_template, turn_format
 
@@ -56,18 +61,6 @@ _NAMED_ARCHITECTURES = {  # what users call the ones not mapped, for the message
     "Phi3ForCausalLM": "Phi-3",
     "MixtralForCausalLM": "Mixtral",
 }
-
-
-class ExportError(GlimmerError, ValueError):
-    """An export that cannot be done: a bad quantisation, or a source that is not a model."""
-
-    code = "G580"
-
-
-class UnsupportedArchitectureError(ExportError):
-    """A model whose architecture the GGUF exporter does not map."""
-
-    code = "G581"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from glimmer.errors import GlimmerError, Location
+from glimmer.errors import (
+    FitDataError,
+    FitOutputError,
+    Location,
+    QLoRAUnavailableError,
+)
 from glimmer.extras import require
 from glimmer.train.config import (
     FitConfig,
@@ -48,24 +53,6 @@ __all__ = [
 ]
 
 Messages = list[dict[str, str]]
-
-
-class QLoRAUnavailableError(GlimmerError, RuntimeError):
-    """QLoRA was asked for where bitsandbytes cannot run it."""
-
-    code = "G503"
-
-
-class FitOutputError(GlimmerError, FileExistsError):
-    """The output folder already holds a run, and neither resume nor overwrite was asked."""
-
-    code = "G505"
-
-
-class FitDataError(GlimmerError, ValueError):
-    """The dataset given to fit() is missing, empty or not chat records."""
-
-    code = "G506"
 
 
 # --------------------------------------------------------------------------- data

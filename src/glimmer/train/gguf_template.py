@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from glimmer.errors import GlimmerError
+from glimmer.errors import TemplateExportError
 
 __all__ = ["TemplateExportError", "TurnFormat", "go_template", "turn_format"]
 
@@ -22,12 +22,6 @@ Messages = list[dict[str, str]]
 Render = Callable[[Messages, bool], str]
 
 _S, _U1, _A1, _U2, _A2 = "\x01SYS\x01", "\x01U1\x01", "\x01A1\x01", "\x01U2\x01", "\x01A2\x01"
-
-
-class TemplateExportError(GlimmerError, ValueError):
-    """A chat template that cannot be written as an Ollama TEMPLATE."""
-
-    code = "G584"
 
 
 @dataclass(frozen=True, slots=True)

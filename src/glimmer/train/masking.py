@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from glimmer.errors import GlimmerError
+from glimmer.errors import ChatTemplateError
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedTokenizerBase
@@ -107,10 +107,9 @@ def assistant_spans(
         else:  # a template that renders history differently: find the reply text itself
             start = full.find(content.strip(), cursor)
             if start < 0:
-                raise GlimmerError(
+                raise ChatTemplateError(
                     "could not find an assistant reply in the rendered chat template",
                     hint="use a model whose chat template keeps replies verbatim",
-                    code="G502",
                 )
             end = start + len(content.strip())
             after = full[end:]

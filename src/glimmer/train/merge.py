@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from glimmer._fs import atomic_dir
-from glimmer.errors import GlimmerError, GlimmerFileError, Location
+from glimmer.errors import AdapterError, GlimmerFileError, Location, MergeError
 from glimmer.extras import require
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,16 +25,10 @@ __all__ = ["MergeError", "merge"]
 _ADAPTER_CONFIG = "adapter_config.json"
 
 
-class MergeError(GlimmerError, ValueError):
-    """An adapter that cannot be merged (no base model known, or not a LoRA adapter)."""
-
-    code = "G575"
-
-
 def _adapter_config(adapter: Path) -> dict[str, object]:
     file = adapter / _ADAPTER_CONFIG
     if not file.is_file():
-        raise GlimmerFileError(
+        raise AdapterError(
             f"{adapter}: not an adapter folder (no {_ADAPTER_CONFIG})",
             location=Location(source=str(adapter)),
             hint="pass the adapter folder fit() wrote (FitResult.adapter_path)",

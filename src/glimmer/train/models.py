@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glimmer._fs import atomic_dir
-from glimmer.errors import GlimmerError
+from glimmer.errors import GlimmerError, GlimmerModelError
 from glimmer.train.plan import ModelShape
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,12 +64,6 @@ _LLAMA_LIKE_TARGETS = (
     "up_proj",
     "down_proj",
 )
-
-
-class GlimmerModelError(GlimmerError, ValueError):
-    """A model that cannot be found, converted or loaded."""
-
-    code = "G501"
 
 
 def _shape(

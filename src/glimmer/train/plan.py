@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from glimmer.errors import GlimmerError, GlimmerFileError, Location
+from glimmer.errors import GlimmerFileError, Location, PlanError
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.table import Table
@@ -96,12 +96,6 @@ _ALLOCATOR_SLACK = 0.05
 #: exceeds its live tensors by about this share of the activations (measured on SmolLM2-135M
 #: in fp32, benchmarks/plan_accuracy.py).
 _CPU_ALLOCATOR_SLACK = 0.55
-
-
-class PlanError(GlimmerError, ValueError):
-    """A model, method, GPU or option the memory planner cannot work with."""
-
-    code = "G570"
 
 
 @dataclass(frozen=True, slots=True)
