@@ -19,7 +19,6 @@ from typing import Literal
 from glimmer.errors import GlimmerError, GlimmerSyntaxError, GlimmerValidationError, Location
 from glimmer.model.io import format_for_path, loads, read_text
 from glimmer.model.pattern import SEED_SECTIONS, Pattern
-from glimmer.model.weave import sniff as _sniff_weave  # noqa: F401  (registers the format)
 from glimmer.syntax.weave import META_MARK
 
 __all__ = ["ExtractedPattern", "extract", "is_embedding_file"]

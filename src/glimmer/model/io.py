@@ -17,6 +17,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Any, Literal
 
@@ -206,33 +207,31 @@ register_format(
 register_format(Format("json", (".json",), _read_json, _write_json, _fmt("json")))
 
 
-def _weave(name: str) -> Callable[..., Any]:
-    """A stand-in that loads the weave reader on first use (it registers the real format)."""
+@dataclass(frozen=True)
+class _Deferred:
+    """A format in a module of its own, known here by name only (like sqlglot's dialects).
 
-    def call(*args: Any) -> Any:
-        from glimmer.model import weave
+    This module never imports it: the first use loads *module* by name, and the module
+    registers its :class:`Format` with :func:`register_format`.
+    """
 
-        return getattr(weave, name)(*args)
-
-    return call
-
-
-def _sniff_weave(text: str) -> bool:
-    return text.lstrip("\ufeff \t\r\n").startswith("@pattern_meta@")
+    module: str
+    suffixes: tuple[str, ...]
+    opens_with: str  # what its text starts with, to sniff it without loading it
 
 
-register_format(
-    Format(
-        "weave", (".we", ".weave"), _weave("_read"), _weave("_write"), _weave("_fmt"), _sniff_weave
-    )
-)
+_DEFERRED: dict[str, _Deferred] = {
+    "weave": _Deferred("glimmer.model.weave", (".we", ".weave"), "@pattern_meta@"),
+}
 
 
 def _format(name: str) -> Format:
+    if name not in _FORMATS and name in _DEFERRED:
+        import_module(_DEFERRED[name].module)  # registers the format
     try:
         return _FORMATS[name]
     except KeyError:
-        known = ", ".join(sorted(_FORMATS))
+        known = ", ".join(sorted({*_FORMATS, *_DEFERRED}))
         raise FormatError(f"unknown format {name!r}", hint=f"use one of: {known}") from None
 
 
@@ -242,17 +241,20 @@ def format_for_path(path: str | os.PathLike[str], text: str | None = None) -> Fo
     for fmt in _FORMATS.values():
         if suffix in fmt.suffixes:
             return fmt
-    if text is not None:
-        for fmt in _FORMATS.values():
-            if fmt.sniff is not None and fmt.sniff(text):
-                return fmt
-    return _FORMATS["glimmer"]
+    for name, deferred in _DEFERRED.items():
+        if suffix in deferred.suffixes:
+            return _format(name)
+    return _FORMATS["glimmer"] if text is None else _sniff(text)
 
 
 def _sniff(text: str) -> Format:
     for fmt in _FORMATS.values():
         if fmt.sniff is not None and fmt.sniff(text):
             return fmt
+    head = text.lstrip("\ufeff \t\r\n")
+    for name, deferred in _DEFERRED.items():
+        if head.startswith(deferred.opens_with):
+            return _format(name)
     return _FORMATS["glimmer"]
 
 
