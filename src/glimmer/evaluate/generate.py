@@ -166,10 +166,12 @@ def generate(
         chat_text(tokenizer, p.prompt, system=system_prompt, system_role=system_role)
         for p in prompts
     ]
-    # batches of one category (one budget), similar lengths together
+    # batches of one budget, prompts of similar length in tokens together: a batch is
+    # left-padded to its longest prompt, and the padding is computed at every layer
+    n_tokens = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
     order = sorted(
         range(len(prompts)),
-        key=lambda i: (_budget(prompts[i].category, max_new_tokens), len(texts[i])),
+        key=lambda i: (_budget(prompts[i].category, max_new_tokens), n_tokens[i]),
     )
     batches: list[list[int]] = []
     for i in order:
