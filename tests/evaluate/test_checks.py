@@ -99,9 +99,23 @@ def test_drift_conversations() -> None:
 
 
 def test_compare_with_every_check_on_a_tiny_model(
-    tiny_model: Any, tiny_tokenizer: Any, tiny_peft: Any, small_index: ConceptIndex, tmp_path: Path
+    tiny_model: Any,
+    tiny_tokenizer: Any,
+    tiny_peft: Any,
+    small_index: ConceptIndex,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from glimmer.evaluate import retention
     from glimmer.evaluate.compare import compare
+    from glimmer.evaluate.drift import Conversation
+
+    # the retention suite is added by default; three of its rows keep the test fast
+    three = tmp_path / "retention.jsonl"
+    three.write_text(
+        "\n".join(Path(bundled_retention()[0].source or "").read_text().splitlines()[:3])
+    )
+    monkeypatch.setattr(retention, "bundled_retention", lambda: retention.load_retention(three))
 
     adapter = tmp_path / "adapter"
     tiny_peft.save_pretrained(adapter)
@@ -135,21 +149,23 @@ def test_compare_with_every_check_on_a_tiny_model(
         semantic=False,
         progress=False,
         steer=True,
+        drift=[Conversation("c", ("Hi.", "How are you?", "Bye."))],
     )
     arms = ["base", "prompted", "tuned", "steered"]
     assert list(result.summary) == arms
-    retention = [r for r in result.rows if r.suite == "retention"]
-    assert len(retention) == len(bundled_retention())
+    kept = [r for r in result.rows if r.suite == "retention"]
+    assert [r.id for r in kept] == ["ret-001", "ret-002", "ret-003"]
     for arm in arms:
         s = result.summary[arm]
         assert s.retention_correct_share is not None
-        assert s.n["retention_correct_share"] == len(retention)
+        assert s.n["retention_correct_share"] == 3
         assert set(s.robust_concept_share_by_attack) == {"suffix", "role-break", "prefill"}
         assert s.n["robust_concept_share"] == 2 * 3
-        assert len(s.drift_concept_share) == 8
+        assert len(s.drift_concept_share) == 3
         assert len(s.perplexity_by_text) >= 3
         assert s.seconds is not None and s.seconds > 0
-    assert len(result.robustness) == 6 and len(result.drift) == len(bundled_conversations())
+    assert len(result.robustness) == 6 and [d.id for d in result.drift] == ["c"]
+    assert [len(a) for a in result.drift[0].answers.values()] == [3] * 4
     assert "tuned-base" in result.differences and "steered-base" in result.differences
     assert result.steering["strength"] in [p["strength"] for p in result.steering["sweep"]]
     # two adapters: a spread across them (the same adapter twice: sd 0)

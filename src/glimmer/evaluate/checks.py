@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from glimmer.evaluate import stats
 from glimmer.evaluate.metrics import ConceptIndex, perplexity
-from glimmer.evaluate.robustness import ArmSpec
+from glimmer.evaluate.robustness import ArmSpec, Attack
 from glimmer.evaluate.suites import TriggerPrompt
 
 if TYPE_CHECKING:  # pragma: no cover
     from glimmer.evaluate.compare import ArmSummary, Comparison
+    from glimmer.evaluate.drift import Conversation
 
 __all__ = ["finish_scores", "framework_name", "run_checks", "steered_arm"]
 
@@ -155,9 +156,9 @@ def run_checks(
     framework: str,
     generate_kwargs: Mapping[str, Any],
     seconds: dict[str, float],
-    robustness: bool = True,
+    robustness: bool | Sequence[Attack] = True,
     robust_per_category: int | None = None,
-    drift: bool = True,
+    drift: bool | Sequence[Conversation] = True,
     attack_tokens: int = 64,
     drift_tokens: int = 48,
     extra_adapters: Sequence[str] = (),
@@ -180,7 +181,7 @@ def run_checks(
             model,
             tokenizer,
             attacked,
-            bundled_attacks(),
+            bundled_attacks() if robustness is True else robustness,
             arms,
             index=index,
             framework=framework,
@@ -197,7 +198,7 @@ def run_checks(
         comparison.drift = run_drift(
             model,
             tokenizer,
-            bundled_conversations(),
+            bundled_conversations() if drift is True else drift,
             arms,
             index=index,
             system_role=system_role,

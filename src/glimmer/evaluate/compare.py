@@ -337,7 +337,7 @@ def score_comparison(
             n_tokens = 0 if isinstance(a, str) else int(a.n_tokens)
             in_prompt = index.concepts_in(p.prompt)
             used = index.concepts_in(text)
-            new = sorted(used - in_prompt)
+            new = sorted(m.new_concepts(text, p.prompt, index))  # the documented metric
             score = AnswerScore(
                 text=text,
                 ended=ended,
@@ -491,9 +491,9 @@ def compare(
     neutral_text: str | None = None,
     progress: bool = True,
     retention: bool = True,
-    robustness: bool = True,
+    robustness: bool | Sequence[Any] = True,
     robust_per_category: int | None = None,
-    drift: bool = True,
+    drift: bool | Sequence[Any] = True,
     steer: bool = False,
     constrained: bool = True,
 ) -> Comparison:
@@ -519,9 +519,11 @@ def compare(
         neutral_text: Text for the perplexity guard; ``None`` for the bundled one.
         progress: Show progress bars.
         retention: Add the bundled retention suite (111 neutral questions).
-        robustness: Ask the non-neutral prompts again under the bundled attacks.
+        robustness: Ask the non-neutral prompts again under the bundled attacks (or under
+            these :class:`~glimmer.evaluate.robustness.Attack` objects).
         robust_per_category: Attack only the first N prompts of each category.
-        drift: Answer the bundled 8-turn conversations.
+        drift: Answer the bundled 8-turn conversations (or these
+            :class:`~glimmer.evaluate.drift.Conversation` objects).
         steer: Add the ``steered`` arm (a steering vector built from the glossary).
         constrained: Answer the generation prompts again under the GLIMMER grammar
             (needs the ``generate`` extra; skipped with a note without it).
