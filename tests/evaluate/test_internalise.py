@@ -6,6 +6,7 @@ import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,9 +33,16 @@ def peft_model() -> tuple[Any, Any]:
     """A tiny Llama with large random weights (its answers depend on the system prompt) and
     a fresh LoRA adapter, which leaves the model as it is until trained."""
     from peft import LoraConfig, get_peft_model
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = make_tokenizer()
+    model = get_peft_model(_sharp_llama(tokenizer), LoraConfig(r=4, target_modules=["q_proj"]))
+    model.eval()
+    return model, tokenizer
+
+
+def _sharp_llama(tokenizer: Any) -> Any:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     torch.manual_seed(0)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -47,10 +55,7 @@ def peft_model() -> tuple[Any, Any]:
         tie_word_embeddings=True,
         initializer_range=0.5,
     )
-    base = LlamaForCausalLM(config)
-    model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
-    model.eval()
-    return model, tokenizer
+    return LlamaForCausalLM(config)
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +168,34 @@ def test_internalisation_is_in_json_markdown_and_html() -> None:
     assert "internalisation" in result.headline()
     html = result.to_html()
     assert "internalisation" in html and "0.44" in html
+
+
+def test_compare_reports_internalisation_for_every_arm(
+    peft_model: tuple[Any, Any], tmp_path: Path
+) -> None:
+    from glimmer.evaluate.compare import compare
+
+    model, tokenizer = peft_model
+    adapter = tmp_path / "adapter"
+    model.save_pretrained(adapter)
+    pattern = tmp_path / "brief.glimmer"
+    pattern.write_text(f"story: {json.dumps(SYSTEM)}\n")
+    result = compare(
+        _sharp_llama(tokenizer),
+        adapter,
+        PROMPTS[:2],
+        prompt_pattern=pattern,
+        tokenizer=tokenizer,
+        max_new_tokens=4,
+        semantic=False,
+        progress=False,
+        neutral_text="the moon is a pattern of light",
+        retention=False,
+        robustness=False,
+        drift=False,
+    )
+    summary = result.summary
+    assert summary["base"].internalisation == 0.0
+    assert summary["prompted"].internalisation == 1.0
+    # the untrained adapter is the base model: nothing of the prompt is in it
+    assert summary["tuned"].internalisation == pytest.approx(0.0, abs=1e-4)
