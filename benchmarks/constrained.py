@@ -7,7 +7,8 @@ Three parts:
                  DSL and the JSON form) and xgrammar (the JSON form: xgrammar reads EBNF and
                  JSON Schema, not glimmer's Lark grammar), when xgrammar is installed
 * ``speed``      tokens/s of the embedded model answering the same prompts free and
-                 constrained, at batch 1 and batch 8, and the ratio of time per token
+                 constrained, at batch 1 and batch 8 (all prompts), and the ratio of time
+                 per token
 * ``validity``   on generation prompts written for this benchmark (in no training
                  template): the share of valid patterns free (the whole answer, strict, as
                  ``glimmer generate --free`` reads it; and found inside the answer, as
@@ -45,12 +46,12 @@ ASKS = [
 ]
 
 
-def _prompts() -> list[Any]:
+def _prompts(n: int) -> list[Any]:
     from glimmer.evaluate.suites import TriggerPrompt
 
     return [
         TriggerPrompt("generation", ASKS[i % len(ASKS)].format(s=s), id=f"held{i}")
-        for i, s in enumerate(HELD_OUT)
+        for i, s in enumerate(HELD_OUT[:n])
     ]
 
 
@@ -131,15 +132,17 @@ def libraries(tok: Any) -> None:
     print("  xgrammar   0.2.8    glimmer  n/a: reads EBNF, not glimmer's Lark grammar")
 
 
-def speed_and_validity(model: Any, tok: Any, budget: int, adapter: bool | None) -> None:
+def speed_and_validity(
+    model: Any, tok: Any, budget: int, adapter: bool | None, n_prompts: int
+) -> None:
     from glimmer.evaluate.constrained import generate_patterns
     from glimmer.evaluate.coverage import pattern_figures
     from glimmer.evaluate.metrics import check_glimmer
 
-    prompts = _prompts()
+    prompts = _prompts(n_prompts)
     print(f"\nembedded model, {len(prompts)} held-out prompts, {budget} new tokens, greedy")
     runs: dict[tuple[str, int], tuple[float, list[Any]]] = {}
-    for batch in (1, 8):
+    for batch in (1, len(prompts)):
         for constrained in (False, True):
             start = time.perf_counter()
             pairs = generate_patterns(
@@ -160,13 +163,13 @@ def speed_and_validity(model: Any, tok: Any, budget: int, adapter: bool | None) 
             f"  {mode:<12}{batch:>6}{tokens:>8}{seconds:>8.1f}{tokens / seconds:>8.1f}"
             f"{1e3 * seconds / max(tokens, 1):>10.1f}"
         )
-    for batch in (1, 8):
+    for batch in (1, len(prompts)):
         (fs, fp), (cs, cp) = runs[("free", batch)], runs[("constrained", batch)]
         free_ms = fs / max(sum(a.n_tokens for a, _ in fp), 1)
         cons_ms = cs / max(sum(a.n_tokens for a, _ in cp), 1)
         print(f"  batch {batch}: constrained / free time per token = {cons_ms / free_ms:.2f}x")
-    _, free = runs[("free", 8)]
-    _, cons = runs[("constrained", 8)]
+    _, free = runs[("free", len(prompts))]
+    _, cons = runs[("constrained", len(prompts))]
     fig = pattern_figures([c for _, c in cons])
     strict = pattern_figures([c for _, c in free]).valid_share or 0.0
     lenient = statistics.mean(check_glimmer(a.text).valid for a, _ in free)
@@ -185,6 +188,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--adapter", default=None, help="LoRA adapter folder (tuned model)")
+    parser.add_argument("--prompts", type=int, default=8, help="held-out prompts (batch = all)")
     parser.add_argument("--skip-model", action="store_true", help="only the libraries part")
     args = parser.parse_args()
 
@@ -205,7 +209,7 @@ def main() -> None:
         model = PeftModel.from_pretrained(model, args.adapter)
         adapter = True
     model.eval()
-    speed_and_validity(model, tok, args.max_new_tokens, adapter)
+    speed_and_validity(model, tok, args.max_new_tokens, adapter, args.prompts)
 
 
 if __name__ == "__main__":

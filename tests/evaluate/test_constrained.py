@@ -181,3 +181,36 @@ def test_glimmer_generate_writes_a_pattern_that_checks_strictly(tmp_path: Path) 
     load(target, strict=True)
     check = runner.invoke(app, ["check", "--strict", str(target)])
     assert check.exit_code == 0, check.output
+
+
+def test_compare_gets_constrained_figures_and_the_report_shows_them() -> None:
+    from types import SimpleNamespace
+
+    from peft import LoraConfig, get_peft_model
+
+    from glimmer.evaluate.compare import score_comparison
+    from glimmer.evaluate.constrained import add_constrained
+    from glimmer.evaluate.metrics import ConceptIndex
+
+    tok = _tok()
+    model = get_peft_model(make_model(len(tok)), LoraConfig(r=2, target_modules=["q_proj"]))
+    prompts = [*_prompts(2), TriggerPrompt("neutral", "What is 2 + 2?", ("4",), id="n")]
+    answers = {arm: ["prose", "more prose", "4"] for arm in ("base", "prompted", "tuned")}
+    result = score_comparison(prompts, answers, index=ConceptIndex.default())
+    arms = {
+        "base": SimpleNamespace(adapter=False, system=None),
+        "prompted": SimpleNamespace(adapter=False, system="Be a pattern."),
+        "tuned": SimpleNamespace(adapter=True, system=None),
+    }
+    add_constrained(result, model, tok, prompts, arms=arms, generate_kwargs={"max_new_tokens": 24})
+    generation = [r for r in result.rows if r.category == "generation"]
+    assert all(set(r.constrained) == set(arms) for r in generation)
+    assert not any(r.constrained for r in result.rows if r.category == "neutral")
+    for arm in arms:
+        summary = result.summary[arm]
+        checks = [r.constrained[arm] for r in generation]
+        assert summary.glimmer_valid_constrained_share == sum(c.valid for c in checks) / 2
+        assert (summary.section_coverage is None) == (not any(c.valid for c in checks))
+        assert summary.glimmer_valid_share == 0.0  # the free answers were prose
+    assert "under the grammar" in result.to_html()
+    assert "GLIMMER valid, grammar" in result.headline()
