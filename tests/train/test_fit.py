@@ -237,6 +237,8 @@ def test_fit_shows_its_own_output_only(
 
     err = capfd.readouterr().err
     assert "glimmer done: 2 steps" in err
+    # length-grouped batches and, on a CPU, the chunked LM-head loss
+    assert "batches grouped by length" in err and "chunked over the learned tokens" in err
     assert "examples/s" not in err  # trl's dataset bars stay hidden
     assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]
     assert datasets.is_progress_bar_enabled()  # the user's setting is restored
