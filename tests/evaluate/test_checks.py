@@ -171,6 +171,12 @@ def test_compare_with_every_check_on_a_tiny_model(
     # two adapters: a spread across them (the same adapter twice: sd 0)
     spread = result.across_seeds["tuned"]["concept_share"]
     assert spread.values == [spread.mean, spread.mean] and spread.sd == 0.0
+    html = result.to_html()
+    for section in ("verdict", "differences", "robustness", "drift", "steering", "seeds"):
+        assert f'id="{section}"' in html
+    md = result.to_markdown()
+    assert "| attack: still in framework terms | base | prompted | tuned | steered |" in md
+    assert "| concept share by turn | 1 | 2 | 3 |" in md
     again = type(result).from_json(result.to_json())
     assert again.summary["tuned"].intervals == result.summary["tuned"].intervals
 
