@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 from glimmer.data.kinds import KindBuilder, vocab
 from glimmer.data.templates import join_and
-from glimmer.model.io import dumps, format_for_path, load
+from glimmer.model.io import dumps, load
 from glimmer.model.pattern import SEED_SECTIONS, Pattern
 from glimmer.starweave.glossary import Glossary
 from glimmer.syntax.render import data_to_document, render
@@ -242,12 +242,6 @@ def load_sources(paths: Sequence[str | Path], /) -> list[tuple[Path, Pattern]]:
             files.append(p)
     out: list[tuple[Path, Pattern]] = []
     for path in files:
-        if (
-            path.suffix.lower() in (".we", ".weave")
-            and path.suffix.lower() not in format_for_path(path).suffixes
-        ):
-            warnings.warn(f"{path}: weave files are not readable yet; skipped", stacklevel=2)
-            continue
         out.append((path, load(path)))
     return out
 

@@ -19,8 +19,6 @@ from glimmer.syntax.nodes import Document
 
 __all__ = ["pattern_from_data", "strict_problems"]
 
-Locator = Callable[[tuple[str | int, ...]], Location]
-
 
 def pattern_from_data(
     data: Any,

@@ -52,7 +52,6 @@ META_LABEL = "GLIMMER Pattern:"
 """The label written before the metadata object."""
 
 WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
-INDENT = "    "
 
 Scalar: TypeAlias = "bool | int | float | str | None"
 Direction = Literal[">", "<"]

@@ -45,11 +45,6 @@ class TokenizedChat:
     labels: list[int]
     spans: tuple[tuple[int, int], ...]
 
-    @property
-    def assistant_mask(self) -> list[int]:
-        """1 for tokens that count in the loss, 0 elsewhere."""
-        return [int(label != IGNORE_INDEX) for label in self.labels]
-
 
 def end_of_turn_token(tokenizer: PreTrainedTokenizerBase, /, hint: str | None = None) -> str | None:
     """The token that closes an assistant turn: the preset's, else the tokenizer's EOS."""
