@@ -336,6 +336,9 @@ def run_demo(
         comparison.notes.append(
             f"the {prof.name} profile skips {', '.join(skipped)}; run the full profile for them"
         )
+        echo(
+            f"      the {prof.name} profile skips {', '.join(skipped)} (the full profile runs them)"
+        )
     if prof.checks.get("video"):
         from glimmer.evaluate.video import VideoError, render_video
 
