@@ -9,7 +9,7 @@ budgets (the demo's); they count the tokens each answer keeps (up to the end of 
                      prompt length, left-padded, the KV cache (compare()'s path)
 * ``glimmer-static`` the same with the static KV cache (``cache_implementation="static"``)
 
-    .venv/bin/python benchmarks/generate.py [--per-category 2] [--batch 16]
+    .venv/bin/python benchmarks/generate.py [--per-category 2] [--batch 16] [--max-new-tokens 0]
 """
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("GLIMMER_CACHE", str(ROOT / ".cache" / "glimmer"))
 
 
 def _plain(model: Any, tok: Any, prompts: list[Any], budgets: dict[str, int]) -> int:
@@ -53,6 +56,9 @@ def main() -> None:
     parser.add_argument("--per-category", type=int, default=2)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--only", default="plain,glimmer,glimmer-static")
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=0, help="one budget for every prompt (0: the demo's)"
+    )
     args = parser.parse_args()
 
     import torch
@@ -66,9 +72,11 @@ def main() -> None:
     model.eval()
     prompts = quick_subset(bundled_suites(), per_category=args.per_category)
     budgets = dict(PROFILES["full"].max_new_tokens)
+    if args.max_new_tokens:
+        budgets = dict.fromkeys(budgets, args.max_new_tokens)
     print(
         f"SmolLM2-135M on {torch.get_num_threads()} threads, {len(prompts)} prompts, greedy, "
-        f"the demo's budgets {budgets}, generation batch {args.batch}"
+        f"budgets {budgets}, generation batch {args.batch}"
     )
     results: dict[str, float] = {}
     for name in args.only.split(","):
