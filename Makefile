@@ -58,7 +58,7 @@ browser:
 test: lint typecheck browser pytest docs
 
 demo: venv
-	$(PY) examples/demo.py
+	$(PY) examples/demo.py --force
 
 bench: venv
 	$(PY) benchmarks/parse.py
