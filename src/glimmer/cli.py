@@ -971,17 +971,18 @@ def generate_command(
     if not result.valid:
         err.print(result.text, markup=False)
         cut = not result.check.ended
-        _fail(
-            GenerationError(
-                f"the {how} answer is not a valid pattern: {result.check.error}",
-                code="G644",
-                hint=(
-                    "raise --max-new-tokens"
-                    if cut
-                    else "drop --free: constrained decoding writes valid patterns"
-                ),
-            )
+        failed = GenerationError(
+            f"the {how} answer is not a valid pattern: {result.check.error}",
+            code="G644",
+            hint=(
+                "raise --max-new-tokens"
+                if cut
+                else "drop --free: constrained decoding writes valid patterns"
+            ),
         )
+        for problem in failed.problems:  # the command ran; what it made is not a pattern: 1
+            err.print(problem.format(code=True), markup=False)
+        raise typer.Exit(1)
     pattern = io.loads(result.text, format=form, strict=True)
     try:
         io.write_text(target, io.dumps(pattern, format=form), overwrite=force)

@@ -214,3 +214,24 @@ def test_compare_gets_constrained_figures_and_the_report_shows_them() -> None:
         assert summary.glimmer_valid_share == 0.0  # the free answers were prose
     assert "under the grammar" in result.to_html()
     assert "GLIMMER valid, grammar" in result.headline()
+
+
+@pytest.mark.parametrize(("ended", "hint"), [(False, "--max-new-tokens"), (True, "drop --free")])
+def test_no_valid_pattern_exits_1_and_writes_nothing(
+    ended: bool, hint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import glimmer.evaluate.constrained as constrained
+    from glimmer.evaluate.coverage import check_pattern
+
+    def fake(scenario: str, **options: Any) -> constrained.GeneratedPattern:
+        text = "A pattern is a way of seeing"
+        check = check_pattern(text, ended=ended, n_tokens=9)
+        return constrained.GeneratedPattern(text, "glimmer", False, 9, check, scenario)
+
+    monkeypatch.setattr(constrained, "generate_pattern", fake)
+    target = tmp_path / "p.glimmer"
+    result = runner.invoke(app, ["generate", "a gardener", "--free", "-o", str(target)])
+    assert result.exit_code == 1, result.output
+    assert "G644" in result.output
+    assert hint in result.output
+    assert not target.exists()
