@@ -27,8 +27,6 @@ Relative paths are relative to the recipe file.
 
 from __future__ import annotations
 
-import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import reduce
@@ -36,6 +34,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from glimmer._toml import loads_toml
 from glimmer.data.builder import Builder, mix
 from glimmer.data.records import ChatRecord, DatasetSplits
 from glimmer.data.shaping import Shape
@@ -56,7 +55,6 @@ KINDS = (
     "general",
 )
 FORMATS = ("jsonl", "sharegpt", "alpaca")
-_TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
 @dataclass(frozen=True)
@@ -96,17 +94,12 @@ class Recipe:
         Raises:
             RecipeError: The text is not TOML or not a valid recipe.
         """
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            m = _TOML_POS.search(str(exc))
-            line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
-            raise RecipeError(
-                f"not valid TOML: {_TOML_POS.sub('', str(exc)).strip()}",
-                location=Location(source, line, col),
-                context=caret_context(text, line, col) if line and col else "",
-                hint="see the recipe format in the 'Building a dataset' guide",
-            ) from None
+        data = loads_toml(
+            text,
+            source=source,
+            error=RecipeError,
+            hint="see the recipe format in the 'Building a dataset' guide",
+        )
 
         def fail(msg: str, needle: str, hint: str) -> RecipeError:
             pos = text.find(needle)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
+from glimmer._toml import loads_toml
 from glimmer.errors import Location, SuiteError
 from glimmer.model.io import read_text
 from glimmer.resources import resource_dir
@@ -119,10 +119,7 @@ def loads_suite(
     """
     rows: list[TriggerPrompt] = []
     if format == "toml":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise SuiteError(f"invalid TOML: {exc}", location=Location(source=source)) from exc
+        data = loads_toml(text, source=source, error=SuiteError)
         items = data.get("prompt", [])
         if not isinstance(items, list):
             raise SuiteError(

@@ -9,7 +9,6 @@ Problems are :class:`GlossaryError` with the file and line.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -17,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from glimmer._toml import loads_toml
 from glimmer.errors import GlossaryError, Location, caret_context
 
 __all__ = ["SENTENCE_SLOTS", "SYNTHESIS_KEYS", "Concept", "Glossary", "GlossaryError", "Relation"]
@@ -44,7 +44,6 @@ SYNTHESIS_KEYS: dict[str, tuple[str, ...]] = {
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-_TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,18 +466,12 @@ def _synthesis(raw: Any, text: str, source: str | None) -> dict[str, list[Any]]:
 def _parse(
     text: str, source: str | None
 ) -> tuple[dict[str, Concept], dict[str, str], str | None, dict[str, list[Any]]]:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = _TOML_POS.search(str(exc))
-        line, col = (int(m.group(1)), int(m.group(2))) if m else (None, None)
-        raise GlossaryError(
-            f"not valid TOML: {_TOML_POS.sub('', str(exc)).strip()}",
-            location=Location(source, line, col),
-            context=caret_context(text, line, col) if line and col else "",
-            hint="a glossary is TOML: [relation_kinds] and [concepts.<name>] tables",
-            code="G401",
-        ) from None
+    data = loads_toml(
+        text,
+        source=source,
+        error=GlossaryError,
+        hint="a glossary is TOML: [relation_kinds] and [concepts.<name>] tables",
+    )
     framework = data.get("name")
     if framework is not None and (not isinstance(framework, str) or not framework.strip()):
         raise _problem(

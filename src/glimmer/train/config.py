@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from glimmer._toml import loads_toml
 from glimmer.errors import FitConfigError, FitMemoryError, Location
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -171,19 +171,16 @@ class FitConfig(BaseModel):
         """
         file = Path(path)
         try:
-            data = tomllib.loads(file.read_text("utf-8"))
+            text = file.read_text("utf-8")
         except OSError as exc:
             raise FitConfigError(
                 f"cannot read {file}: {exc.strerror or exc}",
                 location=Location(source=str(file)),
                 code="G504",
             ) from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise FitConfigError(
-                f"not valid TOML: {exc}",
-                location=Location(source=str(file)),
-                hint="see https://toml.io for the syntax",
-            ) from exc
+        data = loads_toml(
+            text, source=str(file), error=FitConfigError, hint="see https://toml.io for the syntax"
+        )
         table = data.get("fit", data)
         try:
             return cls.model_validate(table)
