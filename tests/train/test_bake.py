@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.train.tiny import make_tokenizer
 
 from glimmer.errors import GlimmerError
 from glimmer.starweave import Glossary
@@ -20,6 +19,7 @@ from glimmer.train.bake import (
     topk_kl,
 )
 from glimmer.train.fit import fit
+from tests.train.tiny import make_tokenizer
 
 PATTERN = 'story: "Answer briefly."\nresponse {\n  style: brief\n}\n'
 GLOSSARY = 'name = "TINY"\n[concepts.seed]\ndefinition = "A beginning."\n'
