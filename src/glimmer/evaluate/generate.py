@@ -18,6 +18,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from glimmer.evaluate.suites import TriggerPrompt
+from glimmer.train.masking import END_OF_TURN_TOKENS
 
 __all__ = [
     "DEFAULT_MAX_NEW_TOKENS",
@@ -39,7 +40,8 @@ DEFAULT_MAX_NEW_TOKENS: Final[Mapping[str, int]] = {
     "neutral": 48,
 }
 _FALLBACK_MAX_NEW_TOKENS = 160
-_TURN_END_TOKENS = ("<|im_end|>", "<|im_start|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "</s>")
+# generation also stops where a new turn opens or the sequence ends
+_TURN_END_TOKENS = (*END_OF_TURN_TOKENS, "<|im_start|>", "</s>")
 
 
 @dataclass(frozen=True, slots=True)

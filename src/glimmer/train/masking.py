@@ -16,14 +16,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from glimmer.errors import ChatTemplateError
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["IGNORE_INDEX", "TokenizedChat", "assistant_spans", "end_of_turn_token", "tokenize_chat"]
+__all__ = [
+    "END_OF_TURN_TOKENS",
+    "IGNORE_INDEX",
+    "TokenizedChat",
+    "assistant_spans",
+    "end_of_turn_token",
+    "tokenize_chat",
+]
+
+#: The tokens that close an assistant turn in the chat templates glimmer knows (ChatML,
+#: Gemma, Llama 3, Phi-3), in the order they are tried; the one table of them.
+END_OF_TURN_TOKENS: Final[tuple[str, ...]] = (
+    "<|im_end|>",
+    "<end_of_turn>",
+    "<|eot_id|>",
+    "<|end|>",
+)
 
 IGNORE_INDEX = -100
 
@@ -49,7 +65,7 @@ class TokenizedChat:
 def end_of_turn_token(tokenizer: PreTrainedTokenizerBase, /, hint: str | None = None) -> str | None:
     """The token that closes an assistant turn: the preset's, else the tokenizer's EOS."""
     vocab = tokenizer.get_vocab()
-    for candidate in (hint, "<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>"):
+    for candidate in (hint, *END_OF_TURN_TOKENS):
         if candidate and candidate in vocab:
             return candidate
     eos = tokenizer.eos_token
