@@ -779,10 +779,10 @@ def expand(
     """Grow a dataset with a teacher model; every candidate is checked and written to a review file."""
     _need("expand", "expand")
     from glimmer.data.expand import expand as _expand
-    from glimmer.data.records import read_jsonl
+    from glimmer.data.records import read_records
 
     try:
-        records = read_jsonl(source / "train.jsonl" if source.is_dir() else source)
+        records = read_records(source)
         run = _expand(
             records[:limit] if limit is not None else records,
             base_url=base_url,

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 import jinja2
 
 from glimmer.data.builder import Builder
-from glimmer.data.records import ChatRecord, DatasetSplits, Message, read_jsonl
+from glimmer.data.records import ChatRecord, DatasetSplits, Message, read_records
 from glimmer.data.review import (
     Candidate,
     Check,
@@ -49,7 +49,7 @@ from glimmer.data.review import (
     read_review,
 )
 from glimmer.data.templates import TemplateError, TemplateSet
-from glimmer.errors import GlimmerError, GlimmerFileError, Location, TeacherError
+from glimmer.errors import GlimmerError, Location, TeacherError
 
 if TYPE_CHECKING:  # pragma: no cover
     from openai import OpenAI
@@ -123,23 +123,9 @@ def seed_key(record: ChatRecord, /) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def _read_records(path: Path) -> list[ChatRecord]:
-    if path.is_dir():
-        train = path / "train.jsonl"
-        if not train.is_file():
-            raise GlimmerFileError(
-                "no train.jsonl in this directory",
-                location=Location(str(path)),
-                hint="pass a dataset directory written by `glimmer build`, or a .jsonl file",
-                code="G001",
-            )
-        return read_jsonl(train)
-    return read_jsonl(path)
-
-
 def _seed_records(source: Any, seed: int) -> list[ChatRecord]:
     if isinstance(source, (str, os.PathLike)):
-        return _read_records(Path(source))
+        return read_records(source)
     if isinstance(source, DatasetSplits):
         return list(source.train)
     if isinstance(source, Builder):

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from glimmer.errors import Location, RecordError
+from glimmer.errors import GlimmerFileError, Location, RecordError
 
 __all__ = [
     "CATEGORIES",
@@ -22,6 +22,7 @@ __all__ = [
     "DatasetSplits",
     "Message",
     "read_jsonl",
+    "read_records",
 ]
 
 CATEGORIES: tuple[str, ...] = (
@@ -167,3 +168,23 @@ def read_jsonl(path: str | os.PathLike[str], /) -> list[ChatRecord]:
                 hint='each line is {"messages": [...], "category": ..., "template_id": ..., "source": ..., "seed": ...}',
             ) from None
     return out
+
+
+def read_records(path: str | os.PathLike[str], /) -> list[ChatRecord]:
+    """Read chat records from a ``.jsonl`` file or a dataset folder (its ``train.jsonl``).
+
+    Raises:
+        GlimmerFileError: The file cannot be read, or the folder has no ``train.jsonl``.
+        RecordError: A line is not a chat record (code G412, with its line number).
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        return read_jsonl(folder)
+    train = folder / "train.jsonl"
+    if not train.is_file():
+        raise GlimmerFileError(
+            "no train.jsonl in this directory",
+            location=Location(str(folder)),
+            hint="pass a dataset directory written by `glimmer build`, or a .jsonl file",
+        )
+    return read_jsonl(train)
