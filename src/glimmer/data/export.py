@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glimmer._fs import atomic_dir, write_text
-from glimmer.data.records import ChatRecord, DatasetSplits
+from glimmer.data.records import ChatRecord, DatasetSplits, fold_system
 from glimmer.errors import GlimmerFileError, Location
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -104,18 +104,6 @@ def to_hf_dataset(records: Sequence[ChatRecord], /) -> datasets.Dataset:
     return datasets.Dataset.from_list(rows)
 
 
-def _fold_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Fold a system turn into the first user turn, for templates without a system role."""
-    system = [m["content"] for m in messages if m["role"] == "system"]
-    rest = [dict(m) for m in messages if m["role"] != "system"]
-    if system:
-        for m in rest:
-            if m["role"] == "user":
-                m["content"] = "\n\n".join([*system, m["content"]])
-                break
-    return rest
-
-
 def render_chat(
     records: Iterable[ChatRecord],
     tokenizer: Any,
@@ -145,13 +133,13 @@ def render_chat(
     for rec in records:
         messages = [{"role": m.role, "content": m.content} for m in rec.messages]
         if system_role is False:
-            messages = _fold_system(messages)
+            messages = fold_system(messages)
         try:
             text = tokenizer.apply_chat_template(messages, **kwargs)
         except Exception:
             if system_role is True or not any(m["role"] == "system" for m in messages):
                 raise
-            text = tokenizer.apply_chat_template(_fold_system(messages), **kwargs)
+            text = tokenizer.apply_chat_template(fold_system(messages), **kwargs)
         out.append(str(text))
     return out
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +21,7 @@ __all__ = [
     "ChatRecord",
     "DatasetSplits",
     "Message",
+    "fold_system",
     "read_jsonl",
     "read_records",
 ]
@@ -188,3 +189,24 @@ def read_records(path: str | os.PathLike[str], /) -> list[ChatRecord]:
             hint="pass a dataset directory written by `glimmer build`, or a .jsonl file",
         )
     return read_jsonl(train)
+
+
+def fold_system(messages: Iterable[Mapping[str, str]], /) -> list[dict[str, str]]:
+    r"""The messages for a chat template without a system role: the system text, joined by
+    blank lines, leads the first user turn (or becomes one where there is none).
+
+    Examples:
+        >>> fold_system([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])
+        [{'role': 'user', 'content': 'Be brief.\n\nHi'}]
+    """
+    out = [{"role": m["role"], "content": m["content"]} for m in messages]
+    system = [m["content"] for m in out if m["role"] == "system"]
+    rest = [m for m in out if m["role"] != "system"]
+    if system:
+        for m in rest:
+            if m["role"] == "user":
+                m["content"] = "\n\n".join([*system, m["content"]])
+                break
+        else:
+            rest.insert(0, {"role": "user", "content": "\n\n".join(system)})
+    return rest

@@ -17,6 +17,7 @@ from typing import Any, Final
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from glimmer.data.records import fold_system
 from glimmer.evaluate.suites import TriggerPrompt
 from glimmer.train.masking import END_OF_TURN_TOKENS
 
@@ -103,12 +104,10 @@ def chat_text(
         system_role: Whether the template knows a system role; when not, the system prompt
             is put before the user message.
     """
-    messages: list[dict[str, str]] = []
-    if system and system_role:
-        messages.append({"role": "system", "content": system})
-    elif system:
-        user = f"{system}\n\n{user}"
+    messages = [{"role": "system", "content": system}] if system else []
     messages.append({"role": "user", "content": user})
+    if not system_role:
+        messages = fold_system(messages)
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return str(text)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glimmer._fs import atomic_dir
+from glimmer.data.records import fold_system
 from glimmer.errors import GlimmerError, GlimmerModelError
 from glimmer.train.plan import ModelShape
 
@@ -304,20 +305,9 @@ def prepare_messages(
     Returns:
         A new list of messages the model's template accepts.
     """
-    out = [{"role": m["role"], "content": m["content"]} for m in messages]
     if preset.system_role:
-        return out
-    system = [m["content"] for m in out if m["role"] == "system"]
-    rest = [m for m in out if m["role"] != "system"]
-    if system:
-        prefix = "\n\n".join(system)
-        for m in rest:
-            if m["role"] == "user":
-                m["content"] = f"{prefix}\n\n{m['content']}"
-                break
-        else:
-            rest.insert(0, {"role": "user", "content": prefix})
-    return rest
+        return [{"role": m["role"], "content": m["content"]} for m in messages]
+    return fold_system(messages)
 
 
 # --------------------------------------------------------------------------- cache
