@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 1 the command ran and found something (``check`` found problems,
 ``fmt --check`` a file to format, ``plan`` a run that does not fit, ``doctor`` a failed
-check); 2 a user error: bad input, a file that cannot be read or written, a wrong option or a
+check, ``generate`` an answer that is not a pattern); 2 a user error: bad input, a file that cannot be read or written, a wrong option or a
 missing extra. Every error goes through one path (``_fail``): ``CODE file:line:col: message``,
 the caret line and the hint, on standard error.
 """
