@@ -9,8 +9,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.train.gotemplate import render as render_go
-from tests.train.tiny import CHATML, GEMMA, MISTRAL, make_tokenizer
 from typer.testing import CliRunner
 
 from glimmer.cli import app
@@ -18,6 +16,8 @@ from glimmer.errors import GlimmerFileError
 from glimmer.train.export import ExportError, UnsupportedArchitectureError, export
 from glimmer.train.gguf_template import TemplateExportError, go_template, turn_format
 from glimmer.train.models import load_tokenizer, prepare_messages, resolve_model
+from tests.train.gotemplate import render as render_go
+from tests.train.tiny import CHATML, GEMMA, MISTRAL, make_tokenizer
 
 runner = CliRunner()
 

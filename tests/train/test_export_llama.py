@@ -203,8 +203,9 @@ def test_end_of_turn_stops_generation(exported: dict[str, ExportResult]) -> None
 def test_sentencepiece_style_tokenizer_round_trips(tmp_path: Path) -> None:
     """A Llama with a Llama-2/Mistral-style tokenizer: llama.cpp tokenizes and answers alike."""
     import torch
-    from tests.train.tiny import MISTRAL, make_spm_tokenizer
     from transformers import LlamaConfig, LlamaForCausalLM
+
+    from tests.train.tiny import MISTRAL, make_spm_tokenizer
 
     tok = make_spm_tokenizer(MISTRAL)
     torch.manual_seed(0)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.train.tiny import chat_rows
 
 from glimmer.train.fit import (
     FitDataError,
@@ -18,6 +17,7 @@ from glimmer.train.fit import (
     load_chat_splits,
 )
 from glimmer.train.result import FitResult
+from tests.train.tiny import chat_rows
 
 FAST = {
     "batch_size": 2,

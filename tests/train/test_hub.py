@@ -6,12 +6,11 @@ import json
 import os
 from pathlib import Path
 
-from tests.train.tiny import chat_rows
-
 from glimmer.train.config import FitConfig, resolve, to_sft_config
 from glimmer.train.fit import fit, load_chat_splits
 from glimmer.train.hub import base_model_id, finish_adapter, record_shift
 from glimmer.train.models import load_tokenizer, resolve_model
+from tests.train.tiny import chat_rows
 
 FAST = {
     "batch_size": 2,

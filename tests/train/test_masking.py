@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.train.tiny import CHATML, GEMMA, MISTRAL, make_tokenizer
 
 from glimmer.train.masking import IGNORE_INDEX, tokenize_chat
 from glimmer.train.models import prepare_messages, resolve_model
+from tests.train.tiny import CHATML, GEMMA, MISTRAL, make_tokenizer
 
 FORMATS = {
     # template, end-of-turn token, preset whose quirks apply

@@ -6,9 +6,9 @@ import pickle
 from pathlib import Path
 
 import pytest
-from tests.train.test_merge import _adapter
 
 from glimmer.train.merge import MergeError, merge
+from tests.train.test_merge import _adapter
 
 
 class _Payload:
