@@ -71,6 +71,7 @@ def main() -> int:
                 model_path=str(result.gguf),
                 n_ctx=256,
                 n_threads=os.cpu_count() or 1,
+                logits_all=True,
                 verbose=False,
             )
             matched = total = 0

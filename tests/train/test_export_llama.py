@@ -115,13 +115,13 @@ def _hf_greedy(net: Any, ids: list[int]) -> tuple[list[int], Any]:
     return seq[len(ids) :], first
 
 
-def _llama(result: ExportResult, *, logits_all: bool = False) -> Any:
+def _llama(result: ExportResult) -> Any:
     return llama_cpp.Llama(
         model_path=str(result.gguf),
         n_ctx=256,
         n_threads=2,
         n_batch=256,
-        logits_all=logits_all,
+        logits_all=True,  # llama-cpp-python keeps scores only with it
         verbose=False,
     )
 
@@ -159,7 +159,7 @@ def test_q8_0_agrees_on_the_stated_measure(
     import numpy as np
 
     net, tok = merged
-    llm = _llama(exported["q8_0"], logits_all=True)
+    llm = _llama(exported["q8_0"])
     for chat in CHATS:
         ids = _prompt_ids(tok, chat)
         want, _ = _hf_greedy(net, ids)
