@@ -17,8 +17,9 @@ export NO_MKDOCS_2_WARNING := 1
 all: test
 
 EXTRAS ?= train,eval,expand,generate,export,dev
-# llama-cpp-python (the export extra) compiles llama.cpp: only the library, on two cores
-export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DGGML_BLAS=OFF
+# llama-cpp-python (the export extra) compiles llama.cpp: only the library, on two cores, for
+# any AVX2 CPU rather than this one (a native build's AMX int8 path crashed on q8_0 files)
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DGGML_BLAS=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
 # torch first (the CPU build unless TORCH_SPEC says otherwise), then glimmer with its extras;

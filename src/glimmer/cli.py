@@ -363,6 +363,14 @@ def fit_command(
     max_steps: Annotated[
         int | None, typer.Option("--max-steps", help="Stop after this many optimizer steps.")
     ] = None,
+    gpu_memory: Annotated[
+        str | None,
+        typer.Option(
+            "--gpu-memory",
+            help="Plan for (and hold the run to) this much GPU memory, e.g. 20GB when the card "
+            "also drives a display (default: the whole card).",
+        ),
+    ] = None,
     replay: Annotated[
         int | None,
         typer.Option(
@@ -418,6 +426,7 @@ def fit_command(
         ("lora_r", lora_r),
         ("batch_size", batch_size),
         ("max_seq_len", max_seq_len),
+        ("gpu_memory", gpu_memory),
     ):
         if value is not None:
             overrides[key] = value

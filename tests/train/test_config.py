@@ -30,6 +30,9 @@ GPU_24 = decide(
 GPU_8 = decide(
     Hardware(backend="cuda", gpu_arch="8.6", gpu_memory_bytes=8 * GiB, bitsandbytes=True)
 )
+GPU_12 = decide(
+    Hardware(backend="cuda", gpu_arch="8.6", gpu_memory_bytes=12 * GiB, bitsandbytes=True)
+)
 
 
 def test_seed_defaults() -> None:
@@ -113,7 +116,7 @@ def test_big_model_in_small_memory_turns_checkpointing_on() -> None:
         n_train=1000,
     )
     tight = resolve(
-        FitConfig(method="qlora"), choice=GPU_8, preset=preset, shape=MISTRAL, n_train=1000
+        FitConfig(method="qlora"), choice=GPU_12, preset=preset, shape=MISTRAL, n_train=1000
     )
     assert not roomy.gradient_checkpointing
     assert tight.gradient_checkpointing
@@ -165,6 +168,31 @@ def test_a_run_that_cannot_fit_stops_with_advice() -> None:
         )
     assert info.value.code == "G530"
     assert 'method="qlora"' in (info.value.hint or "")
+
+
+def test_gpu_memory_plans_for_less_than_the_card() -> None:
+    preset = resolve_model("mistral-7b-instruct-v0.2")
+    whole = resolve(
+        FitConfig(method="qlora"), choice=GPU_24, preset=preset, shape=MISTRAL, n_train=1000
+    )
+    part = resolve(
+        FitConfig(method="qlora", gpu_memory="12GB"),
+        choice=GPU_24,
+        preset=preset,
+        shape=MISTRAL,
+        n_train=1000,
+    )
+    assert part.plan_bytes is not None and part.plan_bytes <= 0.9 * 12 * GiB
+    assert whole.plan_bytes is not None and whole.plan_bytes > part.plan_bytes
+    assert any("planning for 12.0 GiB" in r for r in part.reasons)
+    with pytest.raises(FitMemoryError):
+        resolve(
+            FitConfig(method="lora", gpu_memory="12GB"),
+            choice=GPU_24,
+            preset=preset,
+            shape=MISTRAL,
+            n_train=1000,
+        )
 
 
 def test_a_model_without_a_shape_gets_batch_one() -> None:

@@ -242,3 +242,21 @@ def test_fit_shows_its_own_output_only(
     assert "examples/s" not in err  # trl's dataset bars stay hidden
     assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]
     assert datasets.is_progress_bar_enabled()  # the user's setting is restored
+
+
+def test_rows_cut_before_their_answer_stop_the_fit_with_advice(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    long_prompt = " ".join(["weave"] * 400)
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": long_prompt},
+                {"role": "assistant", "content": "ok"},
+            ]
+        }
+    ] * 4
+    with pytest.raises(FitDataError, match="max_seq_len 32") as info:
+        fit(rows, model=str(tiny_checkpoint), output_dir=tmp_path / "out", max_seq_len=32, **FAST)
+    assert "--max-seq-len" in (info.value.hint or "")
+    assert not (tmp_path / "out" / "fit_result.json").exists()

@@ -80,6 +80,11 @@ class FitConfig(BaseModel):
         grad_accum: Gradient accumulation steps; ``None``: from batch size and data size.
         max_seq_len: Longest row in tokens (longer rows are truncated); ``None``: the preset's.
         gradient_checkpointing: ``None``: only when memory needs it.
+        gpu_memory: Plan for this much GPU memory instead of the whole card: a size such as
+            ``"20GB"``, a GPU name (``"7900xtx"``) or a number of bytes. Use it when the card
+            also drives a display or another job. On a CUDA or ROCm GPU the run is also held
+            to it (``torch.cuda.set_per_process_memory_fraction``), so a plan that is wrong
+            fails early instead of taking memory it was not given.
         precision: ``"auto"`` (from the hardware), ``"bf16"``, ``"fp16"`` or ``"fp32"``.
         early_stopping_patience: Epochs without a better validation loss before stopping;
             ``None`` disables early stopping.
@@ -120,6 +125,7 @@ class FitConfig(BaseModel):
     grad_accum: int | None = Field(default=None, gt=0)
     max_seq_len: int | None = Field(default=None, gt=8)
     gradient_checkpointing: bool | None = None
+    gpu_memory: str | int | None = None
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     early_stopping_patience: int | None = Field(default=2, ge=1)
     save_total_limit: int = Field(default=2, ge=1)
@@ -297,6 +303,16 @@ def resolve(
     seq_len = config.max_seq_len or preset.max_seq_len
     targets = tuple(config.lora_target_modules or preset.lora_target_modules)
     memory = choice.memory_bytes or 8 * 1024**3
+    if config.gpu_memory is not None and not choice.use_cpu:
+        from glimmer.train.plan import gpu_capacity
+
+        _, budget = gpu_capacity(config.gpu_memory)
+        if budget is not None:
+            reasons.append(
+                f"planning for {budget / 2**30:.1f} GiB of the GPU's {memory / 2**30:.1f} GiB "
+                "(gpu_memory)"
+            )
+            memory = min(memory, budget)
     # An effective batch of 16 rows, but at least ~8 optimizer steps per epoch on small data.
     effective = max(1, min(16, n_train // 8 or 1))
     cap = 4 if choice.use_cpu else 16  # a CPU gains nothing from wider batches

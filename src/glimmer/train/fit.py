@@ -252,6 +252,22 @@ def _tokenize_all(
     return {"input_ids": ids, "labels": labels}
 
 
+def _check_kept(split: str, kept: int, given: int, max_len: int) -> str | None:
+    """Fail when truncation left no row with an answer to learn; else a note on the dropped."""
+    if given and not kept:
+        raise FitDataError(
+            f"no {split} row keeps an answer token within max_seq_len {max_len}: every "
+            "answer starts after the cut",
+            hint="raise --max-seq-len, or shorten the prompts (and system prompts) of the records",
+        )
+    if kept < given:
+        return (
+            f"{given - kept} of {given} {split} rows dropped: their answer starts after "
+            f"max_seq_len {max_len} tokens"
+        )
+    return None
+
+
 def _with_replay(
     train_ds: Any, net: Any, tokenizer: PreTrainedTokenizerBase, cfg: FitConfig, *, max_len: int
 ) -> Any:
@@ -489,6 +505,15 @@ def fit(
         if val_rows
         else None
     )
+    for split, kept, given in (
+        ("training", len(train_ds), len(train_rows)),
+        ("validation", 0 if eval_ds is None else len(eval_ds), len(val_rows or [])),
+    ):
+        note = _check_kept(split, kept, given, max_len)
+        if note:
+            _say(note)
+    if eval_ds is not None and not len(eval_ds):
+        eval_ds = None
     if cfg.replay_samples:
         train_ds = _with_replay(train_ds, net, tokenizer, cfg, max_len=max_len)
     if bake_system is not None:
@@ -526,6 +551,11 @@ def fit(
         import torch
 
         torch.cuda.reset_peak_memory_stats()
+        if cfg.gpu_memory is not None and choice.memory_bytes:
+            from glimmer.train.plan import gpu_capacity
+
+            budget = gpu_capacity(cfg.gpu_memory)[1] or choice.memory_bytes
+            torch.cuda.set_per_process_memory_fraction(min(1.0, budget / choice.memory_bytes))
     trainer_cls: type[SFTTrainer] = SFTTrainer
     bake_kwargs: dict[str, Any] = {}
     if bake_system is not None:

@@ -506,7 +506,12 @@ def _cached_hub_config(repo_id: str) -> Path | None:
     return Path(found) if isinstance(found, str) else None
 
 
-def _capacity(gpu: str | int | None) -> tuple[str | None, int | None]:
+def gpu_capacity(gpu: str | int | None) -> tuple[str | None, int | None]:
+    """A GPU's name and memory in bytes from a name, a size such as ``"24GB"`` or bytes.
+
+    >>> gpu_capacity("24GB")[1] == 24 * 2**30
+    True
+    """
     if gpu is None:
         return None, None
     if isinstance(gpu, bool) or (isinstance(gpu, int) and gpu <= 0):
@@ -649,7 +654,7 @@ def plan(
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise PlanError(f"{label} must be a positive integer, not {value!r}", code="G574")
     shape = model_shape(model)
-    gpu_name, capacity = _capacity(gpu)
+    gpu_name, capacity = gpu_capacity(gpu)
     precision = _DTYPE_ALIASES.get((dtype or ("fp32" if gpu is None else "bf16")).lower())
     if precision is None:
         raise PlanError(
@@ -666,8 +671,8 @@ def plan(
     opt = optimizer or ("adamw_8bit" if method == "qlora" else "adamw")
 
     n_params = shape.num_params
-    if method == "qlora":
-        weights = math.ceil(shape.linear_params * _NF4_BYTES) + shape.other_params * act
+    if method == "qlora":  # peft's prepare_model_for_kbit_training keeps the rest in fp32
+        weights = math.ceil(shape.linear_params * _NF4_BYTES) + shape.other_params * 4
     else:
         weights = n_params * act
     if method == "full":
@@ -686,14 +691,18 @@ def plan(
     dropout = lora_dropout if method != "full" else 0.0
     targets = () if method == "full" else tuple(target_modules)
     per_layer = _activations_per_token_layer(shape, act=act, targets=targets, lora_dropout=dropout)
-    logits = logits_bytes(shape, tokens=tokens, act=act)
-    embed = tokens * shape.hidden_size * act
+    # QLoRA: prepare_model_for_kbit_training leaves the embedding, the norms and the head in
+    # fp32, so the residual stream between the layers, and the logits, are fp32 too
+    # (measured on an H200: benchmarks/gpu_memory.py).
+    stream = 4 if method == "qlora" else act
+    logits = logits_bytes(shape, tokens=tokens, act=stream)
+    embed = tokens * shape.hidden_size * stream
     if method == "qlora":  # one linear layer dequantized to 16 bits at a time
         embed += max(a * b for a, b in shape.linear_shapes().values()) * act
 
     def activations_with(ckpt: bool) -> int:
         if ckpt:  # keep each layer's input; recompute one layer at a time
-            kept = shape.num_layers * tokens * shape.hidden_size * act + tokens * per_layer
+            kept = shape.num_layers * tokens * shape.hidden_size * stream + tokens * per_layer
         else:  # every layer's saved tensors, plus one layer's worth of gradients in flight
             kept = (shape.num_layers + 1) * tokens * per_layer
         return math.ceil(kept + logits + embed)
