@@ -111,6 +111,18 @@ def test_stratified_slice_passes_over_records_that_do_not_fit() -> None:
     assert all(r.category != "generation" for r in short)
 
 
+def test_stratified_slice_gives_a_category_a_fixed_share() -> None:
+    records = _records("aaaaaaggnaaaaaaggnaa")  # 14 a, 4 g, 2 n
+    picked = demo.stratified_slice(records, 10, shares={"generation": 0.4})
+    counts = {
+        c: sum(r.category == c for r in picked) for c in ("application", "generation", "general")
+    }
+    assert counts == {"application": 5, "generation": 4, "general": 1}
+    # a share the category cannot fill is filled from the others
+    short = demo.stratified_slice(records, 10, shares={"generation": 0.8})
+    assert len(short) == 10 and sum(r.category == "generation" for r in short) == 4
+
+
 def test_demo_slices_leave_unsliced_splits_whole() -> None:
     records = _records("aaaaaaggnaaaaaaggnaa")
     splits = SimpleNamespace(train=records[:15], validation=records[15:])

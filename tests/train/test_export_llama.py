@@ -1,8 +1,8 @@
 """The exported GGUF in llama.cpp (llama-cpp-python) answers as transformers does on the merged model.
 
 One adapter with non-zero LoRA weights on the embedded SmolLM2 is exported once per weight
-format. f16 and bf16 must give transformers' greedy continuation token for token (16
-tokens, three prompts); q8_0 is held to a stated looser measure. The prompt tokens llama.cpp
+format. f16 must give transformers' greedy continuation token for token (16 tokens, three
+prompts); bf16 and q8_0, which round every weight further, are held to a stated measure. The prompt tokens llama.cpp
 builds from the file's chat template must equal ``apply_chat_template``'s.
 """
 
@@ -33,10 +33,11 @@ CHATS = [
         {"role": "user", "content": "And another one?"},
     ],
 ]
-# q8_0 rounds every weight to 8 bits: the greedy path may part from transformers' after a
-# near tie. Stated measure: on transformers' own greedy continuation (teacher forced), the
-# argmax agrees at 15 of the 16 positions or more, for every prompt.
-Q8_MIN_AGREEMENT = 15
+# bf16 keeps 8 bits of mantissa and q8_0 8 bits a weight: the greedy path may part from
+# transformers' (fp32) after a near tie. Stated measure: on transformers' own greedy
+# continuation (teacher forced), the argmax agrees at 15 of the 16 positions or more, for
+# every prompt.
+MIN_AGREEMENT = 15
 
 
 @pytest.fixture(scope="module")
@@ -140,26 +141,27 @@ def _cpp_greedy(llm: Any, ids: list[int]) -> tuple[list[int], Any]:
     return out, first
 
 
-@pytest.mark.parametrize("quant", ["f16", "bf16"])
-def test_greedy_tokens_match_transformers(
-    quant: str, exported: dict[str, ExportResult], merged: tuple[Any, Any]
+def test_f16_greedy_tokens_match_transformers(
+    exported: dict[str, ExportResult], merged: tuple[Any, Any]
 ) -> None:
     net, tok = merged
-    llm = _llama(exported[quant])
+    llm = _llama(exported["f16"])
     for chat in CHATS:
         ids = _prompt_ids(tok, chat)
         want, _ = _hf_greedy(net, ids)
         got, _ = _cpp_greedy(llm, ids)
-        assert got == want, f"{quant}: {tok.decode(got)!r} != {tok.decode(want)!r}"
+        assert got == want, f"f16: {tok.decode(got)!r} != {tok.decode(want)!r}"
+    llm.close()
 
 
-def test_q8_0_agrees_on_the_stated_measure(
-    exported: dict[str, ExportResult], merged: tuple[Any, Any]
+@pytest.mark.parametrize("quant", ["bf16", "q8_0"])
+def test_rounded_formats_agree_on_the_stated_measure(
+    quant: str, exported: dict[str, ExportResult], merged: tuple[Any, Any]
 ) -> None:
     import numpy as np
 
     net, tok = merged
-    llm = _llama(exported["q8_0"])
+    llm = _llama(exported[quant])
     for chat in CHATS:
         ids = _prompt_ids(tok, chat)
         want, _ = _hf_greedy(net, ids)
@@ -168,7 +170,8 @@ def test_q8_0_agrees_on_the_stated_measure(
         scores = np.array(llm.scores[: llm.n_tokens])
         picks = [int(np.argmax(scores[len(ids) - 1 + k])) for k in range(N)]
         agree = sum(a == b for a, b in zip(picks, want, strict=True))
-        assert agree >= Q8_MIN_AGREEMENT, (chat, agree)
+        assert agree >= MIN_AGREEMENT, (quant, chat, agree)
+    llm.close()
 
 
 def test_prompt_tokens_from_the_files_chat_template(
@@ -193,11 +196,16 @@ def test_prompt_tokens_from_the_files_chat_template(
         assert ids == _prompt_ids(tok, chat)
 
 
-def test_end_of_turn_stops_generation(exported: dict[str, ExportResult]) -> None:
+def test_end_of_turn_and_name_are_in_the_file(run: Path, exported: dict[str, ExportResult]) -> None:
     llm = _llama(exported["f16"])
     eot = int(llm.metadata["tokenizer.ggml.eot_token_id"])
     assert llm.detokenize([eot], special=True) == b"<|im_end|>"
-    assert llm.metadata["general.name"] == "run"
+    # an adapter folder is named after the run that holds it; a name given is used as is
+    assert llm.metadata["general.name"] == run.name
+    llm.close()
+    named = _llama(exported["bf16"])
+    assert named.metadata["general.name"] == "run"
+    named.close()
 
 
 def test_sentencepiece_style_tokenizer_round_trips(tmp_path: Path) -> None:

@@ -220,7 +220,7 @@ def run_checks(
         summary.answer_perplexity = _answer_perplexity(
             model, tokenizer, trig, adapter=False if hasattr(model, "disable_adapter") else None
         )
-        summary.seconds = round(seconds.get(arm, 0.0), 1)
+        summary.seconds = round(seconds.get(arm, 0.0), 3)
     if extra_adapters:
         others = _tuned_summaries(
             model, extra_adapters, prompts, index=index, generate_kwargs=generate_kwargs

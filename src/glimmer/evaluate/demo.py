@@ -42,6 +42,10 @@ class DemoProfile:
         validation_records: Validate on the first N records of the validation split.
         checks: Options of :func:`compare` for the skeptic's checks (retention, robustness,
             drift, steer, robust_per_category) and ``video``.
+        category_shares: Share of the train slice given to a category whatever its share of
+            the dataset (the rest keep their proportions): generation records are long, so
+            few of them fit a short ``max_seq_len``, and a slice in proportion left the
+            model too few whole patterns to learn to write one.
     """
 
     name: str
@@ -52,6 +56,7 @@ class DemoProfile:
     train_records: int | None = None
     validation_records: int | None = None
     checks: Mapping[str, Any] = field(default_factory=dict)
+    category_shares: Mapping[str, float] = field(default_factory=dict)
 
 
 _BUDGETS_FULL = {
@@ -108,6 +113,7 @@ PROFILES: dict[str, DemoProfile] = {
         train_records=100,
         validation_records=32,
         checks={"robust_per_category": 2, "steer": True, "video": True},
+        category_shares={"generation": 0.25},
     ),
     "quick": DemoProfile(
         "quick",
@@ -140,7 +146,12 @@ class DemoResult:
 
 
 def stratified_slice(
-    records: Sequence[ChatRecord], n: int, /, *, fits: Callable[[ChatRecord], bool] | None = None
+    records: Sequence[ChatRecord],
+    n: int,
+    /,
+    *,
+    fits: Callable[[ChatRecord], bool] | None = None,
+    shares: Mapping[str, float] | None = None,
 ) -> list[ChatRecord]:
     """The first *n* records that keep each category's share of *records*.
 
@@ -148,12 +159,29 @@ def stratified_slice(
     their (shuffled) order. With *fits*, records it rejects are passed over: a record longer
     than the fit's sequence length is truncated, and a truncated answer teaches a model to
     start a pattern but never to finish it or end its turn. Where a category runs short, the
-    rest of the slice is filled in order.
+    rest of the slice is filled in order. *shares* fixes some categories' shares of the slice
+    (``{"generation": 0.25}``); the other categories share the rest in proportion.
+
+    >>> from glimmer.data.records import ChatRecord, Message
+    >>> def row(i: int) -> ChatRecord:
+    ...     turns = [Message(role="user", content=str(i)), Message(role="assistant", content="a")]
+    ...     return ChatRecord(messages=turns, category="g" if i < 10 else "o",
+    ...                       template_id="t", source=None, seed=0)
+    >>> rows = [row(i) for i in range(100)]
+    >>> sorted(r.category for r in stratified_slice(rows, 10)).count("g")
+    1
+    >>> sorted(r.category for r in stratified_slice(rows, 10, shares={"g": 0.5})).count("g")
+    5
     """
     if n >= len(records) and fits is None:
         return list(records)
     counts = Counter(r.category for r in records)
-    exact = {c: n * k / len(records) for c, k in counts.items()}
+    fixed = {c: v for c, v in (shares or {}).items() if c in counts}
+    rest = sum(k for c, k in counts.items() if c not in fixed)
+    free = max(0.0, 1.0 - sum(fixed.values()))
+    exact = {
+        c: n * (fixed[c] if c in fixed else free * k / max(1, rest)) for c, k in counts.items()
+    }
     quota = {c: int(v) for c, v in exact.items()}
     for c in sorted(exact, key=lambda c: exact[c] - quota[c], reverse=True):
         if sum(quota.values()) >= n:
@@ -200,7 +228,9 @@ def demo_slices(splits: Any, profile: DemoProfile, /) -> tuple[list[ChatRecord],
     fits = _fits_in(max_len) if max_len and sliced else None
     train = list(splits.train)
     if profile.train_records is not None:
-        train = stratified_slice(train, profile.train_records, fits=fits)
+        train = stratified_slice(
+            train, profile.train_records, fits=fits, shares=profile.category_shares
+        )
     val = list(splits.validation)
     if profile.validation_records is not None:
         val = stratified_slice(val, profile.validation_records, fits=fits)
