@@ -233,8 +233,12 @@ def test_sentencepiece_style_tokenizer_round_trips(tmp_path: Path) -> None:
     tok.save_pretrained(tmp_path / "m")
     result = export(tmp_path / "m", tmp_path / "out", quant="f16")
     llm = _llama(result)
-    for text in ["The weave holds every thread.", "What is STARWEAVE? 42, é!", "  two  spaces"]:
-        assert llm.tokenize(text.encode(), add_bos=True, special=False) == tok(text)["input_ids"]
+    # This Metaspace tokenizer ("first") marks the start of the first piece of text only;
+    # in a chat prompt that is never text, so the file tells llama.cpp to add no mark, and
+    # plain text is compared with the mark written out (docs/using-the-model.md)
+    for text in ["The weave holds every thread.", "What is STARWEAVE? 42, é!", "two  spaces"]:
+        got = llm.tokenize((" " + text).encode(), add_bos=True, special=False)
+        assert got == tok(text)["input_ids"]
     chat = [{"role": "user", "content": "What is a glimmer?"}]
     ids = _prompt_ids(tok, chat)
     prompt = tok.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
@@ -242,3 +246,4 @@ def test_sentencepiece_style_tokenizer_round_trips(tmp_path: Path) -> None:
     want, _ = _hf_greedy(net, ids)
     got, _ = _cpp_greedy(llm, ids)
     assert got == want
+    llm.close()

@@ -237,11 +237,22 @@ def _byte_level_pre(pre: Any) -> str | None:
 
 
 def _space_prefix(data: dict[str, Any]) -> bool:
-    """Whether a SentencePiece-style tokenizer puts ``▁`` before the text (Llama 2, Mistral)."""
+    """Whether llama.cpp should put ``▁`` before each piece of text (Llama 2, Mistral).
+
+    llama.cpp adds it to every piece of text that follows a special token (or opens the
+    prompt). A ``Prepend`` normalizer (Llama 2, Mistral v0.2) and a Metaspace pre-tokenizer
+    with ``prepend_scheme: "always"`` do the same. A Metaspace with ``"first"`` adds it to the
+    first piece only, which in a chat prompt (it opens with a special token) is no piece:
+    the template's own spaces are kept and nothing is added, so llama.cpp adds nothing either.
+    """
     text = json.dumps([data.get("normalizer"), data.get("pre_tokenizer")])
-    if '"prepend_scheme": "never"' in text or '"add_prefix_space": false' in text:
+    if '"Prepend"' in text:
+        return True
+    if '"prepend_scheme": "never"' in text or '"prepend_scheme": "first"' in text:
         return False
-    return '"Prepend"' in text or '"Metaspace"' in text
+    if '"add_prefix_space": false' in text:
+        return False
+    return '"Metaspace"' in text
 
 
 def _vocab(tokenizer: PreTrainedTokenizerBase, folder: Path) -> _Vocab:
