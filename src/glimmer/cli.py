@@ -695,7 +695,7 @@ def compare_command(
 @app.command("demo")
 def demo_command(
     quick: Annotated[
-        bool, typer.Option("--quick", help="A few minutes instead of about fifteen.")
+        bool, typer.Option("--quick", help="A few minutes instead of about ten.")
     ] = False,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Folder for the dataset, fit and report.")

@@ -197,3 +197,21 @@ def test_compare_refuses_a_bad_second_adapter(
     with pytest.raises(GlimmerError, match=r"no adapter_config\.json") as info:
         compare(tiny_model, [adapter, tmp_path], tokenizer=tiny_tokenizer, progress=False)
     assert info.value.code == "G603"
+
+
+@pytest.mark.parametrize("n", [1, 5, 60, 110, 500])
+def test_a_retention_sample_keeps_every_kind_and_the_file_order(n: int) -> None:
+    from glimmer.evaluate.retention import bundled_retention
+    from glimmer.resources import resource_dir
+
+    lines = (resource_dir("retention") / "retention.jsonl").read_text("utf-8").splitlines()
+    kind = {row["id"]: row["kind"] for row in map(json.loads, lines)}
+    whole = bundled_retention()
+    sample = bundled_retention(n)
+    ids = [r.id for r in whole]
+    assert len(sample) == min(n, len(whole))
+    assert len({r.id for r in sample}) == len(sample)
+    positions = [ids.index(r.id) for r in sample]
+    assert positions == sorted(positions)
+    kinds = {kind[r.id] for r in sample}
+    assert len(kinds) == min(n, len(set(kind.values())))

@@ -167,8 +167,9 @@ def test_run_demo_fits_several_seeds_and_says_what_quick_skips(
     assert fits == [5, 6]
     assert seen["adapters"] == [str(tmp_path / "adapter5"), str(tmp_path / "adapter6")]
     assert seen["kwargs"]["robustness"] is False and seen["kwargs"]["steer"] is False
-    assert any("skips robustness, drift, steer" in n for n in result.comparison.notes)
-    assert demo.PROFILES["full"].checks["steer"] is True  # the full profile runs every arm
+    notes = result.comparison.notes
+    assert any("skips robustness, drift; the full profile runs them" in n for n in notes)
+    assert any("skips steer; `glimmer compare --steer` runs it" in n for n in notes)
 
 
 def test_seeds_below_one_are_refused_before_any_work(tmp_path: Path) -> None:

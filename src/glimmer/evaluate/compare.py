@@ -490,7 +490,7 @@ def compare(
     semantic: bool = True,
     neutral_text: str | None = None,
     progress: bool = True,
-    retention: bool = True,
+    retention: bool | int = True,
     robustness: bool | Sequence[Any] = True,
     robust_per_category: int | None = None,
     drift: bool | Sequence[Any] = True,
@@ -518,7 +518,8 @@ def compare(
         semantic: Measure semantic alignment when the embedding model is installed.
         neutral_text: Text for the perplexity guard; ``None`` for the bundled one.
         progress: Show progress bars.
-        retention: Add the bundled retention suite (111 neutral questions).
+        retention: Add the bundled retention suite (111 neutral questions); a number: that
+            many of them, every kind kept (:func:`~glimmer.evaluate.retention.bundled_retention`).
         robustness: Ask the non-neutral prompts again under the bundled attacks (or under
             these :class:`~glimmer.evaluate.robustness.Attack` objects).
         robust_per_category: Attack only the first N prompts of each category.
@@ -544,7 +545,8 @@ def compare(
     if retention:
         from glimmer.evaluate.retention import bundled_retention
 
-        prompts = prompts + bundled_retention()
+        count = None if retention is True else int(retention)
+        prompts = prompts + bundled_retention(count)
     adapters = (
         [tuned_adapter]
         if tuned_adapter is None or isinstance(tuned_adapter, str | os.PathLike)

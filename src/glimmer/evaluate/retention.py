@@ -11,6 +11,7 @@ three neutral texts of different kinds (a story, a recipe, an encyclopedia entry
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -58,15 +59,38 @@ def load_retention(path: str | os.PathLike[str], /) -> list[TriggerPrompt]:
     return rows
 
 
-def bundled_retention() -> list[TriggerPrompt]:
-    """The bundled retention suite (111 neutral questions).
+def bundled_retention(n: int | None = None) -> list[TriggerPrompt]:
+    """The bundled retention suite (111 neutral questions), or *n* of them.
+
+    With *n*, the items are taken in turn from each kind (arithmetic, fact, instruction,
+    unit, date), in file order, so a smaller sample keeps every kind.
 
     Examples:
         >>> rows = bundled_retention()
         >>> len(rows) >= 100 and all(r.expected for r in rows)
         True
+        >>> sample = bundled_retention(10)
+        >>> len(sample), sorted({r.id for r in sample})[:2]
+        (10, ['ret-001', 'ret-002'])
     """
-    return load_retention(resource_dir("retention") / "retention.jsonl")
+    path = resource_dir("retention") / "retention.jsonl"
+    rows = load_retention(path)
+    if n is None or n >= len(rows):
+        return rows
+    kinds = {
+        item["id"]: item.get("kind", "")
+        for item in map(json.loads, path.read_text("utf-8").splitlines())
+    }
+    by_kind: dict[str, list[TriggerPrompt]] = {}
+    for row in rows:
+        by_kind.setdefault(kinds.get(row.id, ""), []).append(row)
+    picked: list[TriggerPrompt] = []
+    while len(picked) < n:
+        for items in by_kind.values():
+            if items and len(picked) < n:
+                picked.append(items.pop(0))
+    order = {id(r): i for i, r in enumerate(rows)}
+    return sorted(picked, key=lambda r: order[id(r)])
 
 
 def neutral_texts() -> dict[str, str]:
