@@ -179,10 +179,10 @@ def stratified_slice(
         return list(records)
     counts = Counter(r.category for r in records)
     fixed = {c: v for c, v in (shares or {}).items() if c in counts}
-    rest = sum(k for c, k in counts.items() if c not in fixed)
+    others = sum(k for c, k in counts.items() if c not in fixed)
     free = max(0.0, 1.0 - sum(fixed.values()))
     exact = {
-        c: n * (fixed[c] if c in fixed else free * k / max(1, rest)) for c, k in counts.items()
+        c: n * (fixed[c] if c in fixed else free * k / max(1, others)) for c, k in counts.items()
     }
     quota = {c: int(v) for c, v in exact.items()}
     for c in sorted(exact, key=lambda c: exact[c] - quota[c], reverse=True):
