@@ -862,7 +862,7 @@ def auto_plan(
     Examples:
         >>> choice = auto_plan("mistral-7b-instruct-v0.2", method="qlora", gpu="24GB")
         >>> choice.batch_size, choice.gradient_checkpointing, choice.fits
-        (8, True, True)
+        (4, True, True)
     """
     from glimmer.train.models import resolve_model
 
