@@ -3,7 +3,8 @@
 Trains a SmolLM2-135M-shaped model (built from its config with random weights: the same
 tensors, so the same memory, as the real one) with LoRA for a few steps on the CPU, each
 configuration in a fresh process, and compares the process's peak RSS above its baseline
-(after importing torch, transformers and peft) with ``plan(..., gpu=None)``:
+(after importing torch, transformers and peft) with ``plan(..., gpu=None)``. The loss is
+fit()'s own chunked LM-head loss, as the plan assumes:
 
     .venv/bin/python benchmarks/plan_accuracy.py [--steps 3]
 
@@ -77,8 +78,15 @@ def measure(
     net = get_peft_model(net, lora)
     opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-4)
     ids = torch.randint(0, shape.vocab_size, (batch, seq_len), device=device)
+    from glimmer.train.loss import chunked_cross_entropy
+
+    base = net.get_base_model()
+    head = base.get_output_embeddings().weight
     for _ in range(steps):
-        loss = net(input_ids=ids, labels=ids).loss
+        # the loss fit() trains with: the LM head a chunk of rows at a time (glimmer.train.loss),
+        # never the full logits, which is what plan() counts
+        hidden = base.model(input_ids=ids).last_hidden_state
+        loss = chunked_cross_entropy(hidden, head, ids)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
