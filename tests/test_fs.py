@@ -191,3 +191,24 @@ def test_current_folder_is_never_swapped_out(
         pass
     assert info.value.code == "G011"
     assert (folder / "train.jsonl").read_text() == "old"
+
+
+def test_a_named_pipe_is_refused_at_once_not_waited_on(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "pattern.glimmer"
+    os.mkfifo(fifo)
+    with pytest.raises(GlimmerFileError, match="named pipe") as info:
+        read_text(fifo, limit=1024)
+    assert info.value.code == "G001"
+    # the CLI answers with exit 2 and does not hang waiting for a writer
+    run = subprocess.run(
+        [sys.executable, "-m", "glimmer", "check", str(fifo)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2, run.stderr
+    assert "named pipe" in run.stderr

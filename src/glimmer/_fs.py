@@ -360,10 +360,19 @@ def read_bytes(path: PathLike, /, *, limit: int | None = None) -> bytes:
     """Read a file, refusing one larger than *limit* bytes without reading it whole.
 
     Raises:
-        GlimmerFileError: Missing, a folder, unreadable (G001) or larger than *limit* (G014).
+        GlimmerFileError: Missing, a folder, a named pipe or socket, unreadable (G001) or
+            larger than *limit* (G014).
     """
     label = str(path)
     try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):  # opening one waits for a writer
+            _fail(
+                label,
+                f"is a {'named pipe' if stat.S_ISFIFO(mode) else 'socket'}, not a file",
+                code="G001",
+                hint="save what it carries to a file and pass that",
+            )
         with open(path, "rb") as fh:
             if limit is None:
                 return fh.read()

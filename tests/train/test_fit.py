@@ -267,3 +267,12 @@ def test_rows_cut_before_their_answer_stop_the_fit_with_advice(
         fit(rows, model=str(tiny_checkpoint), output_dir=tmp_path / "out", max_seq_len=32, **FAST)
     assert "--max-seq-len" in (info.value.hint or "")
     assert not (tmp_path / "out" / "fit_result.json").exists()
+
+
+def test_a_dataset_that_is_not_utf8_is_a_glimmer_error(tmp_path: Path) -> None:
+    from glimmer.errors import GlimmerFileError
+
+    (tmp_path / "train.jsonl").write_bytes(b'{"messages": []}\n\xff\xfe\n')
+    with pytest.raises(GlimmerFileError) as info:
+        load_chat_splits(tmp_path)
+    assert (info.value.code, info.value.line) == ("G003", 2)

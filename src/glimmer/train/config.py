@@ -166,6 +166,7 @@ class FitConfig(BaseModel):
 
         Raises:
             FitConfigError: Not TOML, or an unknown option or bad value.
+            GlimmerFileError: The file is missing, not UTF-8, a pipe or too large.
 
         Examples:
             ```toml
@@ -175,15 +176,10 @@ class FitConfig(BaseModel):
             lora_r = 8
             ```
         """
+        from glimmer.model.io import read_text
+
         file = Path(path)
-        try:
-            text = file.read_text("utf-8")
-        except OSError as exc:
-            raise FitConfigError(
-                f"cannot read {file}: {exc.strerror or exc}",
-                location=Location(source=str(file)),
-                code="G504",
-            ) from exc
+        text = read_text(file)  # bounded; a missing, binary or pipe file is a GlimmerFileError
         data = loads_toml(
             text, source=str(file), error=FitConfigError, hint="see https://toml.io for the syntax"
         )

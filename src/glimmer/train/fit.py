@@ -89,14 +89,15 @@ def _messages_of(record: Any, *, source: str, index: int) -> Messages:
     return out
 
 
+#: The largest JSON-lines file fit() reads (its records are held in memory anyway).
+MAX_DATASET_BYTES = 2 * 1024**3
+
+
 def _read_jsonl(path: Path) -> list[Messages]:
+    from glimmer._fs import read_text
+
     rows: list[Messages] = []
-    try:
-        lines = path.read_text("utf-8").splitlines()
-    except OSError as exc:
-        raise FitDataError(
-            f"cannot read {path}: {exc.strerror or exc}", location=Location(source=str(path))
-        ) from exc
+    lines = read_text(path, limit=MAX_DATASET_BYTES).splitlines()
     for i, line in enumerate(lines):
         if not line.strip():
             continue
