@@ -72,3 +72,19 @@ def test_demo_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "not empty" in result.stderr and "--force" in result.stderr
     assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_full_standard_output_is_one_line_and_exit_2() -> None:
+    pattern = Path(__file__).resolve().parent.parent / "examples/patterns/starweave-seed.glimmer"
+    with open("/dev/full", "w") as full:
+        run = subprocess.run(
+            [sys.executable, "-m", "glimmer", "check", str(pattern)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert run.returncode == 2
+    assert "cannot write" in run.stderr and "Traceback" not in run.stderr

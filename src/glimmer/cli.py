@@ -10,6 +10,7 @@ the caret line and the hint, on standard error.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sys
@@ -1010,8 +1011,23 @@ def _slug(text: str) -> str:
 
 
 def main() -> None:
-    """Entry point of the ``glimmer`` script."""
-    app()
+    """Entry point of the ``glimmer`` script.
+
+    Standard output that cannot be written (a full disk, ``> /dev/full``, a closed pipe)
+    ends the command with one line on standard error and exit code 2, not a traceback.
+    """
+    try:
+        app()
+    except BrokenPipeError:  # `glimmer ... | head`: the reader left; say nothing more
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces the closed stream
+        raise SystemExit(2) from None
+    except OSError as exc:
+        # glimmer's own file writes are GlimmerErrors already; what is left is the console
+        if exc.filename is not None or exc.errno not in (errno.ENOSPC, errno.EIO):
+            raise
+        print(f"G010 standard output: cannot write: {exc.strerror}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover
