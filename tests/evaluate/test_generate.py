@@ -70,6 +70,39 @@ def test_greedy_is_deterministic_and_batching_does_not_change_answers(
     assert [a.text for a in one] == [a.text for a in batched]
 
 
+@pytest.mark.parametrize("do_sample", [False, True])
+def test_a_shared_opening_encoded_once_gives_the_same_answers(
+    tiny_model: Any, tiny_tokenizer: Any, monkeypatch: pytest.MonkeyPatch, do_sample: bool
+) -> None:
+    import glimmer.evaluate.generate as g
+
+    system = " ".join(["weave the thread of light"] * 40)  # a long shared system prompt
+    calls: list[int] = []
+    real = g._prefix_cache
+
+    def counted(model: Any, prefix: list[int], device: Any) -> Any:
+        calls.append(len(prefix))
+        return real(model, prefix, device)
+
+    monkeypatch.setattr(g, "_prefix_cache", counted)
+    kwargs: dict[str, Any] = {
+        "tokenizer": tiny_tokenizer,
+        "system_prompt": system,
+        "max_new_tokens": BUDGETS,
+        "batch_size": 3,
+        "do_sample": do_sample,
+        "progress": False,
+    }
+    cached = generate(tiny_model, PROMPTS, **kwargs)
+    assert calls and calls[0] >= g.PREFIX_CACHE_MIN_TOKENS  # encoded once, for the call
+    monkeypatch.setattr(g, "PREFIX_CACHE_MIN_TOKENS", 10**9)
+    plain = generate(tiny_model, PROMPTS, **kwargs)
+    assert len(calls) == 1  # the plain run did not use it
+    assert [(a.text, a.ended, a.n_tokens) for a in cached] == [
+        (a.text, a.ended, a.n_tokens) for a in plain
+    ]
+
+
 def test_sampling_is_seeded(tiny_model: Any, tiny_tokenizer: Any) -> None:
     def run(seed: int) -> list[str]:
         answers = generate(

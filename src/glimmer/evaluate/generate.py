@@ -10,6 +10,7 @@ before any metric sees it.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -112,6 +113,36 @@ def chat_text(
     return str(text)
 
 
+#: Shortest shared prompt opening (in tokens) worth encoding once for a whole call.
+PREFIX_CACHE_MIN_TOKENS: Final = 64
+
+
+def shared_prefix(rows: Sequence[Sequence[int]], /) -> int:
+    """How many leading tokens every row shares, leaving each row at least one of its own.
+
+    >>> shared_prefix([[1, 2, 3, 4], [1, 2, 3, 9], [1, 2, 5]])
+    2
+    >>> shared_prefix([[1, 2], [1, 2]])
+    1
+    """
+    if not rows:
+        return 0
+    limit = min(len(r) for r in rows) - 1
+    n = 0
+    while n < limit and all(r[n] == rows[0][n] for r in rows):
+        n += 1
+    return n
+
+
+def _prefix_cache(model: Any, prefix: list[int], device: Any) -> Any | None:
+    """The key/value cache of *prefix* (batch 1), or None where it cannot be shared."""
+    out = model(input_ids=torch.tensor([prefix], device=device), use_cache=True)
+    cache = getattr(out, "past_key_values", None)
+    if cache is None or not hasattr(cache, "batch_repeat_interleave"):
+        return None
+    return cache
+
+
 def _budget(category: str, max_new_tokens: int | Mapping[str, int]) -> int:
     if isinstance(max_new_tokens, int):
         return max_new_tokens
@@ -169,7 +200,14 @@ def generate(
     ]
     # batches of one budget, prompts of similar length in tokens together: a batch is
     # left-padded to its longest prompt, and the padding is computed at every layer
-    n_tokens = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    all_ids: list[list[int]] = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    n_tokens = [len(ids) for ids in all_ids]
+    # An opening every prompt shares (the prompted arm's system prompt: a whole pattern) is
+    # encoded once and its key/value cache copied into each batch; the rows are laid out as
+    # [opening | padding | own tokens], which gives the same answers as left padding.
+    n_prefix = shared_prefix(all_ids) if logits_processors is None else 0
+    if n_prefix < PREFIX_CACHE_MIN_TOKENS or len(prompts) < 2:
+        n_prefix = 0
     order = sorted(
         range(len(prompts)),
         key=lambda i: (_budget(prompts[i].category, max_new_tokens), n_tokens[i]),
@@ -211,13 +249,20 @@ def generate(
         if bar is not None and own_bar:
             bar.start()
         with adapter_state(model, adapter), torch.inference_mode():
+            prefix_cache = _prefix_cache(model, all_ids[0][:n_prefix], device) if n_prefix else None
             for b, batch in enumerate(batches):
-                enc = tokenizer(
-                    [texts[i] for i in batch],
-                    return_tensors="pt",
-                    padding=True,
-                    add_special_tokens=False,
-                ).to(device)
+                if prefix_cache is not None:
+                    enc, cache = _with_prefix(
+                        [all_ids[i] for i in batch], n_prefix, prefix_cache, pad_id, device
+                    )
+                else:
+                    enc = tokenizer(
+                        [texts[i] for i in batch],
+                        return_tensors="pt",
+                        padding=True,
+                        add_special_tokens=False,
+                    ).to(device)
+                    cache = None
                 budget = _budget(prompts[batch[0]].category, max_new_tokens)
                 kwargs: dict[str, Any] = {
                     "max_new_tokens": budget,
@@ -233,7 +278,11 @@ def generate(
                     kwargs.update(temperature=None, top_p=None, top_k=None)
                 if logits_processors is not None:
                     kwargs["logits_processor"] = logits_processors(len(batch))
-                out = model.generate(**enc, **kwargs)
+                if cache is not None:
+                    kwargs["past_key_values"] = cache
+                with warnings.catch_warnings():  # transformers 5 renames it `cache`, and warns
+                    warnings.simplefilter("ignore", FutureWarning)
+                    out = model.generate(**enc, **kwargs)
                 new = out[:, enc["input_ids"].shape[1] :].tolist()
                 for row, i in zip(new, batch, strict=True):
                     cut = next((k for k, t in enumerate(row) if t in stops), None)
@@ -249,6 +298,26 @@ def generate(
         if bar is not None and own_bar:
             bar.stop()
     return [results[i] for i in range(len(prompts))]
+
+
+def _with_prefix(
+    rows: list[list[int]], n_prefix: int, cache: Any, pad_id: int, device: Any
+) -> tuple[dict[str, torch.Tensor], Any]:
+    """Inputs ``[shared opening | padding | own tokens]`` and a copy of the opening's cache."""
+    import copy
+
+    own = [r[n_prefix:] for r in rows]
+    width = max(len(o) for o in own)
+    opening = rows[0][:n_prefix]
+    ids = [opening + [pad_id] * (width - len(o)) + o for o in own]
+    mask = [[1] * n_prefix + [0] * (width - len(o)) + [1] * len(o) for o in own]
+    batch_cache = copy.deepcopy(cache)
+    batch_cache.batch_repeat_interleave(len(rows))
+    enc = {
+        "input_ids": torch.tensor(ids, device=device),
+        "attention_mask": torch.tensor(mask, device=device),
+    }
+    return enc, batch_cache
 
 
 def score_text(
