@@ -390,7 +390,7 @@ def headline(comparison: Comparison, /) -> str:
     lines = [
         line("concept share", [_pct(s[a].concept_share) for a in arms]),
         line("GLIMMER valid", [_pct(s[a].glimmer_valid_share) for a in arms]),
-        line("GLIMMER valid, grammar", [_pct(s[a].glimmer_valid_constrained_share) for a in arms]),
+        line("valid under grammar", [_pct(s[a].glimmer_valid_constrained_share) for a in arms]),
         line("neutral correct", [_pct(s[a].neutral_correct_share) for a in arms]),
         line("ended by themselves", [_pct(s[a].ended_share) for a in arms]),
         line("perplexity", [_num(s[a].perplexity) for a in arms]),
