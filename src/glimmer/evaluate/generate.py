@@ -280,8 +280,7 @@ def generate(
                     kwargs["logits_processor"] = logits_processors(len(batch))
                 if cache is not None:
                     kwargs["past_key_values"] = cache
-                with warnings.catch_warnings():  # transformers 5 renames it `cache`, and warns
-                    warnings.simplefilter("ignore", FutureWarning)
+                with _quiet_rename():  # transformers 5 renames it `cache`, and says so
                     out = model.generate(**enc, **kwargs)
                 new = out[:, enc["input_ids"].shape[1] :].tolist()
                 for row, i in zip(new, batch, strict=True):
@@ -298,6 +297,21 @@ def generate(
         if bar is not None and own_bar:
             bar.stop()
     return [results[i] for i in range(len(prompts))]
+
+
+@contextlib.contextmanager
+def _quiet_rename() -> Iterator[None]:
+    """Without transformers' notice that ``past_key_values`` is called ``cache`` now."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 def _with_prefix(
