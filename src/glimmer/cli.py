@@ -262,7 +262,7 @@ def build(
         ),
     ] = None,
 ) -> None:
-    """Build a STARWEAVE chat dataset: [bold]train.jsonl[/], [bold]validation.jsonl[/] and a dataset card."""
+    """Build a chat dataset in the recipe's framework (STARWEAVE by default): [bold]train.jsonl[/], [bold]validation.jsonl[/] and a dataset card."""
     import warnings
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -307,8 +307,10 @@ def build(
     counts = summary(splits.all)
     div = splits.stats.get("diversity", {})
     dd = splits.stats.get("dedup", {})
+    gloss = rec.active_glossary()
     out.print(
-        f"{len(splits.train)} train + {len(splits.validation)} validation records (seed {splits.seed})",
+        f"{len(splits.train)} train + {len(splits.validation)} validation records (seed {splits.seed}), "
+        f"framework {gloss.name} ({len(gloss.concepts)} concepts)",
         markup=False,
     )
     out.print("per category: " + ", ".join(f"{k} {v}" for k, v in counts.items()), markup=False)

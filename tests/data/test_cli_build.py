@@ -100,3 +100,25 @@ def test_build_without_recipe_uses_the_default(tmp_path: Path) -> None:
     assert all(r.seed is not None for r in recs)
     card = (tmp_path / "d" / "README.md").read_text(encoding="utf-8")
     assert "seed: 2" in card
+
+
+def test_build_names_the_framework_of_the_recipes_glossary(tmp_path: Path) -> None:
+    (tmp_path / "lumen.toml").write_text(
+        'name = "LUMENFOLD"\n'
+        '[concepts.fold]\ndefinition = "A crease that keeps a shape."\n'
+        '[concepts.gleam]\ndefinition = "Light caught on an edge."\n',
+        encoding="utf-8",
+    )
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(
+        RECIPE.replace(
+            'name = "tiny"', 'name = "tiny"\nglossary = "lumen.toml"\nreplace_glossary = true'
+        ),
+        encoding="utf-8",
+    )
+    res = runner.invoke(app, ["build", str(recipe), "-o", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert "framework LUMENFOLD (2 concepts)" in res.output
+    plain = runner.invoke(app, ["build", "-o", str(tmp_path / "default")])
+    assert plain.exit_code == 0, plain.output
+    assert "framework STARWEAVE" in plain.output
