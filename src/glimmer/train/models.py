@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from glimmer._fs import atomic_dir
 from glimmer.data.records import fold_system
 from glimmer.errors import GlimmerError, GlimmerModelError
-from glimmer.train.plan import ModelShape
+from glimmer.train.shapes import ModelShape
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
