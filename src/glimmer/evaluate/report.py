@@ -7,15 +7,20 @@ the Agg backend and inlined as SVG, so the file needs no network and no other fi
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-import jinja2
 from markupsafe import Markup, escape
 
+from glimmer.evaluate.charts import ARM_COLORS
+from glimmer.evaluate.charts import environment as _environment
+from glimmer.evaluate.charts import matplotlib_available as _matplotlib_available
+from glimmer.evaluate.charts import num as _num
+from glimmer.evaluate.charts import pct as _pct
+from glimmer.evaluate.charts import plt as _plt
+from glimmer.evaluate.charts import signed_pct as _signed_pct
+from glimmer.evaluate.charts import svg as _svg
 from glimmer.evaluate.metrics import ConceptIndex, ConceptTerms
 from glimmer.evaluate.suites import CATEGORIES, TRIGGER_CATEGORIES
 
@@ -24,8 +29,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ARM_COLORS", "headline", "highlight", "render_html", "render_markdown"]
 
-#: Arm -> colour used in charts and badges.
-ARM_COLORS = {"base": "#64748b", "prompted": "#2563eb", "tuned": "#c026d3"}
 _CATEGORY_TITLES = {
     "generation": "Generation: write a GLIMMER pattern",
     "interpretation": "Interpretation: explain a pattern",
@@ -34,18 +37,6 @@ _CATEGORY_TITLES = {
     "matrix": "Prompt or formative matrix? (the framework is not named)",
     "neutral": "Neutral: everyday questions",
 }
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}%"
-
-
-def _num(x: float | None, digits: int = 2) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
-
-
-def _signed_pct(x: float | None) -> str:
-    return "n/a" if x is None or math.isnan(x) else f"{100 * x:+.1f}%"
 
 
 def highlight(text: str, index: ConceptIndex, /, *, echoed: Sequence[str] = ()) -> Markup:
@@ -63,41 +54,6 @@ def highlight(text: str, index: ConceptIndex, /, *, echoed: Sequence[str] = ()) 
         pos = end
     parts.append(str(escape(text[pos:])))
     return Markup("".join(parts))
-
-
-def _svg(fig: Any) -> Markup:
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    svg = buf.getvalue()
-    svg = svg[svg.find("<svg") :]  # drop the XML prologue and doctype
-    return Markup(svg)
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update(
-        {
-            "svg.fonttype": "none",
-            "font.family": "sans-serif",
-            "font.size": 10,
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-        }
-    )
-    return plt
-
-
-def _matplotlib_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("matplotlib") is not None
 
 
 def concept_chart(comparison: Comparison, /) -> Markup | None:
@@ -294,21 +250,6 @@ def _all_skeptic_rows(row: Any) -> list[tuple[str, str, list[str]]]:
         ),
         row("seconds", "generation time of the arm (all suites)", _num, "seconds"),
     ]
-
-
-def _environment() -> jinja2.Environment:
-    folder = resources.files("glimmer.evaluate").joinpath("templates")
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(folder)),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["pct"] = _pct
-    env.filters["num"] = _num
-    env.filters["signed_pct"] = _signed_pct
-    return env
 
 
 def render_html(comparison: Comparison, /) -> str:

@@ -181,7 +181,10 @@ def _num(x: float | None) -> str:
 
 def drift_chart(comparison: Comparison, /) -> Markup | None:
     """Concept share per conversation turn, one line per arm (SVG)."""
-    from glimmer.evaluate.report import ARM_COLORS, _matplotlib_available, _plt, _svg
+    from glimmer.evaluate.charts import ARM_COLORS
+    from glimmer.evaluate.charts import matplotlib_available as _matplotlib_available
+    from glimmer.evaluate.charts import plt as _plt
+    from glimmer.evaluate.charts import svg as _svg
 
     arms = [a for a, s in comparison.summary.items() if s.drift_concept_share]
     if not arms or not _matplotlib_available():
@@ -253,7 +256,7 @@ def _context(c: Comparison) -> dict[str, Any]:
 
 def render_skeptic_html(comparison: Comparison, /, *, part: str) -> Markup:
     """The lead (``part="lead"``) or the detail sections (``part="details"``) as HTML."""
-    from glimmer.evaluate.report import _environment
+    from glimmer.evaluate.charts import environment as _environment
 
     template = _environment().get_template("skeptic.html.j2")
     return Markup(template.render(part=part, **_context(comparison)))
