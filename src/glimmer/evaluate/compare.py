@@ -445,16 +445,6 @@ def pattern_system_prompt(
     return _SYSTEM_LEAD + dumps(load(path)), path.name
 
 
-def _supports_system(tokenizer: Any) -> bool:
-    try:
-        tokenizer.apply_chat_template(
-            [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}], tokenize=False
-        )
-    except Exception:  # templates raise anything from TemplateError to ValueError
-        return False
-    return True
-
-
 def _resolve_suites(
     suites: Sequence[TriggerPrompt] | Sequence[str | os.PathLike[str]] | None,
 ) -> list[TriggerPrompt]:
@@ -537,7 +527,12 @@ def compare(
     """
     require("train", feature="compare()")
     from glimmer.evaluate.embed import load_embedder
-    from glimmer.evaluate.generate import DEFAULT_MAX_NEW_TOKENS, generate, score_text
+    from glimmer.evaluate.generate import (
+        DEFAULT_MAX_NEW_TOKENS,
+        generate,
+        score_text,
+        supports_system_role,
+    )
     from glimmer.resources import resource_dir
 
     prompts = _resolve_suites(suites)
@@ -586,7 +581,7 @@ def compare(
     model.eval()
     index = m.ConceptIndex.default() if glossary is None else m.ConceptIndex.from_glossary(glossary)
     system, pattern_label = pattern_system_prompt(prompt_pattern)
-    system_role = _supports_system(tok)
+    system_role = supports_system_role(tok)
     budgets = DEFAULT_MAX_NEW_TOKENS if max_new_tokens is None else max_new_tokens
     common: dict[str, Any] = {
         "tokenizer": tok,

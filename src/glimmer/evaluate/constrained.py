@@ -299,7 +299,7 @@ def generate_pattern(
         model, tokenizer = _load(base, adapter)
     elif tokenizer is None:
         raise ValueError("pass tokenizer= with a loaded model")
-    from glimmer.evaluate.compare import _supports_system
+    from glimmer.evaluate.generate import supports_system_role
 
     trigger = TriggerPrompt(id="scenario", category="generation", prompt=prompt)
     [(answer, check)] = generate_patterns(
@@ -311,7 +311,7 @@ def generate_pattern(
         adapter=None,
         max_new_tokens=max_new_tokens,
         batch_size=1,
-        system_role=_supports_system(tokenizer),
+        system_role=supports_system_role(tokenizer),
     )
     return GeneratedPattern(answer.text, fmt, constrained, answer.n_tokens, check, prompt)
 

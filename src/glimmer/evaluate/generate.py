@@ -29,7 +29,9 @@ __all__ = [
     "chat_text",
     "generate",
     "score_text",
+    "shared_prefix",
     "stop_token_ids",
+    "supports_system_role",
 ]
 
 #: New-token budget per category: a whole GLIMMER pattern needs several hundred tokens.
@@ -141,6 +143,17 @@ def _prefix_cache(model: Any, prefix: list[int], device: Any) -> Any | None:
     if cache is None or not hasattr(cache, "batch_repeat_interleave"):
         return None
     return cache
+
+
+def supports_system_role(tokenizer: Any, /) -> bool:
+    """Whether the tokenizer's chat template accepts a system turn (Gemma's does not)."""
+    try:
+        tokenizer.apply_chat_template(
+            [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}], tokenize=False
+        )
+    except Exception:  # templates raise anything from TemplateError to ValueError
+        return False
+    return True
 
 
 def _budget(category: str, max_new_tokens: int | Mapping[str, int]) -> int:
