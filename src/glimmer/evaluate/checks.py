@@ -10,7 +10,7 @@ steering-vector arm.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from glimmer.evaluate import stats
@@ -121,15 +121,18 @@ def steered_arm(
     return answers, spec, info
 
 
+#: Scores one arm's answers to the prompts (``compare`` passes its own scoring).
+ArmScorer = Callable[[Sequence[TriggerPrompt], list[Any]], "ArmSummary"]
+
+
 def _tuned_summaries(
     model: Any,
     extra_adapters: Sequence[str],
     prompts: Sequence[TriggerPrompt],
     *,
-    index: ConceptIndex,
+    score: ArmScorer,
     generate_kwargs: Mapping[str, Any],
 ) -> list[ArmSummary]:
-    from glimmer.evaluate.compare import score_comparison
     from glimmer.evaluate.generate import generate
 
     out = []
@@ -139,7 +142,7 @@ def _tuned_summaries(
         model.load_adapter(str(path), adapter_name=name)
         model.set_adapter(name)
         answers = generate(model, prompts, adapter=True, label=f"tuned ({name})", **generate_kwargs)
-        out.append(score_comparison(prompts, {"tuned": answers}, index=index).summary["tuned"])
+        out.append(score(prompts, answers))
     model.set_adapter(first)
     return out
 
@@ -162,8 +165,14 @@ def run_checks(
     attack_tokens: int = 64,
     drift_tokens: int = 48,
     extra_adapters: Sequence[str] = (),
+    score_tuned: ArmScorer | None = None,
 ) -> None:
-    """Add the attacks, drift, perplexities, seed spread and seconds to *comparison*."""
+    """Add the attacks, drift, perplexities, seed spread and seconds to *comparison*.
+
+    With *extra_adapters* (more fits of the same run), each one answers the prompts and
+    *score_tuned* (``compare`` passes its own scoring) turns the answers into an arm summary
+    for the spread across seeds.
+    """
     from glimmer.evaluate.drift import bundled_conversations, drift_shares, run_drift
     from glimmer.evaluate.generate import score_text
     from glimmer.evaluate.retention import neutral_texts
@@ -222,8 +231,10 @@ def run_checks(
         )
         summary.seconds = round(seconds.get(arm, 0.0), 3)
     if extra_adapters:
+        if score_tuned is None:
+            raise ValueError("several adapters need score_tuned, the scoring of one arm")
         others = _tuned_summaries(
-            model, extra_adapters, prompts, index=index, generate_kwargs=generate_kwargs
+            model, extra_adapters, prompts, score=score_tuned, generate_kwargs=generate_kwargs
         )
         comparison.across_seeds["tuned"] = stats.spread_across(
             [comparison.summary["tuned"], *others]

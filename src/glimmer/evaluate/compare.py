@@ -685,6 +685,9 @@ def compare(
         attack_tokens=int(budget_of("attack", 64)),
         drift_tokens=int(budget_of("drift", 48)),
         extra_adapters=[str(a) for a in adapters[1:]],
+        score_tuned=lambda p, answers: score_comparison(p, {"tuned": answers}, index=index).summary[
+            "tuned"
+        ],
     )
     if constrained:
         from glimmer.evaluate.constrained import add_constrained
