@@ -74,6 +74,7 @@ def run_fit(rows: list[dict[str, Any]], batch: int, workdir: Path) -> dict[str, 
         report_to=[],
         progress=False,
         early_stopping_patience=None,
+        replay_samples=0,  # the same rows as the other runners (self-replay would add 48)
     )
     return {
         "tokens_per_second": result.tokens_per_second,
