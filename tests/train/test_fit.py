@@ -276,3 +276,27 @@ def test_a_dataset_that_is_not_utf8_is_a_glimmer_error(tmp_path: Path) -> None:
     with pytest.raises(GlimmerFileError) as info:
         load_chat_splits(tmp_path)
     assert (info.value.code, info.value.line) == ("G003", 2)
+
+
+def test_a_resumed_run_keeps_the_precision_it_was_trained_in(
+    tiny_checkpoint: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    from glimmer.train.device import choose_device
+    from glimmer.train.fit import RUN_STATE_FILE
+
+    out = tmp_path / "run"
+    opts = {**FAST, "early_stopping_patience": None, "save_total_limit": 5}
+    first = fit(data_dir, model=str(tiny_checkpoint), output_dir=out, max_steps=4, **opts)
+    checkpoint = last_checkpoint(out)
+    assert checkpoint is not None
+    recorded = json.loads((checkpoint / RUN_STATE_FILE).read_text())
+    assert recorded == {"precision": first.device["precision"]}
+    # claim the precision the automatic choice would not make: the resume must follow it
+    auto = choose_device(verbose=False).precision
+    other = "fp32" if auto != "fp32" else "bf16"
+    (checkpoint / RUN_STATE_FILE).write_text(json.dumps({"precision": other}))
+    resumed = fit(
+        data_dir, model=str(tiny_checkpoint), output_dir=out, resume=True, max_steps=6, **opts
+    )
+    assert resumed.steps == 6
+    assert resumed.device["precision"] == other

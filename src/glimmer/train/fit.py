@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from glimmer.errors import (
     FitDataError,
@@ -33,7 +33,7 @@ from glimmer.train.config import (
     to_lora_config,
     to_sft_config,
 )
-from glimmer.train.device import DeviceChoice, choose_device, distributed_warning
+from glimmer.train.device import DeviceChoice, Precision, choose_device, distributed_warning
 from glimmer.train.masking import end_of_turn_token, tokenize_chat
 from glimmer.train.models import ModelPreset, load_model, prepare_messages, resolve_model
 from glimmer.train.outdir import clear_previous_run
@@ -322,6 +322,39 @@ def _history(log_history: list[dict[str, Any]]) -> tuple[list[LossPoint], list[L
     return train, evals
 
 
+#: Written into each checkpoint: the choices a resumed run must keep (JSON).
+RUN_STATE_FILE = "glimmer_run.json"
+
+
+def _run_state(precision: str) -> TrainerCallback:
+    """A callback that records the run's precision in each checkpoint, for a resume."""
+    from transformers import TrainerCallback
+
+    class RunState(TrainerCallback):
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir() and _is_main_process():
+                (folder / RUN_STATE_FILE).write_text(
+                    json.dumps({"precision": precision}), encoding="utf-8"
+                )
+
+    return RunState()
+
+
+def _resumed_precision(checkpoint: Path | None) -> Precision | None:
+    """The precision a checkpoint was trained in, when it says (``None`` otherwise)."""
+    if checkpoint is None:
+        return None
+    try:
+        value = json.loads((checkpoint / RUN_STATE_FILE).read_text("utf-8")).get("precision")
+    except (OSError, ValueError, AttributeError):
+        return None
+    for known in get_args(Precision):
+        if value == known:
+            return known  # type: ignore[no-any-return]
+    return None
+
+
 def _callbacks(resolved: Resolved, has_eval: bool) -> list[TrainerCallback]:
     from transformers import EarlyStoppingCallback
 
@@ -332,6 +365,7 @@ def _callbacks(resolved: Resolved, has_eval: bool) -> list[TrainerCallback]:
     if has_eval and cfg.early_stopping_patience is not None:
         out.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     out.append(FitProgress(enabled=cfg.progress and _is_main_process()))
+    out.append(_run_state(resolved.precision))
     return out
 
 
@@ -425,6 +459,12 @@ def fit(
     if warning:
         _say(f"[yellow]warning:[/] {warning}")
     forced = None if cfg.precision == "auto" else cfg.precision
+    # a resumed run keeps the precision it was trained in (bf16 is chosen by measuring it,
+    # and a second measurement may land on the other side)
+    resumed_in = _resumed_precision(last_checkpoint(out)) if resume and forced is None else None
+    if resumed_in is not None:
+        _say(f"resuming in {resumed_in}, the precision the checkpoint was trained in")
+        forced = resumed_in
     choice = choose_device(precision=forced, verbose=_is_main_process())
     if cfg.method == "qlora" and not choice.qlora:
         where = "a CPU" if choice.use_cpu else f"this {choice.backend} device"
