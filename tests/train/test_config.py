@@ -195,6 +195,19 @@ def test_gpu_memory_plans_for_less_than_the_card() -> None:
         )
 
 
+def test_a_bad_gpu_memory_is_refused_with_the_config() -> None:
+    with pytest.raises(FitConfigError, match="gpu_memory"):
+        FitConfig.from_overrides(gpu_memory="a lot")
+    on_cpu = resolve(
+        FitConfig(gpu_memory="12GB"),
+        choice=CPU,
+        preset=resolve_model("smollm2-135m"),
+        shape=SMOL,
+        n_train=10,
+    )
+    assert "gpu_memory ignored: training on the CPU" in on_cpu.reasons
+
+
 def test_a_model_without_a_shape_gets_batch_one() -> None:
     resolved = resolve(
         FitConfig(), choice=GPU_24, preset=resolve_model("some/model"), shape=None, n_train=64

@@ -60,46 +60,17 @@ def answer_chats(
     batch_size: int = 8,
 ) -> list[ChatAnswer]:
     """The assistant's next turn for every conversation, in the order given (greedy)."""
-    import torch
+    from glimmer.evaluate.generate import answer_texts
 
-    from glimmer.evaluate.generate import adapter_state, stop_token_ids
-
-    stops = stop_token_ids(tokenizer)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
     texts = [
         render_chat(tokenizer, c, system=system, system_role=system_role) for c in conversations
     ]
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    results: dict[int, ChatAnswer] = {}
-    old_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    device = next(model.parameters()).device
-    try:
-        with adapter_state(model, adapter), torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                batch = order[start : start + batch_size]
-                enc = tokenizer(
-                    [texts[i] for i in batch],
-                    return_tensors="pt",
-                    padding=True,
-                    add_special_tokens=False,
-                ).to(device)
-                out = model.generate(
-                    **enc,
-                    max_new_tokens=max_new_tokens,
-                    do_sample=False,
-                    temperature=None,
-                    top_p=None,
-                    top_k=None,
-                    eos_token_id=stops,
-                    pad_token_id=pad_id,
-                    use_cache=True,
-                )
-                for row, i in zip(out[:, enc["input_ids"].shape[1] :].tolist(), batch, strict=True):
-                    cut = next((k for k, t in enumerate(row) if t in stops), None)
-                    kept = row if cut is None else row[:cut]
-                    text = tokenizer.decode(kept, skip_special_tokens=True).strip()
-                    results[i] = ChatAnswer(text, cut is not None, len(kept))
-    finally:
-        tokenizer.padding_side = old_side
-    return [results[i] for i in range(len(texts))]
+    replies = answer_texts(
+        model,
+        tokenizer,
+        texts,
+        [max_new_tokens] * len(texts),
+        adapter=adapter,
+        batch_size=batch_size,
+    )
+    return [ChatAnswer(*reply) for reply in replies]

@@ -363,16 +363,13 @@ def run_demo(
         **checks,
     )
     seconds["compare"] = time.perf_counter() - t
-    full = PROFILES["full"].checks
-    skipped = [k for k in ("robustness", "drift", "steer") if checks.get(k) is False]
-    for names, where in (
-        ([k for k in skipped if full.get(k) is not False], "the full profile runs"),
-        ([k for k in skipped if full.get(k) is False], "`glimmer compare --steer` runs"),
-    ):
-        if names:
-            what = f"the {prof.name} profile skips {', '.join(names)}; {where} {'them' if len(names) > 1 else 'it'}"
-            comparison.notes.append(what)
-            echo(f"      {what}")
+    skipped = [k for k in ("robustness", "drift") if checks.get(k) is False]
+    notes = [f"skips {', '.join(skipped)}; the full profile runs them"] if skipped else []
+    if checks.get("steer") is False:  # no profile runs the steered arm
+        notes.append("skips steer; `glimmer compare --steer` runs it")
+    for note in notes:
+        comparison.notes.append(f"the {prof.name} profile {note}")
+        echo(f"      the {prof.name} profile {note}")
     if prof.checks.get("video"):
         from glimmer.evaluate.video import VideoError, render_video
 

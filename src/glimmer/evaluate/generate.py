@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_MAX_NEW_TOKENS",
     "Answer",
     "adapter_state",
+    "answer_texts",
     "chat_text",
     "generate",
     "score_text",
@@ -205,39 +206,10 @@ def generate(
     Returns:
         One :class:`Answer` per prompt.
     """
-    stops = stop_token_ids(tokenizer)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
     texts = [
         chat_text(tokenizer, p.prompt, system=system_prompt, system_role=system_role)
         for p in prompts
     ]
-    # batches of one budget, prompts of similar length in tokens together: a batch is
-    # left-padded to its longest prompt, and the padding is computed at every layer
-    all_ids: list[list[int]] = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    n_tokens = [len(ids) for ids in all_ids]
-    # An opening every prompt shares (the prompted arm's system prompt: a whole pattern) is
-    # encoded once and its key/value cache copied into each batch; the rows are laid out as
-    # [opening | padding | own tokens], which gives the same answers as left padding.
-    n_prefix = shared_prefix(all_ids) if logits_processors is None else 0
-    if n_prefix < PREFIX_CACHE_MIN_TOKENS or len(prompts) < 2:
-        n_prefix = 0
-    order = sorted(
-        range(len(prompts)),
-        key=lambda i: (_budget(prompts[i].category, max_new_tokens), n_tokens[i]),
-    )
-    batches: list[list[int]] = []
-    for i in order:
-        if (
-            batches
-            and len(batches[-1]) < batch_size
-            and _budget(prompts[batches[-1][0]].category, max_new_tokens)
-            == _budget(prompts[i].category, max_new_tokens)
-        ):
-            batches[-1].append(i)
-        else:
-            batches.append([i])
-
-    results: dict[int, Answer] = {}
     own_bar = progress is True
     bar: Progress | None
     if isinstance(progress, Progress):
@@ -253,17 +225,85 @@ def generate(
     else:
         bar = None
     task = bar.add_task(label, total=len(prompts)) if bar is not None else None
+
+    def advance(n: int) -> None:
+        if bar is not None and task is not None:
+            bar.advance(task, n)
+
+    try:
+        if bar is not None and own_bar:
+            bar.start()
+        replies = answer_texts(
+            model,
+            tokenizer,
+            texts,
+            [_budget(p.category, max_new_tokens) for p in prompts],
+            adapter=adapter,
+            batch_size=batch_size,
+            do_sample=do_sample,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            logits_processors=logits_processors,
+            on_batch=advance,
+        )
+    finally:
+        if bar is not None and own_bar:
+            bar.stop()
+    return [Answer(p, *reply) for p, reply in zip(prompts, replies, strict=True)]
+
+
+def answer_texts(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    budgets: Sequence[int],
+    /,
+    *,
+    adapter: bool | None = None,
+    batch_size: int = 8,
+    do_sample: bool = False,
+    temperature: float = 0.7,
+    top_p: float = 0.95,
+    seed: int = 0,
+    logits_processors: Callable[[int], list[Any]] | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[tuple[str, bool, int]]:
+    """Continue every rendered chat text; ``(text, ended, tokens)`` per text, in order.
+
+    The one decoding loop of :func:`generate` and
+    :func:`~glimmer.evaluate.chat.answer_chats`: batches of one budget with texts of similar
+    length together (a batch is left-padded to its longest text), an opening every text
+    shares encoded once, answers cut where the turn ends.
+    """
+    stops = stop_token_ids(tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    all_ids: list[list[int]] = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    # An opening every text shares (the prompted arm's system prompt: a whole pattern) is
+    # encoded once and its key/value cache copied into each batch; the rows are laid out as
+    # [opening | padding | own tokens], which gives the same answers as left padding.
+    n_prefix = shared_prefix(all_ids) if logits_processors is None else 0
+    if n_prefix < PREFIX_CACHE_MIN_TOKENS or len(texts) < 2:
+        n_prefix = 0
+    order = sorted(range(len(texts)), key=lambda i: (budgets[i], len(all_ids[i])))
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and len(batches[-1]) < batch_size and budgets[batches[-1][0]] == budgets[i]:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+
+    results: dict[int, tuple[str, bool, int]] = {}
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
-        if bar is not None and own_bar:
-            bar.start()
         with adapter_state(model, adapter), torch.inference_mode():
             prefix_cache = _prefix_cache(model, all_ids[0][:n_prefix], device) if n_prefix else None
             for b, batch in enumerate(batches):
+                cache = None
                 if prefix_cache is not None:
                     enc, cache = _with_prefix(
                         [all_ids[i] for i in batch], n_prefix, prefix_cache, pad_id, device
@@ -275,10 +315,8 @@ def generate(
                         padding=True,
                         add_special_tokens=False,
                     ).to(device)
-                    cache = None
-                budget = _budget(prompts[batch[0]].category, max_new_tokens)
                 kwargs: dict[str, Any] = {
-                    "max_new_tokens": budget,
+                    "max_new_tokens": budgets[batch[0]],
                     "do_sample": do_sample,
                     "eos_token_id": stops,
                     "pad_token_id": pad_id,
@@ -300,16 +338,14 @@ def generate(
                     cut = next((k for k, t in enumerate(row) if t in stops), None)
                     kept = row if cut is None else row[:cut]
                     text = tokenizer.decode(kept, skip_special_tokens=True).strip()
-                    results[i] = Answer(prompts[i], text, cut is not None, len(kept))
-                if bar is not None and task is not None:
-                    bar.advance(task, len(batch))
+                    results[i] = (text, cut is not None, len(kept))
+                if on_batch is not None:
+                    on_batch(len(batch))
     finally:
         tokenizer.padding_side = old_side
         if was_training:
             model.train()
-        if bar is not None and own_bar:
-            bar.stop()
-    return [results[i] for i in range(len(prompts))]
+    return [results[i] for i in range(len(texts))]
 
 
 @contextlib.contextmanager

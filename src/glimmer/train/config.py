@@ -142,6 +142,24 @@ class FitConfig(BaseModel):
     def _path_as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, Path) else value
 
+    @field_validator("gpu_memory")
+    @classmethod
+    def _known_size(cls, value: str | int | None) -> str | int | None:
+        from glimmer.train.plan import gpu_capacity
+
+        gpu_capacity(value)  # an unknown name or a bad size fails here, before any work
+        return value
+
+    def gpu_memory_bytes(self) -> int | None:
+        """``gpu_memory`` in bytes (``None``: the whole card).
+
+        >>> FitConfig(gpu_memory="20GB").gpu_memory_bytes() == 20 * 2**30
+        True
+        """
+        from glimmer.train.plan import gpu_capacity
+
+        return gpu_capacity(self.gpu_memory)[1]
+
     @classmethod
     def from_overrides(cls, /, **overrides: Any) -> FitConfig:
         """Build a config from keyword overrides, with glimmer's error on bad values.
@@ -299,16 +317,15 @@ def resolve(
     seq_len = config.max_seq_len or preset.max_seq_len
     targets = tuple(config.lora_target_modules or preset.lora_target_modules)
     memory = choice.memory_bytes or 8 * 1024**3
-    if config.gpu_memory is not None and not choice.use_cpu:
-        from glimmer.train.plan import gpu_capacity
-
-        _, budget = gpu_capacity(config.gpu_memory)
-        if budget is not None:
-            reasons.append(
-                f"planning for {budget / 2**30:.1f} GiB of the GPU's {memory / 2**30:.1f} GiB "
-                "(gpu_memory)"
-            )
-            memory = min(memory, budget)
+    budget = config.gpu_memory_bytes()
+    if budget is not None and not choice.use_cpu:
+        reasons.append(
+            f"planning for {budget / 2**30:.1f} GiB of the GPU's {memory / 2**30:.1f} GiB "
+            "(gpu_memory)"
+        )
+        memory = min(memory, budget)
+    elif budget is not None:
+        reasons.append("gpu_memory ignored: training on the CPU")
     # An effective batch of 16 rows, but at least ~8 optimizer steps per epoch on small data.
     effective = max(1, min(16, n_train // 8 or 1))
     cap = 4 if choice.use_cpu else 16  # a CPU gains nothing from wider batches

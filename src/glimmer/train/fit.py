@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any, cast, get_args
 
 from glimmer.errors import (
     FitDataError,
@@ -349,10 +349,7 @@ def _resumed_precision(checkpoint: Path | None) -> Precision | None:
         value = json.loads((checkpoint / RUN_STATE_FILE).read_text("utf-8")).get("precision")
     except (OSError, ValueError, AttributeError):
         return None
-    for known in get_args(Precision):
-        if value == known:
-            return known  # type: ignore[no-any-return]
-    return None
+    return cast("Precision", value) if value in get_args(Precision) else None
 
 
 def _callbacks(resolved: Resolved, has_eval: bool) -> list[TrainerCallback]:
@@ -553,8 +550,6 @@ def fit(
         note = _check_kept(split, kept, given, max_len)
         if note:
             _say(note)
-    if eval_ds is not None and not len(eval_ds):
-        eval_ds = None
     if cfg.replay_samples:
         train_ds = _with_replay(train_ds, net, tokenizer, cfg, max_len=max_len)
     if bake_system is not None:
@@ -592,10 +587,8 @@ def fit(
         import torch
 
         torch.cuda.reset_peak_memory_stats()
-        if cfg.gpu_memory is not None and choice.memory_bytes:
-            from glimmer.train.plan import gpu_capacity
-
-            budget = gpu_capacity(cfg.gpu_memory)[1] or choice.memory_bytes
+        budget = cfg.gpu_memory_bytes()
+        if budget is not None and choice.memory_bytes:
             torch.cuda.set_per_process_memory_fraction(min(1.0, budget / choice.memory_bytes))
     trainer_cls: type[SFTTrainer] = SFTTrainer
     bake_kwargs: dict[str, Any] = {}
