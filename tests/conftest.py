@@ -27,6 +27,24 @@ def _corpus_dir() -> Path:
 CORPUS = _corpus_dir()
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop at once on a llama.cpp built with its AMX int8 path, which crashes on q8_0 files.
+
+    A crash would take the whole run down mid-way with a bare segfault; this says why and how
+    to get the build `make venv` makes (pip's wheel cache ignores CMAKE_ARGS).
+    """
+    try:
+        import llama_cpp
+    except ImportError:
+        return
+    info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    if "AMX_INT8 = 1" in info:
+        raise pytest.UsageError(
+            "llama-cpp-python was built with llama.cpp's AMX int8 path, which segfaults on "
+            "q8_0 files; rebuild it as make does: rm -rf .venv && make venv"
+        )
+
+
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
     if not CORPUS.is_dir():
