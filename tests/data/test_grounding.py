@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from glimmer.data import Recipe, build
 from glimmer.data.grounding import framework_figures, grounded_in
 from glimmer.data.records import ChatRecord, Message
@@ -72,6 +74,28 @@ def test_the_example_framework_dataset_is_grounded_and_starweave_free() -> None:
     assert f.foreign_mentions == 0
     assert f.grounded_share >= 0.8, f.as_dict()
     assert f.concept_sentences > 500
+
+
+@pytest.mark.parametrize("framework", ["STARWEAVE", "HEARTHWOOD"])
+def test_builders_coin_no_terms_the_glossary_does_not_define(framework: str) -> None:
+    """No answer a builder writes uses a framework-looking compound the glossary lacks."""
+    from glimmer.data import default_recipe
+    from glimmer.evaluate.metrics import ConceptIndex
+    from glimmer.evaluate.speech import invented_terms
+
+    recipe = default_recipe() if framework == "STARWEAVE" else Recipe.load(EXAMPLE / "recipe.toml")
+    small = recipe.with_options(
+        builders=tuple(b.__class__(b.kind, b.count // 4, None, b.options) for b in recipe.builders)
+    )
+    index = ConceptIndex.from_glossary(recipe.active_glossary())
+    coined = {}
+    for rec in build(small).all:
+        prompt = " ".join(m.content for m in rec.messages if m.role != "assistant")
+        for m in rec.messages:
+            if m.role == "assistant" and (terms := invented_terms(m.content, prompt, index)):
+                coined[rec.template_id] = terms
+    assert recipe.active_glossary().name == framework
+    assert not coined, coined
 
 
 def test_the_example_held_out_prompts_never_appear_in_its_training_data() -> None:

@@ -26,6 +26,11 @@ from glimmer.evaluate.suites import TriggerPrompt
         ("The pattern_seed grows.", "What is a pattern_seed?", []),
         # fenced code may define its own keys
         ("```\nwhen_seeing: x\nmy_key: y\n```", "Write one.", []),
+        # GLIMMER's own compound keys are syntax, and a line break ends a phrase
+        ("metadata {\n  pattern_version: 1.0\n  type: growth\n}", "Write one.", []),
+        ("initialize {\n  mode: crystal\n  relationship: x\n}", "Write one.", []),
+        # ... but the same two words on one line still read as a coined term
+        ("initialize { mode: relationship crystal }", "Write one.", ["relationship crystal"]),
     ],
 )
 def test_invented_terms(

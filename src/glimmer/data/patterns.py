@@ -121,7 +121,8 @@ def _synthesize_data(
     )
     data: dict[str, Any] = {
         "metadata": {
-            "title": f"{focus.title()} {title_word}",
+            # "Crystal of Memory": two framework words side by side would read as a coined term
+            "title": f"{title_word} of {focus.title()}",
             "author": _pick(rng, v["authors"]),
             "timestamp": stamp,
             "pattern_version": f"{rng.randint(0, 3)}.{rng.randint(0, 9)}.{rng.randint(0, 9)}",

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from glimmer.evaluate.metrics import ConceptIndex
+from glimmer.model import pattern as pattern_models
 
 if TYPE_CHECKING:  # pragma: no cover
     from glimmer.evaluate.compare import Comparison
@@ -30,13 +31,24 @@ _COMPOUND = re.compile(
     r"(?<![A-Za-z0-9_])[A-Za-z][a-z0-9]*(?:[_-][A-Za-z][a-z0-9]*)+(?![A-Za-z0-9_])"
 )
 # overlapping pairs: the second word of one pair is the first of the next
-_WORD_PAIR = re.compile(r"(?<![A-Za-z])([A-Za-z]{3,})(?=(\s+)([A-Za-z]{3,})(?![A-Za-z]))")
+# (on one line: the last value of one GLIMMER line and the key of the next are not a phrase)
+_WORD_PAIR = re.compile(r"(?<![A-Za-z])([A-Za-z]{3,})(?=([ \t]+)([A-Za-z]{3,})(?![A-Za-z]))")
 _FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
-# GLIMMER section and rule keywords: an answer about patterns may name them
-_DSL_WORDS: Final = frozenset(
-    {"when_seeing", "when_processing", "meta_data", "key_value", "snake_case", "follow_up"}
-)
+
+
+def _pattern_keys() -> frozenset[str]:
+    """The compound keys the typed pattern knows (``pattern_version``, ``next_steps``, ...)."""
+    keys: set[str] = set()
+    for model in vars(pattern_models).values():
+        if isinstance(model, type) and issubclass(model, pattern_models.GlimmerModel):
+            for name, field in model.model_fields.items():
+                keys.update(k for k in (name, field.alias) if k and "_" in k)
+    return frozenset(keys)
+
+
+# GLIMMER section, field and rule keywords: an answer about patterns may name them
+_DSL_WORDS: Final = _pattern_keys() | {"meta_data", "key_value", "snake_case", "follow_up"}
 # words too common to make a two-word phrase look like a framework term
 _COMMON: Final = frozenset(
     re.split(
