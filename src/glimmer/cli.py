@@ -610,6 +610,14 @@ def compare_command(
     sample: Annotated[
         bool, typer.Option("--sample", help="Sample instead of greedy decoding.")
     ] = False,
+    no_repeat_ngram: Annotated[
+        int,
+        typer.Option(
+            "--no-repeat-ngram",
+            help="No run of this many tokens twice in one answer (the prompt is not counted); "
+            "0: off.",
+        ),
+    ] = 0,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite existing output files.")
     ] = False,
@@ -669,6 +677,7 @@ def compare_command(
             batch_size=batch_size,
             do_sample=sample,
             seed=seed,
+            no_repeat_ngram=no_repeat_ngram,
             retention=retention,
             robustness=robustness,
             drift=drift,

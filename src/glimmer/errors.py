@@ -329,7 +329,8 @@ class OptionError(GlimmerError, ValueError):
     """An argument or command-line option with a value glimmer does not accept.
 
     Codes: ``G006`` an unknown extra, ``G413`` bad builder arguments, ``G531`` an unknown
-    doctor method, ``G586`` an unknown merge dtype, ``G653`` a demo seed count below 1.
+    doctor method, ``G586`` an unknown merge dtype, ``G653`` a demo seed count below 1,
+    ``G656`` a no-repeat run length of 1 or below 0.
     """
 
     code = "G006"

@@ -192,6 +192,17 @@ def test_compare_refuses_a_folder_without_adapter(
     assert info.value.code == "G603"
 
 
+@pytest.mark.parametrize("n", [1, -2])
+def test_compare_refuses_a_no_repeat_run_of_one_or_below_zero(
+    tiny_model: Any, tiny_tokenizer: Any, tmp_path: Path, n: int
+) -> None:
+    from glimmer.errors import OptionError
+
+    with pytest.raises(OptionError, match="no_repeat_ngram must be 0") as info:
+        compare(tiny_model, tmp_path, tokenizer=tiny_tokenizer, progress=False, no_repeat_ngram=n)
+    assert info.value.code == "G656"
+
+
 def test_cli_compare_writes_report_and_json(
     tiny_model: Any, tiny_tokenizer: Any, tiny_peft: Any, tmp_path: Path
 ) -> None:

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from glimmer.evaluate import metrics as m
 from glimmer.evaluate.generate import chat_text, generate, score_text, stop_token_ids
@@ -192,3 +194,67 @@ def test_perplexity_changes_with_the_adapter(tiny_peft: Any, tiny_tokenizer: Any
     # windows change the context, not the number of scored tokens by more than one per window
     whole = score_text(tiny_peft, tiny_tokenizer, text, adapter=False)[1]
     assert whole - n == (whole + 1 + 6) // 7 - 1 and nll > 0
+
+
+def _ngrams(ids: list[int], n: int) -> list[tuple[int, ...]]:
+    return [tuple(ids[i : i + n]) for i in range(len(ids) - n + 1)]
+
+
+def _generated_rows(
+    model: Any, tokenizer: Any, monkeypatch: pytest.MonkeyPatch, n: int
+) -> list[list[int]]:
+    """The answers' token ids (up to the turn's end) of one generate() call."""
+    rows: list[list[int]] = []
+    original = model.generate
+    stops = set(stop_token_ids(tokenizer))
+
+    def spy(**kwargs: Any) -> Any:
+        out = original(**kwargs)
+        for row in out[:, kwargs["input_ids"].shape[1] :].tolist():
+            cut = next((k for k, t in enumerate(row) if t in stops), len(row))
+            rows.append(row[:cut])
+        return out
+
+    monkeypatch.setattr(model, "generate", spy)
+    generate(
+        model,
+        PROMPTS,
+        tokenizer=tokenizer,
+        max_new_tokens=40,
+        batch_size=2,
+        progress=False,
+        no_repeat_ngram=n,
+    )
+    monkeypatch.undo()
+    return rows
+
+
+def test_no_repeat_ngram_cuts_the_answers_own_loops(
+    tiny_model: Any, tiny_tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loose = _generated_rows(tiny_model, tiny_tokenizer, monkeypatch, 0)
+    assert any(len(set(g)) < len(g) for g in (_ngrams(r, 3) for r in loose))  # it loops
+    tight = _generated_rows(tiny_model, tiny_tokenizer, monkeypatch, 3)
+    for row in tight:
+        grams = _ngrams(row, 3)
+        assert len(set(grams)) == len(grams), row
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    prompt=st.lists(st.integers(0, 4), max_size=6),
+    answer=st.lists(st.integers(0, 4), max_size=12),
+    n=st.integers(2, 4),
+)
+def test_a_token_is_banned_exactly_when_it_would_repeat_a_run(
+    prompt: list[int], answer: list[int], n: int
+) -> None:
+    """Law: banned iff the answer's last n tokens, with it appended, occurred before in it."""
+    from glimmer.evaluate.generate import AnswerNoRepeat
+
+    ids = torch.tensor([prompt + answer])
+    scores = AnswerNoRepeat(n, start=len(prompt))(ids, torch.zeros(1, 5))
+    for tok in range(5):
+        grams = _ngrams([*answer, tok], n)
+        repeats = bool(grams) and grams[-1] in grams[:-1]
+        assert (scores[0, tok].item() == float("-inf")) == repeats, (answer, tok)

@@ -58,8 +58,12 @@ def answer_chats(
     system_role: bool = True,
     max_new_tokens: int = 64,
     batch_size: int = 8,
+    no_repeat_ngram: int = 0,
 ) -> list[ChatAnswer]:
-    """The assistant's next turn for every conversation, in the order given (greedy)."""
+    """The assistant's next turn for every conversation, in the order given (greedy).
+
+    *no_repeat_ngram* is :func:`~glimmer.evaluate.generate.answer_texts`' setting.
+    """
     from glimmer.evaluate.generate import answer_texts
 
     texts = [
@@ -72,5 +76,6 @@ def answer_chats(
         [max_new_tokens] * len(texts),
         adapter=adapter,
         batch_size=batch_size,
+        no_repeat_ngram=no_repeat_ngram,
     )
     return [ChatAnswer(*reply) for reply in replies]

@@ -182,6 +182,7 @@ def run_checks(
     comparison.settings["framework"] = framework
     batch = int(generate_kwargs.get("batch_size", 8))
     system_role = bool(generate_kwargs.get("system_role", True))
+    no_repeat = int(generate_kwargs.get("no_repeat_ngram", 0))
     if robustness:
         attacked = [p for p in prompts if p.category != "neutral"]
         if robust_per_category is not None:
@@ -197,6 +198,7 @@ def run_checks(
             system_role=system_role,
             max_new_tokens=attack_tokens,
             batch_size=batch,
+            no_repeat_ngram=no_repeat,
             seconds=seconds,
         )
         for arm, summary in comparison.summary.items():
@@ -213,6 +215,7 @@ def run_checks(
             system_role=system_role,
             max_new_tokens=drift_tokens,
             batch_size=batch,
+            no_repeat_ngram=no_repeat,
             seconds=seconds,
         )
         for arm, summary in comparison.summary.items():

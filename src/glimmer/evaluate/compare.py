@@ -477,6 +477,7 @@ def compare(
     batch_size: int = 8,
     do_sample: bool = False,
     seed: int = 0,
+    no_repeat_ngram: int = 0,
     semantic: bool = True,
     neutral_text: str | None = None,
     progress: bool = True,
@@ -505,6 +506,9 @@ def compare(
         batch_size: Prompts per generation batch.
         do_sample: Sample (seeded) instead of greedy decoding.
         seed: The sampling seed.
+        no_repeat_ngram: When 2 or more, no run of this many tokens occurs twice in one
+            answer, in every arm (the prompt is not counted:
+            :class:`~glimmer.evaluate.generate.AnswerNoRepeat`); 0 decodes as is.
         semantic: Measure semantic alignment when the embedding model is installed.
         neutral_text: Text for the perplexity guard; ``None`` for the bundled one.
         progress: Show progress bars.
@@ -535,6 +539,14 @@ def compare(
     )
     from glimmer.resources import resource_dir
 
+    if no_repeat_ngram == 1 or no_repeat_ngram < 0:
+        from glimmer.errors import OptionError
+
+        raise OptionError(
+            f"no_repeat_ngram must be 0 (off) or 2 or more, not {no_repeat_ngram}",
+            code="G656",
+            hint="pass --no-repeat-ngram 0 to decode as is, or a run length such as 6",
+        )
     prompts = _resolve_suites(suites)
     n_suite = len(prompts)  # the retention rows come after the suite's
     if retention:
@@ -591,6 +603,7 @@ def compare(
         "seed": seed,
         "progress": progress,
         "system_role": system_role,
+        "no_repeat_ngram": no_repeat_ngram,
     }
     from glimmer.evaluate.checks import framework_name, run_checks, steered_arm
     from glimmer.evaluate.robustness import ArmSpec
@@ -645,7 +658,8 @@ def compare(
     settings = {
         "max_new_tokens": dict(budgets) if not isinstance(budgets, int) else budgets,
         "batch_size": batch_size,
-        "decoding": f"sampling (seed {seed})" if do_sample else "greedy",
+        "decoding": (f"sampling (seed {seed})" if do_sample else "greedy")
+        + (f", no {no_repeat_ngram}-token run twice in an answer" if no_repeat_ngram >= 2 else ""),
         "prompts": len(prompts),
         "semantic_model": embedder.name if embedder is not None else None,
     }

@@ -124,6 +124,7 @@ def run_drift(
     system_role: bool = True,
     max_new_tokens: int = 48,
     batch_size: int = 8,
+    no_repeat_ngram: int = 0,
     seconds: dict[str, float] | None = None,
 ) -> list[DriftConversation]:
     """Every conversation answered turn by turn by every arm (all conversations in one batch per turn)."""
@@ -150,6 +151,7 @@ def run_drift(
                     system_role=system_role,
                     max_new_tokens=max_new_tokens,
                     batch_size=batch_size,
+                    no_repeat_ngram=no_repeat_ngram,
                 )
                 for i, ans in zip(live, answers, strict=True):
                     history[i].append({"role": "assistant", "content": ans.text})

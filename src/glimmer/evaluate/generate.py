@@ -25,6 +25,7 @@ from glimmer.train.masking import END_OF_TURN_TOKENS
 __all__ = [
     "DEFAULT_MAX_NEW_TOKENS",
     "Answer",
+    "AnswerNoRepeat",
     "adapter_state",
     "answer_texts",
     "chat_text",
@@ -64,6 +65,40 @@ class Answer:
     text: str
     ended: bool
     n_tokens: int
+
+
+class AnswerNoRepeat:
+    """A logits processor: no *n* tokens in a row of the answer occur twice in it.
+
+    Unlike ``transformers``' ``no_repeat_ngram_size``, the prompt is not looked at: a term the
+    system prompt or the question contains may still be said, only the answer's own loops
+    ("I keep a flow open. I keep a flow open.") are cut.
+
+    Examples:
+        >>> import torch
+        >>> ban = AnswerNoRepeat(3, start=1)
+        >>> ids = torch.tensor([[9, 1, 2, 3, 1, 2]])  # the answer so far: 1 2 3 1 2
+        >>> scores = ban(ids, torch.zeros(1, 5))
+        >>> scores[0].tolist()  # 3 would make "1 2 3" twice
+        [0.0, 0.0, 0.0, -inf, 0.0]
+    """
+
+    def __init__(self, n: int, /, *, start: int) -> None:
+        if n < 2:
+            raise ValueError(f"n must be 2 or more, not {n}")
+        self.n = n
+        self.start = start
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        k = self.n - 1
+        for row, ids in enumerate(input_ids[:, self.start :].tolist()):
+            if len(ids) < self.n:
+                continue
+            tail = ids[-k:]
+            banned = {ids[i + k] for i in range(len(ids) - k) if ids[i : i + k] == tail}
+            if banned:
+                scores[row, sorted(banned)] = float("-inf")
+        return scores
 
 
 @contextlib.contextmanager
@@ -181,6 +216,7 @@ def generate(
     progress: Progress | bool = True,
     label: str = "generating",
     logits_processors: Callable[[int], list[Any]] | None = None,
+    no_repeat_ngram: int = 0,
 ) -> list[Answer]:
     """Answer every prompt with *model*, in the order given.
 
@@ -202,6 +238,8 @@ def generate(
         label: The progress bar's label.
         logits_processors: Called with each batch's size, returns fresh ``transformers``
             logits processors for that batch (grammar-constrained decoding uses this).
+        no_repeat_ngram: When 2 or more, no run of this many tokens occurs twice in one
+            answer (:class:`AnswerNoRepeat`; the prompt is not counted); 0 leaves decoding as is.
 
     Returns:
         One :class:`Answer` per prompt.
@@ -245,6 +283,7 @@ def generate(
             top_p=top_p,
             seed=seed,
             logits_processors=logits_processors,
+            no_repeat_ngram=no_repeat_ngram,
             on_batch=advance,
         )
     finally:
@@ -267,6 +306,7 @@ def answer_texts(
     top_p: float = 0.95,
     seed: int = 0,
     logits_processors: Callable[[int], list[Any]] | None = None,
+    no_repeat_ngram: int = 0,
     on_batch: Callable[[int], None] | None = None,
 ) -> list[tuple[str, bool, int]]:
     """Continue every rendered chat text; ``(text, ended, tokens)`` per text, in order.
@@ -327,8 +367,12 @@ def answer_texts(
                     kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
                 else:
                     kwargs.update(temperature=None, top_p=None, top_k=None)
-                if logits_processors is not None:
-                    kwargs["logits_processor"] = logits_processors(len(batch))
+                processors = [] if logits_processors is None else logits_processors(len(batch))
+                if no_repeat_ngram >= 2:
+                    start = enc["input_ids"].shape[1]
+                    processors.append(AnswerNoRepeat(no_repeat_ngram, start=start))
+                if processors:
+                    kwargs["logits_processor"] = processors
                 if cache is not None:
                     kwargs["past_key_values"] = cache
                 with _quiet_rename():  # transformers 5 renames it `cache`, and says so

@@ -195,6 +195,7 @@ def run_attacks(
     system_role: bool = True,
     max_new_tokens: int = 64,
     batch_size: int = 8,
+    no_repeat_ngram: int = 0,
     seconds: dict[str, float] | None = None,
 ) -> list[AttackRow]:
     """Every non-neutral prompt under every attack, answered by every arm."""
@@ -220,6 +221,7 @@ def run_attacks(
                 system_role=system_role,
                 max_new_tokens=max_new_tokens,
                 batch_size=batch_size,
+                no_repeat_ngram=no_repeat_ngram,
             )
         if seconds is not None:
             seconds[arm] = seconds.get(arm, 0.0) + time.perf_counter() - t
