@@ -202,7 +202,15 @@ def test_flow_parse_takes_exactly_one_flow() -> None:
     with pytest.raises(GlimmerSyntaxError) as info:
         Flow.parse("a >\n  b >v> [c")
     assert (info.value.line, info.value.column) == (2, 11)
-    assert info.value.message.startswith("the flow ends too early; expected")
+    assert info.value.message == "'[' opened at line 2, column 9 is never closed"
+    assert info.value.hint == "add ']' to close it"
+    with pytest.raises(GlimmerSyntaxError) as info:
+        Flow.parse("a >b>")
+    assert (info.value.line, info.value.column) == (1, 6)
+    assert "expected" in info.value.message
+    with pytest.raises(GlimmerSyntaxError) as info:
+        Flow.parse("@story@\na\n@story@")  # a block is not a flow
+    assert info.value.hint == "a flow is nodes and links only, without @name@ block marks"
     with pytest.raises(GlimmerSyntaxError) as info:
         Flow.parse("a >\n  b | c")
     assert (info.value.line, info.value.column) == (2, 5)

@@ -23,11 +23,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from glimmer.errors import (
-    GlimmerSyntaxError,
     GlimmerValidationError,
-    Location,
     Problem,
-    caret_context,
 )
 from glimmer.model.convert import pattern_from_data
 from glimmer.model.io import Format, register_format
@@ -136,29 +133,7 @@ class Flow(_WeaveModel):
         Raises:
             GlimmerSyntaxError: The text is not exactly one flow.
         """
-        try:
-            doc = syntax.parse_weave(f"@flow@\n{text}\n@flow@", source="<flow>")
-        except GlimmerSyntaxError as exc:  # report lines of *text*, not of the wrapper
-            lines = text.split("\n")
-            line, column = max(1, (exc.location.line or 2) - 1), exc.location.column or 1
-            if line > len(lines):  # at the closing marker: the flow ended too early
-                line, column = len(lines), len(lines[-1]) + 1
-            raise GlimmerSyntaxError(
-                exc.message.replace("unexpected '@flow@'", "the flow ends too early"),
-                location=Location("<flow>", line, column),
-                context=caret_context(text, line, column),
-                hint=exc.hint,
-                code=exc.code,
-                expected=exc.expected,
-            ) from None
-        blocks = [i for i in doc.items if isinstance(i, syntax.WeaveBlock)]
-        entries = [e for e in blocks[0].entries if not isinstance(e, syntax.WeaveComment)]
-        if len(entries) != 1 or not isinstance(entries[0], syntax.WeaveFlow):
-            raise GlimmerSyntaxError(
-                "expected exactly one flow", location=Location("<flow>"), code="G100"
-            )
-        flow = _flow_from_syntax(entries[0])
-        return flow
+        return _flow_from_syntax(syntax.parse_flow(text, source="<flow>"))
 
     @property
     def text(self) -> str:

@@ -17,21 +17,29 @@ import re
 from typing import Any
 
 from glimmer.syntax import scalars
+from glimmer.syntax.grammar import TERMINALS
 
 __all__ = ["read"]
 
 _MAX_DEPTH = 190  # below the grammar's limit: deeper text goes to the grammar's reader
 
+_T = TERMINALS
 _TOKENS = (
     r"("
-    + r"[A-Za-z_][A-Za-z0-9_\-]*+"
+    + _T["IDENT"]
     + r"|[{}\[\]:,]"
-    + r'|"""[\s\S]*?"""'
-    + r'|"[^"\\\x00-\x1f]*+(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*+)*+"'
-    + r"|[0-9]{4}-[0-9]{2}-[0-9]{2}(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?(?![\w.:+-])"
-    + r"|[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?(?![\w.])"
-    + r"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?(?![\w.])"
-    + r"|#(?:[0-9A-Fa-f]{8}|[0-9A-Fa-f]{6}|[0-9A-Fa-f]{3,4})(?!\w)"
+    + "|"
+    + _T["TRIPLE_STRING"]
+    + "|"
+    + _T["STRING"]
+    + "|"
+    + _T["TIMESTAMP"]
+    + "|"
+    + _T["VERSION"]
+    + "|"
+    + _T["NUMBER"]
+    + "|"
+    + _T["COLOR"]
     + r'|"'  # an unterminated string
     # An unterminated comment: one token to the end of the text, so that the comment
     # pattern above fails (scanning to the end) once, not once per later '/*': linear time.
@@ -45,12 +53,8 @@ _TOKEN_WITH_COMMENTS = re.compile(
     r"(?:[ \t\r\n\ufeff]++|//[^\n]*+|/\*[\s\S]*?\*/)*+" + _TOKENS
 ).findall
 
-_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?").fullmatch
-_LITERAL = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?"
-    r"|[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?"
-    r"|#(?:[0-9A-Fa-f]{8}|[0-9A-Fa-f]{6}|[0-9A-Fa-f]{3,4})"
-).fullmatch
+_NUMBER = re.compile(_T["NUMBER"]).fullmatch
+_LITERAL = re.compile(f"{_T['TIMESTAMP']}|{_T['VERSION']}|{_T['COLOR']}").fullmatch
 _NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _NUMBER_START = frozenset("-0123456789")
 _KEYWORDS: dict[str, Any] = {"true": True, "false": False, "null": None}

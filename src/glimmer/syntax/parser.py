@@ -16,7 +16,6 @@ import re
 import threading
 from collections.abc import Callable
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from lark import Lark, Token, Transformer
@@ -25,6 +24,7 @@ from lark.exceptions import LarkError, UnexpectedInput
 from glimmer.errors import GlimmerSyntaxError, Location, caret_context
 from glimmer.syntax import fastpath, scalars
 from glimmer.syntax.diagnostics import translate
+from glimmer.syntax.grammar import lalr
 from glimmer.syntax.nodes import (
     Array,
     Comment,
@@ -229,27 +229,8 @@ def _fake_token(m: Member) -> Token:
 
 @cache
 def _parser(kind: str) -> Lark:
-    grammar = resources.files("glimmer.syntax").joinpath("glimmer.lark")
     transformer = _TreeBuilder() if kind == "tree" else _DataBuilder()
-    return Lark(
-        grammar.read_text(encoding="utf-8"),
-        parser="lalr",
-        lexer="contextual",
-        transformer=transformer,
-        lexer_callbacks=_CALLBACKS,
-        import_paths=[_GrammarDir()],
-        maybe_placeholders=False,
-        cache=False,
-    )
-
-
-class _GrammarDir:
-    """Lets ``%import .common`` resolve inside the installed package (zip-safe)."""
-
-    def __call__(self, base_path: Any, grammar_path: str) -> tuple[str, str]:
-        name = grammar_path if grammar_path.endswith(".lark") else grammar_path + ".lark"
-        text = resources.files("glimmer.syntax").joinpath(name).read_text(encoding="utf-8")
-        return name, text
+    return lalr("glimmer.lark", transformer=transformer, callbacks=_CALLBACKS)
 
 
 def check_text(text: str, /, *, source: str | None = None) -> None:

@@ -11,6 +11,8 @@ import math
 import re
 import textwrap
 
+from glimmer.syntax.grammar import TERMINALS
+
 __all__ = [
     "BARE_RE",
     "KEYWORDS",
@@ -25,13 +27,12 @@ __all__ = [
     "write_triple",
 ]
 
-IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+# compiled from the grammar's own terminals (common.lark): one definition of each literal
+IDENT_RE = re.compile(TERMINALS["IDENT"])
 KEY_RE = IDENT_RE
-COLOR_RE = re.compile(r"#(?:[0-9A-Fa-f]{8}|[0-9A-Fa-f]{6}|[0-9A-Fa-f]{3,4})")
-TIMESTAMP_RE = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?"
-)
-VERSION_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
+COLOR_RE = re.compile(TERMINALS["COLOR"])
+TIMESTAMP_RE = re.compile(TERMINALS["TIMESTAMP"])
+VERSION_RE = re.compile(TERMINALS["VERSION"])
 BARE_RE = re.compile(
     rf"(?P<ident>{IDENT_RE.pattern})|(?P<color>{COLOR_RE.pattern})"
     rf"|(?P<timestamp>{TIMESTAMP_RE.pattern})|(?P<version>{VERSION_RE.pattern})"

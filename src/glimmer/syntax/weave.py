@@ -20,7 +20,6 @@ import re
 import threading
 from collections.abc import Callable
 from functools import cache
-from importlib import resources
 from typing import Any, Literal, TypeAlias
 
 from lark import Lark, Token, Transformer
@@ -29,6 +28,7 @@ from lark.exceptions import LarkError, UnexpectedInput, UnexpectedToken
 from glimmer.errors import GlimmerSyntaxError, Location, caret_context
 from glimmer.syntax import scalars
 from glimmer.syntax.diagnostics import translate
+from glimmer.syntax.grammar import lalr
 from glimmer.syntax.nodes import Span, join_spans, token_span
 from glimmer.syntax.parser import (
     MAX_DEPTH,
@@ -75,6 +75,7 @@ __all__ = [
     "entries_from_data",
     "entry_to_data",
     "is_weave_data",
+    "parse_flow",
     "parse_weave",
     "render_flow",
     "render_weave",
@@ -272,31 +273,9 @@ def _link(tok: Token) -> WeaveLink:
 
 
 @cache
-def _grammar() -> str:
-    return resources.files("glimmer.syntax").joinpath("weave.lark").read_text(encoding="utf-8")
-
-
-class _GrammarDir:
-    """Lets ``%import .common`` resolve inside the installed package (zip-safe)."""
-
-    def __call__(self, base_path: Any, grammar_path: str) -> tuple[str, str]:
-        name = grammar_path if grammar_path.endswith(".lark") else grammar_path + ".lark"
-        text = resources.files("glimmer.syntax").joinpath(name).read_text(encoding="utf-8")
-        return name, text
-
-
 @cache
 def _parser() -> Lark:
-    return Lark(
-        _grammar(),
-        parser="lalr",
-        lexer="contextual",
-        transformer=_Builder(),
-        lexer_callbacks=_CALLBACKS,
-        import_paths=[_GrammarDir()],
-        maybe_placeholders=False,
-        cache=False,
-    )
+    return lalr("weave.lark", transformer=_Builder(), callbacks=_CALLBACKS, start=("start", "flow"))
 
 
 _LABEL_RE = re.compile(r"\s*(?:GLIMMER\s+Pattern\s*:)?")
@@ -335,6 +314,16 @@ def parse_weave(text: str, /, *, source: str | None = None) -> WeaveDocument:
         >>> doc.to_data()["story"]["weave"][0]["flow"][1]
         '<crystallize<'
     """
+    items: list[WeaveItem] = _run(text, source, "start")
+    _state.blocks = []
+    doc = WeaveDocument(_with_comments(items, _state.comments), source, text)
+    _state.comments = []
+    doc.check()
+    return doc
+
+
+def _run(text: str, source: str | None, start: str) -> Any:
+    """Parse *text* from the rule *start*; every lark failure becomes a GlimmerSyntaxError."""
     check_text(text, source=source)
     if text.startswith("\ufeff"):
         text = " " + text[1:]
@@ -342,7 +331,7 @@ def parse_weave(text: str, /, *, source: str | None = None) -> WeaveDocument:
     _state.metas = 0
     _state.comments = []
     try:
-        items: list[WeaveItem] = _parser().parse(text)  # type: ignore[assignment]
+        return _parser().parse(text, start=start)
     except NestingError as exc:
         tok = exc.token
         raise GlimmerSyntaxError(
@@ -355,7 +344,7 @@ def parse_weave(text: str, /, *, source: str | None = None) -> WeaveDocument:
     except _FaultError as exc:
         raise _fault_error(exc, text, source) from None
     except UnexpectedInput as exc:
-        raise _translate(exc, text, source) from None
+        raise _translate(exc, text, source, start) from None
     except LarkError as exc:
         inner = getattr(exc, "orig_exc", None)
         if isinstance(inner, _FaultError):
@@ -365,11 +354,22 @@ def parse_weave(text: str, /, *, source: str | None = None) -> WeaveDocument:
         raise GlimmerSyntaxError(str(exc), location=Location(source), code="G100") from None
     finally:
         _state.open, _state.text = [], ""
-    _state.blocks = []
-    doc = WeaveDocument(_with_comments(items, _state.comments), source, text)
-    _state.comments = []
-    doc.check()
-    return doc
+
+
+def parse_flow(text: str, /, *, source: str | None = None) -> WeaveFlow:
+    """Parse exactly one flow (``memory <crystallize< experience``), with spans in *text*.
+
+    Raises:
+        GlimmerSyntaxError: The text is not one flow; lines and columns are those of *text*.
+
+    Examples:
+        >>> flow = parse_flow('seed> weave> [ "a" | b ]')
+        >>> [type(n).__name__ for n in flow.nodes]
+        ['WeaveTerm', 'WeaveTerm', 'WeaveGroup']
+    """
+    flow: WeaveFlow = _run(text, source, "flow")
+    _state.blocks, _state.comments = [], []
+    return flow
 
 
 def _fault_error(exc: _FaultError, text: str, source: str | None) -> GlimmerSyntaxError:
@@ -383,7 +383,9 @@ def _fault_error(exc: _FaultError, text: str, source: str | None) -> GlimmerSynt
     )
 
 
-def _translate(exc: UnexpectedInput, text: str, source: str | None) -> GlimmerSyntaxError:
+def _translate(
+    exc: UnexpectedInput, text: str, source: str | None, start: str = "start"
+) -> GlimmerSyntaxError:
     if isinstance(exc, UnexpectedToken) and exc.token.type == "$END" and _state.blocks:
         opener = _state.blocks[-1]
         line, column = opener.line or 1, opener.column or 1
@@ -423,7 +425,9 @@ def _translate(exc: UnexpectedInput, text: str, source: str | None) -> GlimmerSy
             location=error.location,
             context=error.context,
             expected=error.expected,
-            hint="a flow ends with a node; close every [ with ] before the block ends",
+            hint="a flow is nodes and links only, without @name@ block marks"
+            if start == "flow"
+            else "a flow ends with a node; close every [ with ] before the block ends",
             code=error.code,
         )
     return error

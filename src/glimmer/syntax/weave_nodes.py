@@ -20,6 +20,7 @@ from glimmer.errors import GlimmerSyntaxError, Location, caret_context
 from glimmer.syntax.nodes import Document, Span
 from glimmer.syntax.parser import MAX_DEPTH
 from glimmer.syntax.render import data_to_document
+from glimmer.syntax.scalars import IDENT_RE
 
 __all__ = [
     "META_LABEL",
@@ -51,7 +52,7 @@ META_MARK = "@pattern_meta@"
 META_LABEL = "GLIMMER Pattern:"
 """The label written before the metadata object."""
 
-WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+WORD_RE = IDENT_RE  # a bare word of a flow is an identifier of the grammar
 
 Scalar: TypeAlias = "bool | int | float | str | None"
 Direction = Literal[">", "<"]
@@ -324,7 +325,7 @@ def _flow_from_data(data: Any, path: tuple[str | int, ...], depth: int = 0) -> W
     return WeaveFlow(nodes, links)
 
 
-_LINK_RE = re.compile(r"(?P<d>[<>])(?:(?P<verb>[A-Za-z_][A-Za-z0-9_\-]*)(?P=d))?")
+_LINK_RE = re.compile(rf"(?P<d>[<>])(?:(?P<verb>{IDENT_RE.pattern})(?P=d))?")
 
 
 def _link_from_data(data: Any, path: tuple[str | int, ...]) -> WeaveLink:
