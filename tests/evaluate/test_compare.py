@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 import pytest
 from typer.testing import CliRunner
 
-from glimmer.evaluate.compare import ARMS, Comparison, FitInfo, compare, score_comparison
+from glimmer.evaluate.compare import ARMS, Comparison, compare, score_comparison
+from glimmer.train.result import FitResult
 from glimmer.evaluate.metrics import ConceptIndex
 from glimmer.evaluate.suites import TriggerPrompt
 
@@ -44,7 +45,7 @@ ANSWERS = {
 
 @pytest.fixture(scope="module")
 def comparison(small_index: ConceptIndex) -> Comparison:
-    fit = FitInfo.from_fit_result(
+    fit = FitResult.model_validate(
         {
             "train_loss": [
                 {"step": 1, "epoch": 0.1, "loss": 3.0},
@@ -239,17 +240,32 @@ def test_cli_compare_writes_report_and_json(
     assert "exists" in again.output
 
 
-def test_fit_info_reads_a_fit_result(tmp_path: Path) -> None:
-    from glimmer.train.result import FitResult
-
+def test_compare_reads_the_fit_result_it_is_given(
+    tiny_model: Any, tiny_tokenizer: Any, tiny_peft: Any, tmp_path: Path
+) -> None:
+    """A FitResult, its file, its folder or its JSON as a dict: the same fit in the report."""
     fr = FitResult(
         adapter_path=str(tmp_path / "adapter"),
         train_loss=[{"step": 2, "epoch": 0.5, "loss": 2.5}, {"step": 4, "epoch": 1.0, "loss": 1.5}],
         eval_loss=[{"step": 4, "epoch": 1.0, "loss": 1.8}],
         config={"learning_rate": 0.001, "lora_target_modules": ["q_proj", "v_proj"]},
     )
-    info = FitInfo.from_fit_result(fr)
-    assert [p["loss"] for p in info.train_loss] == [2.5, 1.5]
-    assert info.eval_loss == [{"step": 4.0, "epoch": 1.0, "loss": 1.8}]
-    assert info.config["lora_target_modules"] == ["q_proj", "v_proj"]
-    assert FitInfo.from_fit_result(json.loads(fr.model_dump_json())) == info
+    fr.save(tmp_path)
+    kwargs: dict[str, Any] = dict(
+        tokenizer=tiny_tokenizer,
+        progress=False,
+        max_new_tokens=2,
+        retention=False,
+        robustness=False,
+        drift=False,
+        constrained=False,
+        semantic=False,
+    )
+    prompts = [TriggerPrompt("reflection", "How do you rest?", id="r1")]
+    for given in (fr, tmp_path, tmp_path / "fit_result.json", json.loads(fr.model_dump_json())):
+        result = compare(tiny_peft, None, prompts, fit_result=given, **kwargs)
+        assert result.fit == fr
+    again = Comparison.from_json(result.to_json())
+    assert again.fit is not None and [p.loss for p in again.fit.train_loss] == [2.5, 1.5]
+
+

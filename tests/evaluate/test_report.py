@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from glimmer.evaluate.compare import Comparison, FitInfo, score_comparison
+from glimmer.evaluate.compare import Comparison, score_comparison
+from glimmer.train.result import FitResult
 from glimmer.evaluate.metrics import ConceptIndex, ConceptTerms
 from glimmer.evaluate.report import highlight
 from glimmer.evaluate.suites import TriggerPrompt
@@ -38,9 +39,10 @@ HIGHLIGHT_RGB = (0xFF, 0xE0, 0x66)  # mark.sw background in the template
 
 @pytest.fixture(scope="module")
 def comparison(small_index: ConceptIndex) -> Comparison:
-    fit = FitInfo(
-        train_loss=[{"step": s, "loss": 3.0 - 0.1 * s} for s in range(1, 20)],
-        eval_loss=[{"step": s, "loss": 2.9 - 0.08 * s} for s in (5, 10, 15)],
+    fit = FitResult(
+        adapter_path="out/adapter",
+        train_loss=[{"step": s, "epoch": s / 20, "loss": 3.0 - 0.1 * s} for s in range(1, 20)],
+        eval_loss=[{"step": s, "epoch": s / 20, "loss": 2.9 - 0.08 * s} for s in (5, 10, 15)],
         config={"learning_rate": 0.001, "lora_r": 16, "max_steps": 20},
     )
     return score_comparison(

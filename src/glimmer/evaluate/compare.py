@@ -13,267 +13,34 @@ loads, generates and calls it.
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal
-
-from pydantic import BaseModel, Field
+from typing import Any
 
 from glimmer.errors import AdapterError, SuiteError
 from glimmer.evaluate import metrics as m
-from glimmer.evaluate.coverage import PatternCheck
-from glimmer.evaluate.drift import DriftConversation
-from glimmer.evaluate.robustness import AttackRow
-from glimmer.evaluate.stats import Difference, Spread
+from glimmer.evaluate.results import ARMS, AnswerScore, ArmSummary, Comparison, PromptRow
 from glimmer.evaluate.suites import TRIGGER_CATEGORIES, TriggerPrompt, bundled_suites, load_suite
 from glimmer.extras import require
 from glimmer.model.io import dumps, load
 from glimmer.model.pattern import Pattern
+from glimmer.train.result import FitResult
 
 __all__ = [
     "ARMS",
     "AnswerScore",
     "ArmSummary",
     "Comparison",
-    "FitInfo",
     "PromptRow",
     "compare",
     "pattern_system_prompt",
     "score_comparison",
 ]
 
-Arm = Literal["base", "prompted", "tuned"]
-#: The three arms, in report order.
-ARMS: Final[tuple[Arm, ...]] = ("base", "prompted", "tuned")
 _SYSTEM_LEAD = "Let this GLIMMER pattern shape how you perceive, process and answer:\n\n"
-
-
-class AnswerScore(BaseModel):
-    """One arm's answer to one prompt, with its per-answer figures."""
-
-    text: str
-    ended: bool = True
-    n_tokens: int = 0
-    concepts: list[str] = Field(
-        default_factory=list, description="concepts used that the prompt did not contain"
-    )
-    echoed: list[str] = Field(
-        default_factory=list, description="concepts the prompt already contained"
-    )
-    alignment: float | None = None
-    coherence: float = 0.0
-    glimmer_valid: bool | None = None
-    glimmer_error: str | None = None
-    self_reference: bool | None = None
-    correct: bool | None = None
-    invented: list[str] = Field(
-        default_factory=list, description="framework-looking terms the glossary does not define"
-    )
-    repeated: bool | None = Field(None, description="a sentence of the answer appears twice")
-    distinct: bool | None = Field(None, description="no other answer of the arm is the same")
-
-
-class PromptRow(BaseModel):
-    """One trigger prompt and the three answers."""
-
-    id: str
-    category: str
-    prompt: str
-    expected: list[str] = Field(default_factory=list)
-    suite: str = Field("", description="the suite file's stem (retention rows: 'retention')")
-    answers: dict[str, AnswerScore]
-    constrained: dict[str, PatternCheck] = Field(
-        default_factory=dict, description="arm -> the grammar-constrained pattern (generation)"
-    )
-
-
-class ArmSummary(BaseModel):
-    """The aggregated figures of one arm.
-
-    Shares are in [0, 1]; ``None`` where nothing was measured (no prompt of that kind, or no
-    embedding model for semantic alignment).
-    """
-
-    concept_share: float = Field(
-        description="non-neutral answers using a concept the prompt did not contain"
-    )
-    concept_share_by_category: dict[str, float] = Field(default_factory=dict)
-    mean_concepts: float = 0.0
-    semantic_alignment: float | None = None
-    coherence: float = 0.0
-    glimmer_valid_share: float | None = None
-    self_reference_share: float | None = None
-    neutral_correct_share: float | None = None
-    neutral_concept_share: float | None = None
-    perplexity: float | None = None
-    internalisation: float | None = Field(
-        None,
-        description="1 - KL(prompted || arm) / KL(prompted || base) per token on the prompted "
-        "arm's answers: 1 answers as the prompted model without the prompt, 0 as the base",
-    )
-    ended_share: float = Field(description="answers that ended their turn by themselves")
-    n_answers: int = 0
-    retention_correct_share: float | None = None
-    invented_term_share: float | None = None
-    repetition_share: float | None = None
-    distinct_answer_share: float | None = None
-    robust_concept_share: float | None = None
-    robust_concept_share_by_attack: dict[str, float] = Field(default_factory=dict)
-    drift_concept_share: list[float] = Field(
-        default_factory=list, description="concept share per conversation turn"
-    )
-    perplexity_by_text: dict[str, float] = Field(default_factory=dict)
-    answer_perplexity: float | None = Field(
-        None, description="perplexity of the arm's answers under the base model"
-    )
-    seconds: float | None = Field(None, description="generation seconds of the arm")
-    n: dict[str, int] = Field(default_factory=dict, description="figure -> items behind it")
-    intervals: dict[str, list[float]] = Field(
-        default_factory=dict, description="figure -> 95% bootstrap interval [low, high]"
-    )
-    glimmer_valid_constrained_share: float | None = Field(
-        None, description="generation prompts answered by a valid pattern under the grammar"
-    )
-    section_coverage: float | None = Field(
-        None, description="share of the nine seed sections in the valid constrained patterns"
-    )
-    story_share: float | None = Field(
-        None, description="valid constrained patterns with a non-empty story"
-    )
-
-
-class FitInfo(BaseModel):
-    """What the report shows of the fit: loss curves and configuration."""
-
-    train_loss: list[dict[str, float]] = Field(default_factory=list)
-    eval_loss: list[dict[str, float]] = Field(default_factory=list)
-    config: dict[str, Any] = Field(default_factory=dict)
-    tokens_per_second: float | None = None
-    adapter_path: str | None = None
-
-    @classmethod
-    def from_fit_result(cls, result: Any, /) -> FitInfo:
-        """From a ``glimmer.train.FitResult`` (or a dict shaped like its JSON)."""
-
-        def get(name: str) -> Any:
-            return result.get(name) if isinstance(result, Mapping) else getattr(result, name, None)
-
-        def points(seq: Any) -> list[dict[str, float]]:
-            out = []
-            for p in seq or ():
-                d = (
-                    p
-                    if isinstance(p, Mapping)
-                    else (p.model_dump() if hasattr(p, "model_dump") else vars(p))
-                )
-                out.append({k: float(v) for k, v in d.items() if isinstance(v, int | float)})
-            return out
-
-        tps = get("tokens_per_second")
-        adapter = get("adapter_path")
-        config = get("config") or {}
-        return cls(
-            train_loss=points(get("train_loss")),
-            eval_loss=points(get("eval_loss")),
-            config={str(k): _jsonable(v) for k, v in dict(config).items()},
-            tokens_per_second=float(tps) if tps is not None else None,
-            adapter_path=str(adapter) if adapter is not None else None,
-        )
-
-
-def _jsonable(v: Any) -> Any:
-    if v is None or isinstance(v, bool | int | float | str):
-        return v
-    if isinstance(v, Mapping):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple | set):
-        return [_jsonable(x) for x in v]
-    return str(v)
-
-
-class Comparison(BaseModel):
-    """The outcome of :func:`compare`: every answer, per-arm figures, notes.
-
-    Attributes:
-        rows: One row per prompt with the three answers and their scores.
-        summary: Arm name -> :class:`ArmSummary`.
-        perplexity_change: ``tuned / base - 1`` on the neutral text (0.05 is a 5% rise).
-        model: The base model's name or path.
-        adapter: The adapter directory.
-        prompt_pattern: The pattern given to the prompted arm.
-        notes: Things the reader should know (a metric skipped, settings).
-        settings: Generation settings.
-        fit: Loss curves and configuration of the fit, when known.
-        terms: Concept -> surface forms searched for (the report highlights them).
-    """
-
-    rows: list[PromptRow]
-    summary: dict[str, ArmSummary]
-    perplexity_change: float | None = None
-    model: str = ""
-    adapter: str | None = None
-    prompt_pattern: str | None = None
-    notes: list[str] = Field(default_factory=list)
-    settings: dict[str, Any] = Field(default_factory=dict)
-    fit: FitInfo | None = None
-    terms: dict[str, list[str]] = Field(
-        default_factory=dict, description="concept -> surface forms, for highlighting"
-    )
-    differences: dict[str, dict[str, Difference]] = Field(
-        default_factory=dict, description="'tuned-base' -> figure -> paired difference"
-    )
-    robustness: list[AttackRow] = Field(default_factory=list)
-    drift: list[DriftConversation] = Field(default_factory=list)
-    across_seeds: dict[str, dict[str, Spread]] = Field(
-        default_factory=dict, description="arm -> figure -> mean and sd over several adapters"
-    )
-    steering: dict[str, Any] = Field(default_factory=dict)
-    video: str | None = None
-    created: str = Field(
-        default_factory=lambda: _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    )
-
-    def to_json(self, *, indent: int = 2) -> str:
-        """The whole comparison as JSON (``summary.base``, ``summary.prompted``, ``summary.tuned``, ``rows``, ...)."""
-        return self.model_dump_json(indent=indent)
-
-    @classmethod
-    def from_json(cls, text: str, /) -> Comparison:
-        """Read back what :meth:`to_json` wrote."""
-        return cls.model_validate_json(text)
-
-    def headline(self) -> str:
-        """The headline figures in a few lines of plain text."""
-        from glimmer.evaluate.report import headline
-
-        return headline(self)
-
-    def to_markdown(self) -> str:
-        """A Markdown summary (figures and a few answers) for pasting into an issue or post."""
-        from glimmer.evaluate.report import render_markdown
-
-        return render_markdown(self)
-
-    def to_html(
-        self, path: str | os.PathLike[str] | None = None, /, *, overwrite: bool = True
-    ) -> str:
-        """The self-contained HTML report; written to *path* when given.
-
-        Returns:
-            The HTML text.
-        """
-        from glimmer.evaluate.report import render_html
-
-        html = render_html(self)
-        if path is not None:
-            from glimmer.model.io import write_text
-
-            write_text(path, html, overwrite=overwrite)
-        return html
 
 
 def _share(flags: Sequence[bool]) -> float | None:
@@ -288,7 +55,7 @@ def score_comparison(
     index: m.ConceptIndex,
     embed: Any | None = None,
     perplexity: Mapping[str, float | None] | None = None,
-    fit: FitInfo | None = None,
+    fit: FitResult | None = None,
     notes: Sequence[str] = (),
     **info: Any,
 ) -> Comparison:
@@ -472,7 +239,7 @@ def compare(
     prompt_pattern: str | os.PathLike[str] | Pattern | None = None,
     tokenizer: Any | None = None,
     glossary: Any | None = None,
-    fit_result: Any | None = None,
+    fit_result: FitResult | Mapping[str, Any] | str | os.PathLike[str] | None = None,
     max_new_tokens: int | Mapping[str, int] | None = None,
     batch_size: int = 8,
     do_sample: bool = False,
@@ -500,7 +267,8 @@ def compare(
         prompt_pattern: The prompted arm's pattern (file or object); ``None`` for the bundled example.
         tokenizer: The tokenizer, when *base* is a loaded model.
         glossary: A :class:`glimmer.starweave.Glossary`; ``None`` for the default one.
-        fit_result: A ``FitResult`` (or its JSON path) whose loss curves the report shows.
+        fit_result: The :class:`~glimmer.train.result.FitResult` (its JSON file or folder, or
+            its JSON as a dict) whose loss curves and settings the report shows.
         max_new_tokens: One budget or one per category (defaults: see
             :data:`glimmer.evaluate.generate.DEFAULT_MAX_NEW_TOKENS`).
         batch_size: Prompts per generation batch.
@@ -645,16 +413,12 @@ def compare(
     if not semantic:
         notes.append("semantic alignment switched off")
     fit = None
-    if fit_result is not None:
-        if isinstance(fit_result, str | os.PathLike):
-            import json
-
-            p = Path(fit_result)
-            fit = FitInfo.from_fit_result(
-                json.loads((p / "fit_result.json" if p.is_dir() else p).read_text("utf-8"))
-            )
-        else:
-            fit = FitInfo.from_fit_result(fit_result)
+    if isinstance(fit_result, str | os.PathLike):
+        fit = FitResult.load(Path(fit_result))
+    elif isinstance(fit_result, Mapping):
+        fit = FitResult.model_validate(fit_result)
+    elif fit_result is not None:
+        fit = fit_result
     settings = {
         "max_new_tokens": dict(budgets) if not isinstance(budgets, int) else budgets,
         "batch_size": batch_size,

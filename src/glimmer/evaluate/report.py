@@ -7,7 +7,6 @@ the Agg backend and inlined as SVG, so the file needs no network and no other fi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +24,8 @@ from glimmer.evaluate.metrics import ConceptIndex, ConceptTerms
 from glimmer.evaluate.suites import CATEGORIES, TRIGGER_CATEGORIES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from glimmer.evaluate.compare import Comparison, FitInfo
+    from glimmer.evaluate.compare import Comparison
+    from glimmer.train.result import FitResult
 
 __all__ = ["ARM_COLORS", "headline", "highlight", "render_html", "render_markdown"]
 
@@ -83,7 +83,7 @@ def concept_chart(comparison: Comparison, /) -> Markup | None:
     return _svg(fig)
 
 
-def loss_chart(fit: FitInfo | None, /) -> Markup | None:
+def loss_chart(fit: FitResult | None, /) -> Markup | None:
     """Training and validation loss against step (SVG), or None without a fit."""
     if fit is None or not (fit.train_loss or fit.eval_loss) or not _matplotlib_available():
         return None
@@ -91,16 +91,16 @@ def loss_chart(fit: FitInfo | None, /) -> Markup | None:
     fig, ax = plt.subplots(figsize=(7.5, 2.8))
     if fit.train_loss:
         ax.plot(
-            [p.get("step", i) for i, p in enumerate(fit.train_loss)],
-            [p.get("loss", math.nan) for p in fit.train_loss],
+            [p.step for p in fit.train_loss],
+            [p.loss for p in fit.train_loss],
             label="training loss",
             color="#7c3aed",
             linewidth=1.6,
         )
     if fit.eval_loss:
         ax.plot(
-            [p.get("step", i) for i, p in enumerate(fit.eval_loss)],
-            [p.get("loss", math.nan) for p in fit.eval_loss],
+            [p.step for p in fit.eval_loss],
+            [p.loss for p in fit.eval_loss],
             label="validation loss",
             color="#f59e0b",
             marker="o",
