@@ -300,3 +300,68 @@ def test_a_resumed_run_keeps_the_precision_it_was_trained_in(
     )
     assert resumed.steps == 6
     assert resumed.device["precision"] == other
+
+
+class _FakeTrainer:
+    """Stands in for trl's trainer: 'trains' by logging two losses, saves a marker file."""
+
+    def __init__(self, run: Any, train_ds: Any, eval_ds: Any) -> None:
+        from types import SimpleNamespace
+
+        from glimmer.train.progress import FitProgress
+
+        meter = FitProgress(enabled=False)
+        meter.tokens, meter.train_seconds = 120, 2.0
+        self.callback_handler = SimpleNamespace(callbacks=[meter])
+        self.state = SimpleNamespace(
+            log_history=[
+                {"step": 1, "epoch": 0.5, "loss": 2.0},
+                {"step": 2, "epoch": 1.0, "loss": 1.5, "eval_loss": 1.7},
+            ],
+            best_model_checkpoint=None,
+            global_step=2,
+        )
+        self.rows = (len(train_ds), 0 if eval_ds is None else len(eval_ds))
+        self.model = SimpleNamespace(save_pretrained=self._save)
+        self.resumed_from: str | None = "never trained"
+
+    def _save(self, folder: str, **_: Any) -> None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / "adapter_config.json").write_text("{}", encoding="utf-8")
+
+    def train(self, resume_from_checkpoint: str | None = None) -> None:
+        self.resumed_from = resume_from_checkpoint
+
+    def is_world_process_zero(self) -> bool:
+        return True
+
+
+def test_fit_steps_around_the_trainer(
+    tiny_checkpoint: Path, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plumbing around training (data, adapter, output policy, result) without training."""
+    import glimmer.train.fit as fit_module
+
+    made: list[_FakeTrainer] = []
+
+    def factory(run: Any, train_ds: Any, eval_ds: Any, **kwargs: Any) -> _FakeTrainer:
+        assert kwargs["output_dir"] == tmp_path / "out" and kwargs["bake"] is False
+        assert hasattr(run.net, "peft_config")  # the LoRA adapter is on before training
+        made.append(_FakeTrainer(run, train_ds, eval_ds))
+        return made[-1]
+
+    monkeypatch.setattr(fit_module, "build_trainer", factory)
+    out = tmp_path / "out"
+    result = fit(data_dir, model=str(tiny_checkpoint), output_dir=out, **FAST)
+    trainer = made[0]
+    assert trainer.resumed_from is None
+    given = [len(load_chat_splits(data_dir)[i]) for i in (0, 1)]
+    assert list(trainer.rows) == given  # every row tokenized, none cut
+    assert [p.loss for p in result.train_loss] == [2.0, 1.5]
+    assert [p.loss for p in result.eval_loss] == [1.7]
+    assert result.tokens_per_second == 60.0 and result.steps == 2
+    assert FitResult.load(out) == result
+    assert (out / "adapter" / "tokenizer_config.json").is_file()  # the tokenizer beside it
+    with pytest.raises(FitOutputError):  # the run is there now: not overwritten unasked
+        fit(data_dir, model=str(tiny_checkpoint), output_dir=out, **FAST)
+    assert len(made) == 1

@@ -16,6 +16,7 @@ import resource
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast, get_args
 
@@ -434,24 +435,68 @@ def fit(
         'glimmer-fit/adapter'
     """
     require("train", feature="fit()")
-    from datasets import Dataset  # type: ignore[import-untyped,unused-ignore]
-    from trl.trainer.sft_trainer import SFTTrainer
-
-    from glimmer.train.progress import FitProgress, quiet_libraries
-
-    base = config.model_dump(exclude_unset=True) if config is not None else {}
-    if model is not None:
-        base["model"] = model
-    if method is not None:
-        base["method"] = method
-    cfg = FitConfig.from_overrides(**{**base, **overrides})
+    cfg = _config(config, model=model, method=method, overrides=overrides)
     out = Path(output_dir)
     bake_system = None
     if cfg.bake is not None:  # a bad pattern or glossary stops the run before anything is written
         from glimmer.train.bake import bake_system_prompt
 
         bake_system = bake_system_prompt(cfg.bake, glossary=cfg.bake_glossary)
+    choice = _device(cfg, out, resume=resume)
+    checkpoint, start_over = _output_policy(out, resume=resume, overwrite=overwrite)
+    train_rows, val_rows = load_chat_splits(dataset)
+    n_rows = len(train_rows) + cfg.replay_samples + (cfg.bake_samples if cfg.bake else 0)
+    run = _load(cfg, choice, n_rows=n_rows)
+    if start_over:  # only now that the data and the model are known good
+        clear_previous_run(out, keep=[dataset] if isinstance(dataset, str | Path) else [])
+    _say(
+        f"{cfg.method} on {cfg.model}: {len(train_rows)} train / {len(val_rows)} validation rows, "
+        f"lr {cfg.learning_rate:g}, warmup {cfg.warmup_ratio:.0%} of the run, "
+        + (f"{cfg.max_steps} steps" if cfg.max_steps else f"{cfg.epochs:g} epochs")
+    )
+    train_ds, eval_ds = _datasets(run, train_rows, val_rows, bake_system=bake_system)
+    run.net = _with_adapter(run)
+    _cap_gpu_memory(cfg, choice)
+    trainer = build_trainer(
+        run,
+        train_ds,
+        eval_ds,
+        output_dir=out,
+        bake=bake_system is not None,
+        callbacks=callbacks,
+    )
+    _train(trainer, checkpoint)
+    return _finish(trainer, run, output_dir=out, dataset=dataset)
 
+
+@dataclass
+class _Run:
+    """What the steps of :func:`fit` hand on: the settings, the device, the loaded model."""
+
+    cfg: FitConfig
+    choice: DeviceChoice
+    preset: ModelPreset
+    resolved: Resolved
+    net: Any
+    tokenizer: Any
+    eot: str | None
+    quantized: bool
+
+
+def _config(
+    config: FitConfig | None, *, model: str | None, method: str | None, overrides: Mapping[str, Any]
+) -> FitConfig:
+    """The run's settings: *config*, then *model* and *method*, then the keyword overrides."""
+    base = config.model_dump(exclude_unset=True) if config is not None else {}
+    if model is not None:
+        base["model"] = model
+    if method is not None:
+        base["method"] = method
+    return FitConfig.from_overrides(**{**base, **overrides})
+
+
+def _device(cfg: FitConfig, out: Path, *, resume: bool) -> DeviceChoice:
+    """Device and precision (a resumed run keeps its checkpoint's); QLoRA needs a GPU."""
     warning = distributed_warning()
     if warning:
         _say(f"[yellow]warning:[/] {warning}")
@@ -470,7 +515,15 @@ def fit(
             hint='use method="lora" (same adapters, full-precision base), or on a GPU install '
             "bitsandbytes (`pip install glimmer-dsl[qlora]`; for ROCm the bitsandbytes ROCm build)",
         )
+    return choice
 
+
+def _output_policy(out: Path, *, resume: bool, overwrite: bool) -> tuple[Path | None, bool]:
+    """The checkpoint to resume from, and whether a previous run is to be cleared.
+
+    Nothing is deleted here; a folder holding a run is refused unless *resume* or
+    *overwrite* says what to do with it, and only what fit wrote is ever cleared.
+    """
     checkpoint = last_checkpoint(out) if resume else None
     start_over = False
     if out.exists() and any(out.iterdir()) and not resume:
@@ -485,8 +538,11 @@ def fit(
         start_over = bool(previous and overwrite and _is_main_process())
     if resume and checkpoint is None:
         _say(f"no checkpoint in {out}: starting from the beginning")
+    return checkpoint, start_over
 
-    train_rows, val_rows = load_chat_splits(dataset)
+
+def _load(cfg: FitConfig, choice: DeviceChoice, *, n_rows: int) -> _Run:
+    """The memory plan (before any weight is loaded when the shape is known), then the model."""
     preset = resolve_model(cfg.model)
     from transformers import set_seed
 
@@ -502,8 +558,7 @@ def fit(
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16 if choice.precision == "bf16" else torch.float16,
         )
-    n_rows = len(train_rows) + cfg.replay_samples + (cfg.bake_samples if cfg.bake else 0)
-    shape = known_shape(cfg.model)  # the memory plan comes before any weight is loaded
+    shape = known_shape(cfg.model)
     resolved = (
         resolve(cfg, choice=choice, preset=preset, shape=shape, n_train=n_rows) if shape else None
     )
@@ -515,34 +570,32 @@ def fit(
         trust_remote_code=cfg.trust_remote_code,
         quantization_config=qconfig,
     )
-    if start_over:  # only now that the data and the model are known good
-        clear_previous_run(out, keep=[dataset] if isinstance(dataset, str | Path) else [])
     eot = end_of_turn_token(tokenizer, preset.end_of_turn)
     notes = _distinct_pad(tokenizer, net, eot)
-
     if resolved is None:  # a model glimmer has no shape for until its config is loaded
         resolved = resolve(
             cfg, choice=choice, preset=preset, shape=shape_of(net.config.to_dict()), n_train=n_rows
         )
     for line in (*resolved.reasons, *notes):
         _say(line)
-    _say(
-        f"{cfg.method} on {cfg.model}: {len(train_rows)} train / {len(val_rows)} validation rows, "
-        f"lr {cfg.learning_rate:g}, warmup {cfg.warmup_ratio:.0%} of the run, "
-        + (f"{cfg.max_steps} steps" if cfg.max_steps else f"{cfg.epochs:g} epochs")
-    )
+    return _Run(cfg, choice, preset, resolved, net, tokenizer, eot, qconfig is not None)
 
-    max_len = resolved.max_seq_len
-    train_ds = Dataset.from_dict(
-        _tokenize_all(train_rows, tokenizer, preset=preset, eot=eot, max_len=max_len)
-    )
-    eval_ds = (
-        Dataset.from_dict(
-            _tokenize_all(val_rows, tokenizer, preset=preset, eot=eot, max_len=max_len)
+
+def _datasets(
+    run: _Run, train_rows: list[Messages], val_rows: list[Messages], *, bake_system: str | None
+) -> tuple[Any, Any | None]:
+    """Tokenized splits (labels on the assistant's turns only), with replay and bake rows."""
+    from datasets import Dataset  # type: ignore[import-untyped,unused-ignore]
+
+    cfg, max_len = run.cfg, run.resolved.max_seq_len
+
+    def tokenized(rows: list[Messages]) -> Any:
+        return Dataset.from_dict(
+            _tokenize_all(rows, run.tokenizer, preset=run.preset, eot=run.eot, max_len=max_len)
         )
-        if val_rows
-        else None
-    )
+
+    train_ds = tokenized(train_rows)
+    eval_ds = tokenized(val_rows) if val_rows else None
     for split, kept, given in (
         ("training", len(train_ds), len(train_rows)),
         ("validation", 0 if eval_ds is None else len(eval_ds), len(val_rows or [])),
@@ -551,102 +604,147 @@ def fit(
         if note:
             _say(note)
     if cfg.replay_samples:
-        train_ds = _with_replay(train_ds, net, tokenizer, cfg, max_len=max_len)
+        train_ds = _with_replay(train_ds, run.net, run.tokenizer, cfg, max_len=max_len)
     if bake_system is not None:
         from glimmer.train.bake import with_bake
 
         train_ds = with_bake(
             train_ds,
-            net,
-            tokenizer,
+            run.net,
+            run.tokenizer,
             train_rows,
             system=bake_system,
             config=cfg,
-            eot=eot,
-            system_role=preset.system_role,
+            eot=run.eot,
+            system_role=run.preset.system_role,
             max_len=max_len,
             progress=cfg.progress and _is_main_process(),
             say=_say,
         )
-    has_eval = eval_ds is not None and len(eval_ds) > 0
-    sft_config = to_sft_config(resolved, output_dir=out, has_eval=has_eval)
+    return train_ds, eval_ds if eval_ds is not None and len(eval_ds) > 0 else None
 
-    if cfg.method in {"lora", "qlora"}:
-        from peft import get_peft_model, prepare_model_for_kbit_training
 
-        if qconfig is not None:  # pragma: no cover - needs a GPU with bitsandbytes
-            net = prepare_model_for_kbit_training(  # type: ignore[no-untyped-call]
-                net, use_gradient_checkpointing=resolved.gradient_checkpointing
-            )
-        elif resolved.gradient_checkpointing:
-            net.enable_input_require_grads()  # type: ignore[no-untyped-call]
-        with quiet_libraries():
-            net = get_peft_model(net, to_lora_config(resolved))  # type: ignore[assignment]
+def _with_adapter(run: _Run) -> Any:
+    """The model with its LoRA adapter (k-bit preparation first for QLoRA); as is for full."""
+    net = run.net
+    if run.cfg.method not in {"lora", "qlora"}:
+        return net
+    from peft import get_peft_model, prepare_model_for_kbit_training
 
-    if choice.device == "cuda":
-        import torch
+    from glimmer.train.progress import quiet_libraries
 
-        torch.cuda.reset_peak_memory_stats()
-        budget = cfg.gpu_memory_bytes()
-        if budget is not None and choice.memory_bytes:
-            torch.cuda.set_per_process_memory_fraction(min(1.0, budget / choice.memory_bytes))
+    if run.quantized:  # pragma: no cover - needs a GPU with bitsandbytes
+        net = prepare_model_for_kbit_training(  # type: ignore[no-untyped-call]
+            net, use_gradient_checkpointing=run.resolved.gradient_checkpointing
+        )
+    elif run.resolved.gradient_checkpointing:
+        net.enable_input_require_grads()
+    with quiet_libraries():
+        return get_peft_model(net, to_lora_config(run.resolved))
+
+
+def _cap_gpu_memory(cfg: FitConfig, choice: DeviceChoice) -> None:
+    """On CUDA: peak statistics from zero, and the process held to ``gpu_memory``."""
+    if choice.device != "cuda":
+        return
+    import torch
+
+    torch.cuda.reset_peak_memory_stats()
+    budget = cfg.gpu_memory_bytes()
+    if budget is not None and choice.memory_bytes:
+        torch.cuda.set_per_process_memory_fraction(min(1.0, budget / choice.memory_bytes))
+
+
+def build_trainer(
+    run: _Run,
+    train_ds: Any,
+    eval_ds: Any | None,
+    *,
+    output_dir: Path,
+    bake: bool,
+    callbacks: Sequence[TrainerCallback] = (),
+) -> Any:
+    """trl's ``SFTTrainer`` (``BakeTrainer`` when baking) for the run, glimmer's bar in place.
+
+    The one place :func:`fit` makes its trainer: a test replaces it to check the plumbing
+    around training without training.
+    """
+    from trl.trainer.sft_trainer import SFTTrainer
+
+    from glimmer.train.progress import quiet_libraries
+
     trainer_cls: type[SFTTrainer] = SFTTrainer
-    bake_kwargs: dict[str, Any] = {}
-    if bake_system is not None:
+    extra: dict[str, Any] = {}
+    if bake:
         from glimmer.train.bake import BakeTrainer
 
-        trainer_cls, bake_kwargs = BakeTrainer, {"bake_top_k": cfg.bake_top_k}
+        trainer_cls, extra = BakeTrainer, {"bake_top_k": run.cfg.bake_top_k}
+    has_eval = eval_ds is not None
     with quiet_libraries():
         trainer = trainer_cls(
-            **bake_kwargs,
-            model=net,
-            args=sft_config,
+            **extra,
+            model=run.net,
+            args=to_sft_config(run.resolved, output_dir=output_dir, has_eval=has_eval),
             train_dataset=train_ds,
-            eval_dataset=eval_ds if has_eval else None,
-            processing_class=tokenizer,
-            callbacks=[*_callbacks(resolved, has_eval), *callbacks],
+            eval_dataset=eval_ds,
+            processing_class=run.tokenizer,
+            callbacks=[*_callbacks(run.resolved, has_eval), *callbacks],
         )
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     trainer.remove_callback(PrinterCallback)  # glimmer's own bar shows loss and tokens/s
     trainer.remove_callback(ProgressCallback)
-    _say(_speed_notes(trainer, seed=cfg.seed))
+    _say(_speed_notes(trainer, seed=run.cfg.seed))
+    return trainer
+
+
+def _train(trainer: Any, checkpoint: Path | None) -> None:
+    """Train, from *checkpoint* when resuming."""
+    from glimmer.train.progress import quiet_libraries
+
     if checkpoint is not None:
         state = json.loads((checkpoint / "trainer_state.json").read_text("utf-8"))
         _say(f"resuming from {checkpoint.name} (step {state.get('global_step', '?')})")
     with quiet_libraries():
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+
+
+def _finish(trainer: Any, run: _Run, *, output_dir: Path, dataset: Any) -> FitResult:
+    """Save the adapter (or model) with its card, and the :class:`FitResult`."""
+    from glimmer.train.progress import FitProgress
+
     meter = next(c for c in trainer.callback_handler.callbacks if isinstance(c, FitProgress))
     state = trainer.state
-
-    adapter_dir = out / ("model" if cfg.method == "full" else "adapter")
+    adapter_dir = output_dir / ("model" if run.cfg.method == "full" else "adapter")
     if trainer.is_world_process_zero():
-        trainer.model.save_pretrained(str(adapter_dir), safe_serialization=True)  # type: ignore[union-attr,operator]
-        tokenizer.save_pretrained(str(adapter_dir))
+        trainer.model.save_pretrained(str(adapter_dir), safe_serialization=True)
+        run.tokenizer.save_pretrained(str(adapter_dir))
         from glimmer.train.hub import finish_adapter  # hub id of the base model, model card
 
-        finish_adapter(adapter_dir, preset=preset, settings=resolved.as_dict(), dataset=dataset)
+        finish_adapter(
+            adapter_dir, preset=run.preset, settings=run.resolved.as_dict(), dataset=dataset
+        )
     train_hist, eval_hist = _history(state.log_history)
     result = FitResult(
         adapter_path=str(adapter_dir),
         best_checkpoint=state.best_model_checkpoint,
         train_loss=train_hist,
         eval_loss=eval_hist,
-        tokens_per_second=meter.tokens / meter.train_seconds,
-        peak_memory_bytes=_peak_memory_bytes(choice),
+        tokens_per_second=meter.tokens / meter.train_seconds if meter.train_seconds else 0.0,
+        peak_memory_bytes=_peak_memory_bytes(run.choice),
         steps=int(state.global_step),
         train_seconds=meter.train_seconds,
         device={
-            "device": choice.device,
-            "backend": choice.backend,
-            "precision": resolved.precision,
-            "reasons": list(choice.reasons),
+            "device": run.choice.device,
+            "backend": run.choice.backend,
+            "precision": run.resolved.precision,
+            "reasons": list(run.choice.reasons),
             "world_size": int(os.environ.get("WORLD_SIZE", "1") or 1),
         },
-        config=resolved.as_dict(),
+        config=run.resolved.as_dict(),
     )
     if trainer.is_world_process_zero():
-        result.save(out)
+        result.save(output_dir)
         _say(
             f"done: {result.steps} steps, {result.tokens_per_second:.0f} tokens/s, "
             f"adapter in {adapter_dir}"
