@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -352,7 +353,18 @@ def test_fit_steps_around_the_trainer(
 
     monkeypatch.setattr(fit_module, "build_trainer", factory)
     out = tmp_path / "out"
-    result = fit(data_dir, model=str(tiny_checkpoint), output_dir=out, **FAST)
+    heard: list[logging.LogRecord] = []
+    listener = logging.Handler()
+    listener.emit = heard.append  # type: ignore[method-assign]
+    logging.getLogger("glimmer").addHandler(listener)
+    try:
+        result = fit(data_dir, model=str(tiny_checkpoint), output_dir=out, **FAST)
+    finally:
+        logging.getLogger("glimmer").removeHandler(listener)
+    # fit reports through logging: an application routes or silences it like any library's
+    said = [r.getMessage() for r in heard if r.name == "glimmer.train.fit"]
+    assert any(m.startswith("lora on ") for m in said)
+    assert any(m.startswith("done: 2 steps") for m in said)
     trainer = made[0]
     assert trainer.resumed_from is None
     given = [len(load_chat_splits(data_dir)[i]) for i in (0, 1)]

@@ -175,7 +175,8 @@ def shared_prefix(rows: Sequence[Sequence[int]], /) -> int:
 def _prefix_cache(model: Any, prefix: list[int], device: Any) -> Any | None:
     """The key/value cache of *prefix* (batch 1), or None where it cannot be shared."""
     out = model(input_ids=torch.tensor([prefix], device=device), use_cache=True)
-    cache = getattr(out, "past_key_values", None)
+    with _quiet_rename():  # transformers 5 calls it `cache`, and says so on the old name
+        cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
     if cache is None or not hasattr(cache, "batch_repeat_interleave"):
         return None
     return cache

@@ -357,9 +357,7 @@ def choose_device(
     """
     choice = decide(detect_hardware(measure=measure), precision=precision)
     if verbose:
-        from rich.console import Console
+        from glimmer._log import get_logger
 
-        Console(stderr=True, highlight=False).print(
-            f"[bold]glimmer[/] {choice.describe()}", markup=True
-        )
+        get_logger(__name__).info(choice.describe())
     return choice

@@ -11,6 +11,7 @@ bar with loss and tokens/s, resume after an interruption, and a :class:`FitResul
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import sys
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast, get_args
 
+from glimmer._log import get_logger
 from glimmer.errors import (
     FitDataError,
     FitOutputError,
@@ -190,11 +192,13 @@ def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") in {"0", ""}
 
 
-def _say(message: str) -> None:
-    if _is_main_process():
-        from rich.console import Console
+_log = get_logger(__name__)
 
-        Console(stderr=True, highlight=False).print(f"[bold]glimmer[/] {message}")
+
+def _say(message: str, *, level: int = logging.INFO) -> None:
+    """Report through logging (``glimmer.train.fit``), from the main process only."""
+    if _is_main_process():
+        _log.log(level, message)
 
 
 def _distinct_pad(
@@ -499,7 +503,7 @@ def _device(cfg: FitConfig, out: Path, *, resume: bool) -> DeviceChoice:
     """Device and precision (a resumed run keeps its checkpoint's); QLoRA needs a GPU."""
     warning = distributed_warning()
     if warning:
-        _say(f"[yellow]warning:[/] {warning}")
+        _say(warning, level=logging.WARNING)
     forced = None if cfg.precision == "auto" else cfg.precision
     # a resumed run keeps the precision it was trained in (bf16 is chosen by measuring it,
     # and a second measurement may land on the other side)
