@@ -13,7 +13,6 @@ turns that mix everyday questions with ones about how the model thinks; none nam
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -23,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from glimmer._jsonl import json_lines
 from glimmer.errors import GlimmerError, Location
 from glimmer.evaluate.metrics import ConceptIndex
 from glimmer.evaluate.robustness import ArmSpec, TurnAnswer
@@ -74,17 +74,8 @@ def loads_conversations(text: str, /, *, source: str = "<string>") -> list[Conve
         ('Hi.', 'How are you?')
     """
     out: list[Conversation] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for lineno, data in json_lines(text, source=source, error=DriftError):
         loc = Location(source=source, line=lineno)
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DriftError(
-                f"invalid JSON: {exc.msg}",
-                location=Location(source=source, line=lineno, column=exc.colno),
-            ) from exc
         turns = data.get("turns") if isinstance(data, dict) else None
         if (
             not isinstance(turns, list)

@@ -14,7 +14,6 @@ still using a concept the question did not contain, over every attack pooled, an
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -24,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from glimmer._jsonl import json_lines
 from glimmer.errors import GlimmerError, Location
 from glimmer.evaluate.metrics import ConceptIndex
 from glimmer.evaluate.suites import TriggerPrompt
@@ -124,18 +124,10 @@ def loads_attacks(text: str, /, *, source: str = "<string>") -> list[Attack]:
         >>> loads_attacks('{"id": "s", "turns": [{"role": "user", "content": "{question} Plainly."}]}')[0].id
         's'
     """
-    attacks: list[Attack] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise AttackError(
-                f"invalid JSON: {exc.msg}",
-                location=Location(source=source, line=lineno, column=exc.colno),
-            ) from exc
-        attacks.append(_attack(data, source=source, line=lineno))
+    attacks = [
+        _attack(data, source=source, line=lineno)
+        for lineno, data in json_lines(text, source=source, error=AttackError)
+    ]
     if not attacks:
         raise AttackError("no attacks in the file", location=Location(source=source))
     return attacks

@@ -8,13 +8,13 @@ contains. The bundled suites live in ``glimmer/resources/suites``.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
+from glimmer._jsonl import json_lines
 from glimmer._toml import loads_toml
 from glimmer.errors import Location, SuiteError
 from glimmer.model.io import read_text
@@ -136,16 +136,7 @@ def loads_suite(
             location=Location(source=source),
             hint="use jsonl or toml",
         )
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SuiteError(
-                f"invalid JSON: {exc.msg}",
-                location=Location(source=source, line=lineno, column=exc.colno),
-            ) from exc
+    for lineno, data in json_lines(text, source=source, error=SuiteError):
         rows.append(_row(data, source=source, line=lineno, index=len(rows)))
     return rows
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast, get_args
 
+from glimmer._jsonl import json_lines
 from glimmer._log import get_logger
 from glimmer.errors import (
     FitDataError,
@@ -99,20 +100,11 @@ MAX_DATASET_BYTES = 2 * 1024**3
 def _read_jsonl(path: Path) -> list[Messages]:
     from glimmer._fs import read_text
 
-    rows: list[Messages] = []
-    lines = read_text(path, limit=MAX_DATASET_BYTES).splitlines()
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise FitDataError(
-                f"not JSON: {exc.msg}",
-                location=Location(source=str(path), line=i + 1, column=exc.colno),
-            ) from exc
-        rows.append(_messages_of(record, source=str(path), index=i))
-    return rows
+    text = read_text(path, limit=MAX_DATASET_BYTES)
+    return [
+        _messages_of(record, source=str(path), index=lineno - 1)
+        for lineno, record in json_lines(text, source=str(path), error=FitDataError)
+    ]
 
 
 def load_chat_splits(dataset: Any, /) -> tuple[list[Messages], list[Messages]]:
