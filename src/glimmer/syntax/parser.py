@@ -86,6 +86,17 @@ class NestingError(Exception):
     def __init__(self, tok: Token) -> None:
         self.token = tok
 
+    def error(self, text: str, source: str | None, *, hint: str) -> GlimmerSyntaxError:
+        """The user's error: where the nesting passed the limit (G107)."""
+        tok = self.token
+        return GlimmerSyntaxError(
+            f"nesting deeper than {MAX_DEPTH} levels",
+            location=Location(source, tok.line, tok.column),
+            context=caret_context(text, tok.line or 1, tok.column or 1),
+            hint=hint,
+            code="G107",
+        )
+
 
 def bracket_callbacks(state: Any) -> dict[str, Callable[[Token], Token]]:
     """Lexer callbacks that keep the open ``{``/``[`` tokens on ``state.open``.
@@ -276,14 +287,8 @@ def _run(kind: str, text: str, source: str | None, comments: bool) -> Any:
     try:
         return _parser(kind).parse(text)
     except NestingError as exc:
-        tok = exc.token
-        raise GlimmerSyntaxError(
-            f"nesting deeper than {MAX_DEPTH} levels",
-            location=Location(source, tok.line, tok.column),
-            context=caret_context(text, tok.line or 1, tok.column or 1),
-            hint="flatten the structure; GLIMMER patterns rarely nest more than a few levels",
-            code="G107",
-        ) from None
+        hint = "flatten the structure; GLIMMER patterns rarely nest more than a few levels"
+        raise exc.error(text, source, hint=hint) from None
     except _LiteralFault as exc:
         tok = exc.token
         raise GlimmerSyntaxError(

@@ -333,14 +333,7 @@ def _run(text: str, source: str | None, start: str) -> Any:
     try:
         return _parser().parse(text, start=start)
     except NestingError as exc:
-        tok = exc.token
-        raise GlimmerSyntaxError(
-            f"nesting deeper than {MAX_DEPTH} levels",
-            location=Location(source, tok.line, tok.column),
-            context=caret_context(text, tok.line or 1, tok.column or 1),
-            hint="flatten the flow",
-            code="G107",
-        ) from None
+        raise exc.error(text, source, hint="flatten the flow") from None
     except _FaultError as exc:
         raise _fault_error(exc, text, source) from None
     except UnexpectedInput as exc:
