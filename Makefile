@@ -49,11 +49,11 @@ typecheck: venv
 
 # the whole suite, tests marked `slow` (real models, installs into a fresh venv) included
 pytest: venv
-	$(VENV)/bin/pytest -q
+	GLIMMER_EXTRAS=$(EXTRAS) $(VENV)/bin/pytest -q
 
 # the quick loop while working: every test but those marked `slow`
 test-fast: venv
-	$(VENV)/bin/pytest -q -m "not slow"
+	GLIMMER_EXTRAS=$(EXTRAS) $(VENV)/bin/pytest -q -m "not slow"
 
 docs: venv
 	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import glimmer
 
 SRC = Path(glimmer.__file__).resolve().parent
@@ -79,3 +81,18 @@ def test_every_error_code_is_documented() -> None:
     assert used, "no error codes found"
     assert used <= documented, f"undocumented codes: {sorted(used - documented)}"
     assert documented <= used, f"documented but unused codes: {sorted(documented - used)}"
+
+
+def test_every_extra_the_make_targets_install_imports() -> None:
+    """Under `make test` (GLIMMER_EXTRAS names them) a missing extra fails here, loudly,
+    instead of only skipping the tests that need it."""
+    import os
+
+    from glimmer.extras import EXTRAS, missing_modules
+
+    wanted = [e for e in os.environ.get("GLIMMER_EXTRAS", "").split(",") if e]
+    if not wanted:
+        pytest.skip("GLIMMER_EXTRAS is not set: run through `make test` to check the extras")
+    assert set(wanted) <= set(EXTRAS) | {"dev"}, wanted
+    missing = {e: missing_modules(e) for e in wanted if e in EXTRAS and missing_modules(e)}
+    assert not missing, f"extras make installs but this environment lacks: {missing}"

@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from glimmer.evaluate.compare import ARMS, Comparison, compare, score_comparison
-from glimmer.train.result import FitResult
 from glimmer.evaluate.metrics import ConceptIndex
 from glimmer.evaluate.suites import TriggerPrompt
+from glimmer.train.result import FitResult
 
 PROMPTS = [
     TriggerPrompt("generation", "Write a pattern for a lighthouse.", id="g"),
@@ -267,5 +267,3 @@ def test_compare_reads_the_fit_result_it_is_given(
         assert result.fit == fr
     again = Comparison.from_json(result.to_json())
     assert again.fit is not None and [p.loss for p in again.fit.train_loss] == [2.5, 1.5]
-
-

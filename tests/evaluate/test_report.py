@@ -15,10 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from glimmer.evaluate.compare import Comparison, score_comparison
-from glimmer.train.result import FitResult
 from glimmer.evaluate.metrics import ConceptIndex, ConceptTerms
 from glimmer.evaluate.report import highlight
 from glimmer.evaluate.suites import TriggerPrompt
+from glimmer.train.result import FitResult
 
 PROMPTS = [
     TriggerPrompt("generation", "Write a GLIMMER pattern for a <b>lighthouse</b>.", id="g"),
