@@ -36,7 +36,12 @@ others in its row of ``docs/errors.md``. The bare root is never raised::
     ├── TemplateExportError              G584  (ValueError) a chat template as Ollama TEMPLATE
     ├── SuiteError                       G601  (ValueError) a prompt suite
     ├── GenerationError                  G640  (ValueError) a pattern that cannot be generated
-    └── GrammarError                     G642  (ValueError) a generation grammar or format
+    ├── GrammarError                     G642  (ValueError) a generation grammar or format
+    ├── AttackError                      G650  (ValueError) an attack file or row
+    ├── DriftError                       G651  (ValueError) a drift conversation file or row
+    ├── RetentionError                   G652  (ValueError) a retention suite
+    ├── VideoError                       G654  (RuntimeError) the comparison video
+    └── SteerError                       G655  (ValueError) a model the steering arm cannot use
 
 Messages read like ``demo.glimmer:3:14: expected ':' after key``, followed by the offending
 line with a caret under the fault and a hint saying how to fix it. Every code is listed on
@@ -53,8 +58,10 @@ from functools import lru_cache
 
 __all__ = [
     "AdapterError",
+    "AttackError",
     "BakeError",
     "ChatTemplateError",
+    "DriftError",
     "ExportError",
     "FitConfigError",
     "FitDataError",
@@ -79,12 +86,15 @@ __all__ = [
     "QLoRAUnavailableError",
     "RecipeError",
     "RecordError",
+    "RetentionError",
     "ReviewFileError",
+    "SteerError",
     "SuiteError",
     "TeacherError",
     "TemplateError",
     "TemplateExportError",
     "UnsupportedArchitectureError",
+    "VideoError",
 ]
 
 
@@ -497,3 +507,33 @@ class GrammarError(GlimmerError, ValueError):
     """
 
     code = "G642"
+
+
+class AttackError(GlimmerError, ValueError):
+    """An attack file or row that cannot be used (code ``G650``)."""
+
+    code = "G650"
+
+
+class DriftError(GlimmerError, ValueError):
+    """A drift conversation file or row that cannot be used (code ``G651``)."""
+
+    code = "G651"
+
+
+class RetentionError(GlimmerError, ValueError):
+    """A retention file whose rows are not neutral questions (code ``G652``)."""
+
+    code = "G652"
+
+
+class VideoError(GlimmerError, RuntimeError):
+    """The video cannot be made: no encoder, or nothing to show (code ``G654``)."""
+
+    code = "G654"
+
+
+class SteerError(GlimmerError, ValueError):
+    """The model's decoder layers cannot be found for steering (code ``G655``)."""
+
+    code = "G655"

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from glimmer._jsonl import json_lines
-from glimmer.errors import GlimmerError, Location
+from glimmer.errors import DriftError, Location
 from glimmer.evaluate.metrics import ConceptIndex
 from glimmer.evaluate.robustness import ArmSpec, TurnAnswer
 from glimmer.model.io import read_text
@@ -39,12 +39,6 @@ __all__ = [
     "loads_conversations",
     "run_drift",
 ]
-
-
-class DriftError(GlimmerError, ValueError):
-    """A drift conversation file or row that cannot be used (code ``G651``)."""
-
-    code = "G651"
 
 
 @dataclass(frozen=True, slots=True)

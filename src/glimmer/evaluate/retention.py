@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from glimmer.errors import GlimmerError, Location
+from glimmer.errors import Location, RetentionError
 from glimmer.evaluate.suites import TriggerPrompt, load_suite
 from glimmer.resources import resource_dir
 
@@ -29,12 +29,6 @@ __all__ = [
 
 #: The ``suite`` name retention rows carry in a comparison.
 RETENTION_SUITE = "retention"
-
-
-class RetentionError(GlimmerError, ValueError):
-    """A retention file whose rows are not neutral questions (code ``G652``)."""
-
-    code = "G652"
 
 
 def load_retention(path: str | os.PathLike[str], /) -> list[TriggerPrompt]:

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from glimmer._jsonl import json_lines
-from glimmer.errors import GlimmerError, Location
+from glimmer.errors import AttackError, Location
 from glimmer.evaluate.metrics import ConceptIndex
 from glimmer.evaluate.suites import TriggerPrompt
 from glimmer.model.io import read_text
@@ -44,12 +44,6 @@ __all__ = [
 ]
 
 _SLOT = "{question}"
-
-
-class AttackError(GlimmerError, ValueError):
-    """An attack file or row that cannot be used (code ``G650``)."""
-
-    code = "G650"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from glimmer.errors import GlimmerError
+from glimmer.errors import SteerError
 from glimmer.evaluate.metrics import ConceptIndex
 
 __all__ = [
@@ -40,12 +40,6 @@ _QUESTIONS: Final[tuple[str, ...]] = (
     "Describe a river.",
     "What is friendship?",
 )
-
-
-class SteerError(GlimmerError, ValueError):
-    """The model's decoder layers cannot be found for steering (code ``G655``)."""
-
-    code = "G655"
 
 
 @dataclass

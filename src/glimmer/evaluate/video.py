@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from glimmer.errors import GlimmerError
+from glimmer.errors import VideoError
 
 if TYPE_CHECKING:  # pragma: no cover
     from glimmer.evaluate.compare import Comparison, PromptRow
@@ -32,12 +32,6 @@ _COLORS: Final = {
     "tuned": (192, 38, 211),
     "steered": (22, 163, 74),
 }
-
-
-class VideoError(GlimmerError, RuntimeError):
-    """The video cannot be made: no encoder, or nothing to show (code ``G654``)."""
-
-    code = "G654"
 
 
 def pick_rows(comparison: Comparison, /, *, count: int = 4) -> list[PromptRow]:
