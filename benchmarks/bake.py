@@ -66,8 +66,8 @@ def main() -> None:
     from peft import PeftModel
 
     from glimmer.data import build, default_recipe, write_jsonl
+    from glimmer.demo import PROFILES, DemoProfile, demo_slices
     from glimmer.evaluate.compare import pattern_system_prompt
-    from glimmer.evaluate.demo import PROFILES, DemoProfile, demo_slices
     from glimmer.evaluate.generate import generate
     from glimmer.evaluate.internalise import ArmView, internalisation
     from glimmer.evaluate.suites import bundled_suites, quick_subset

@@ -44,9 +44,9 @@ def main() -> None:
 
     from peft import PeftModel
 
+    from glimmer.demo import PROFILES
     from glimmer.evaluate import metrics as m
     from glimmer.evaluate.compare import pattern_system_prompt, score_comparison
-    from glimmer.evaluate.demo import PROFILES
     from glimmer.evaluate.generate import generate
     from glimmer.evaluate.retention import bundled_retention
     from glimmer.evaluate.suites import bundled_suites, quick_subset

@@ -36,8 +36,8 @@ def main() -> None:
     from peft import PeftModel
 
     from glimmer.data import build, default_recipe, write_jsonl
+    from glimmer.demo import PROFILES, DemoProfile, demo_slices
     from glimmer.evaluate import metrics as m
-    from glimmer.evaluate.demo import PROFILES, DemoProfile, demo_slices
     from glimmer.evaluate.generate import generate, score_text
     from glimmer.evaluate.suites import bundled_suites, quick_subset
     from glimmer.resources import resource_dir

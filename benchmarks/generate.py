@@ -63,7 +63,7 @@ def main() -> None:
 
     import torch
 
-    from glimmer.evaluate.demo import PROFILES
+    from glimmer.demo import PROFILES
     from glimmer.evaluate.generate import generate
     from glimmer.evaluate.suites import bundled_suites, quick_subset
     from glimmer.train.models import load_model

@@ -26,7 +26,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from glimmer.data import build, default_recipe
-    from glimmer.evaluate.demo import PROFILES, demo_slices
+    from glimmer.demo import PROFILES, demo_slices
     from glimmer.train.batching import grouped_batches, padding_share, random_batches
     from glimmer.train.masking import end_of_turn_token, tokenize_chat
     from glimmer.train.models import load_tokenizer, prepare_messages, resolve_model

@@ -74,7 +74,7 @@ _LAZY: dict[str, str] = {
     "merge": "glimmer.train.merge",
     "mix": "glimmer.data.builder",
     "plan": "glimmer.train.plan",
-    "run_demo": "glimmer.evaluate.demo",
+    "run_demo": "glimmer.demo",
     "score_comparison": "glimmer.evaluate.compare",
 }
 
@@ -82,9 +82,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from glimmer.data.builder import Builder, mix
     from glimmer.data.recipe import Recipe, build, default_recipe
     from glimmer.data.records import ChatRecord, DatasetSplits
+    from glimmer.demo import run_demo
     from glimmer.evaluate.compare import Comparison, compare, score_comparison
     from glimmer.evaluate.constrained import generate_pattern
-    from glimmer.evaluate.demo import run_demo
     from glimmer.evaluate.generate import generate
     from glimmer.evaluate.suites import SuiteError, TriggerPrompt, bundled_suites, load_suite
     from glimmer.model.extract import ExtractedPattern, extract

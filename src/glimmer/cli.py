@@ -734,7 +734,7 @@ def demo_command(
 ) -> None:
     """The main job end to end: examples -> dataset -> LoRA fit -> base/prompted/tuned report."""
     _need("train", "demo")
-    from glimmer.evaluate.demo import run_demo
+    from glimmer.demo import run_demo
 
     try:
         run_demo(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from glimmer.evaluate import demo
+from glimmer import demo
 from glimmer.evaluate.compare import ARMS, Comparison, score_comparison
 from glimmer.evaluate.metrics import ConceptIndex
 
