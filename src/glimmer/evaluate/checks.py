@@ -19,8 +19,8 @@ from glimmer.evaluate.robustness import ArmSpec, Attack
 from glimmer.evaluate.suites import TriggerPrompt
 
 if TYPE_CHECKING:  # pragma: no cover
-    from glimmer.evaluate.compare import ArmSummary, Comparison
     from glimmer.evaluate.drift import Conversation
+    from glimmer.evaluate.results import ArmSummary, Comparison
 
 __all__ = ["finish_scores", "framework_name", "run_checks", "steered_arm"]
 

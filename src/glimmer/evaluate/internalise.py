@@ -27,7 +27,7 @@ import torch
 from glimmer.evaluate.generate import Answer, adapter_state
 
 if TYPE_CHECKING:  # pragma: no cover
-    from glimmer.evaluate.compare import Comparison
+    from glimmer.evaluate.results import Comparison
 
 __all__ = ["ArmView", "add_internalisation", "internalisation", "per_token_kl"]
 

@@ -24,7 +24,7 @@ from glimmer.evaluate.metrics import ConceptIndex, ConceptTerms
 from glimmer.evaluate.suites import CATEGORIES, TRIGGER_CATEGORIES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from glimmer.evaluate.compare import Comparison
+    from glimmer.evaluate.results import Comparison
     from glimmer.train.result import FitResult
 
 __all__ = ["ARM_COLORS", "headline", "highlight", "render_html", "render_markdown"]

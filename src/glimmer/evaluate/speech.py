@@ -17,7 +17,7 @@ from glimmer.evaluate.metrics import ConceptIndex
 from glimmer.model import pattern as pattern_models
 
 if TYPE_CHECKING:  # pragma: no cover
-    from glimmer.evaluate.compare import Comparison
+    from glimmer.evaluate.results import Comparison
 
 __all__ = [
     "distinct_flags",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:  # pragma: no cover
-    from glimmer.evaluate.compare import Comparison
+    from glimmer.evaluate.results import Comparison
 
 __all__ = [
     "CONFIDENCE",

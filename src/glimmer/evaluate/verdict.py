@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 if TYPE_CHECKING:  # pragma: no cover
-    from glimmer.evaluate.compare import Comparison
+    from glimmer.evaluate.results import Comparison
 
 __all__ = [
     "drift_chart",

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 from glimmer.errors import VideoError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from glimmer.evaluate.compare import Comparison, PromptRow
+    from glimmer.evaluate.results import Comparison, PromptRow
 
 __all__ = ["VideoError", "pick_rows", "render_video"]
 
