@@ -9,8 +9,9 @@ distinct answers, valid GLIMMER, neutral correct) and the seconds it took.
     .venv/bin/python benchmarks/decoding.py demo-output/fit/adapter --ngrams 0 4 6 8
 
 The demo's setting (``PROFILES["full"].checks["no_repeat_ngram"]``) is the one this prints
-as best: the lowest repetition whose concept share and neutral correct are within two
-points of decoding as is.
+as best: among the run lengths whose concept share and neutral correct stay within two
+points of decoding as is, the lowest repetition, then the fewest invented terms, then the
+longest run (the least intrusive).
 """
 
 from __future__ import annotations
@@ -100,7 +101,14 @@ def main() -> None:
             if r["tuned"]["concept_share"] >= off["concept_share"] - 0.02
             and r["tuned"]["neutral_correct_share"] >= off["neutral_correct_share"] - 0.02
         ]
-        best = min(fair, key=lambda r: (r["tuned"]["repetition_share"], -r["no_repeat_ngram"]))
+        best = min(
+            fair,
+            key=lambda r: (
+                r["tuned"]["repetition_share"],
+                r["tuned"]["invented_term_share"],
+                -r["no_repeat_ngram"],
+            ),
+        )
         print(json.dumps({"best": best["no_repeat_ngram"]}))
 
 
