@@ -31,6 +31,9 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=100, help="training records (slice size)")
     ap.add_argument("--all", action="store_true", help="all bundled prompts, not 4 a category")
     ap.add_argument("--log", type=Path, default=None, help="append the JSON line here")
+    ap.add_argument(
+        "--shares", default=None, help='category shares of the slice as JSON ({"generation": 0.4})'
+    )
     args = ap.parse_args()
 
     from peft import PeftModel
@@ -38,6 +41,7 @@ def main() -> None:
     from glimmer.data import build, default_recipe, write_jsonl
     from glimmer.demo import PROFILES, DemoProfile, demo_slices
     from glimmer.evaluate import metrics as m
+    from glimmer.evaluate.compare import score_comparison
     from glimmer.evaluate.generate import generate, score_text
     from glimmer.evaluate.suites import bundled_suites, quick_subset
     from glimmer.resources import resource_dir
@@ -58,6 +62,9 @@ def main() -> None:
             max_new_tokens=profile.max_new_tokens,
             train_records=args.records,
             validation_records=profile.validation_records,
+            category_shares=(
+                json.loads(args.shares) if args.shares else dict(profile.category_shares)
+            ),
         )
         train, val = demo_slices(build(default_recipe(), seed=0), sliced)
         write_jsonl(train, out / "train.jsonl")
@@ -83,8 +90,10 @@ def main() -> None:
             max_new_tokens=profile.max_new_tokens,
             batch_size=16,
             progress=False,
+            no_repeat_ngram=int(profile.checks.get("no_repeat_ngram", 0)),
         )
     index = m.ConceptIndex.default()
+    speech = score_comparison(prompts, {"tuned": answers}, index=index).summary["tuned"]
     framed = [a for a in answers if a.prompt.category != "neutral"]
     neutral = [a for a in answers if a.prompt.category == "neutral"]
     line = {
@@ -100,6 +109,11 @@ def main() -> None:
         "neutral_correct": round(
             sum(m.neutral_correct(a.text, a.prompt.expected) for a in neutral) / len(neutral), 3
         ),
+        "shares": json.loads(args.shares) if args.shares else dict(profile.category_shares),
+        **{
+            k: getattr(speech, k)
+            for k in ("glimmer_valid_share", "invented_term_share", "repetition_share")
+        },
         "prompts": len(answers),
         "fit_seconds": round(fit_seconds),
         "total_seconds": round(time.perf_counter() - t0),
