@@ -35,8 +35,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """
     try:
         import llama_cpp
-    except ImportError:
-        return
+    except (ImportError, OSError):  # not installed, or its library does not load: the
+        return  # extras test and the export tests say so
     info = llama_cpp.llama_print_system_info().decode(errors="replace")
     if "AMX_INT8 = 1" in info:
         raise pytest.UsageError(
