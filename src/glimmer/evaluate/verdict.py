@@ -168,7 +168,7 @@ def headline_lines(comparison: Comparison, /) -> list[str]:
     for figure, sp in c.across_seeds.get("tuned", {}).items():
         if figure in ("concept_share", "neutral_correct_share", "robust_concept_share"):
             sd = f" ± {sp.sd:.3f}" if sp.sd is not None else ""
-            out.append(f"{'tuned ' + figure:<22}{sp.mean:.3f}{sd} over {len(sp.values)} adapters")
+            out.append(f"{'tuned ' + figure:<22} {sp.mean:.3f}{sd} over {len(sp.values)} adapters")
     secs = [(a, c.summary[a].seconds) for a in arms if c.summary[a].seconds is not None]
     if secs:
         out.append(f"{'seconds':<22}" + "  ".join(f"{a} {s:.0f}" for a, s in secs))
