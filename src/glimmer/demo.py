@@ -79,7 +79,7 @@ _BUDGETS_QUICK = {
 }
 # A 2-core CPU trains SmolLM2-135M at a few hundred tokens a second, so the demo fits a
 # small slice of the dataset with a high learning rate: LoRA on every linear layer picks up
-# the framework's vocabulary within a few dozen steps. Two epochs give two validation points.
+# the framework's vocabulary within a few dozen steps; each whole epoch gives a validation point.
 # Such a fit alone raised perplexity on everyday text by 50-150%; rows sampled from the base
 # model and learned beside the records (self-replay, glimmer.train.replay) hold it near 10%.
 # LoRA on the attention layers only drifted less but used the framework on a third of the
