@@ -20,7 +20,16 @@ from glimmer.data.grounding import FrameworkFigures, framework_figures
 from glimmer.data.kinds import application, general, glossary_qa, matrix, reflection
 from glimmer.data.patterns import generation, interpretation
 from glimmer.data.recipe import Recipe, RecipeError, build, default_recipe
-from glimmer.data.records import CATEGORIES, ChatRecord, DatasetSplits, Message, read_jsonl
+from glimmer.data.records import (
+    CATEGORIES,
+    ChatRecord,
+    DatasetSplits,
+    Message,
+    chat_messages,
+    read_chats,
+    read_jsonl,
+    read_records,
+)
 from glimmer.data.shaping import Shape
 from glimmer.data.templates import TemplateError, TemplateSet
 
@@ -38,6 +47,7 @@ __all__ = [
     "TemplateSet",
     "application",
     "build",
+    "chat_messages",
     "default_recipe",
     "framework_figures",
     "general",
@@ -46,7 +56,9 @@ __all__ = [
     "interpretation",
     "matrix",
     "mix",
+    "read_chats",
     "read_jsonl",
+    "read_records",
     "reflection",
     "render_chat",
     "split_records",

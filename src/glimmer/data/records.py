@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from glimmer.errors import GlimmerFileError, Location, RecordError
+from glimmer._jsonl import json_lines
+from glimmer.errors import GlimmerError, GlimmerFileError, Location, RecordError
 
 __all__ = [
     "CATEGORIES",
     "ChatRecord",
     "DatasetSplits",
     "Message",
+    "chat_messages",
     "fold_system",
+    "read_chats",
     "read_jsonl",
     "read_records",
 ]
@@ -145,30 +148,111 @@ class DatasetSplits(BaseModel):
         return [*self.train, *self.validation]
 
 
-def read_jsonl(path: str | os.PathLike[str], /) -> list[ChatRecord]:
+def chat_messages(
+    record: Any, /, *, source: str, line: int, error: type[GlimmerError] = RecordError
+) -> list[dict[str, str]]:
+    """The ``[{"role", "content"}, ...]`` of one chat: a ``ChatRecord``, or any mapping or object
+    with a ``messages`` list (a row of a ``datasets.Dataset``, a dict from another tool).
+
+    The tolerant reading of a chat, for training: only the messages are needed. Each turn has
+    a role of ``system``, ``user`` or ``assistant`` and text content, and at least one turn is the
+    assistant's (otherwise there is nothing to learn).
+
+    Raises:
+        GlimmerError: Of class *error*, naming *source* and *line*.
+
+    Examples:
+        >>> chat_messages({"messages": [{"role": "user", "content": "Hi"},
+        ...                             {"role": "assistant", "content": "Hello"}]},
+        ...               source="<records>", line=1)
+        [{'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Hello'}]
+        >>> chat_messages({"text": "Hi"}, source="data.jsonl", line=4)
+        Traceback (most recent call last):
+        ...
+        glimmer.errors.RecordError: data.jsonl:4: a record has no 'messages' list
+        hint: records are chat records as written by `glimmer build`
+    """
+    where = Location(source=source, line=line)
+    raw = (
+        record.get("messages") if isinstance(record, Mapping) else getattr(record, "messages", None)
+    )
+    if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
+        raise error(
+            "a record has no 'messages' list",
+            location=where,
+            hint="records are chat records as written by `glimmer build`",
+        )
+    out: list[dict[str, str]] = []
+    for message in raw:
+        if isinstance(message, Mapping):
+            role, content = message.get("role"), message.get("content")
+        else:
+            role, content = getattr(message, "role", None), getattr(message, "content", None)
+        if role not in {"system", "user", "assistant"} or not isinstance(content, str):
+            raise error(
+                f"a message has role {role!r} and content of type {type(content).__name__}",
+                location=where,
+                hint="each message is {'role': 'system'|'user'|'assistant', 'content': str}",
+            )
+        out.append({"role": str(role), "content": content})
+    if not any(m["role"] == "assistant" for m in out):
+        raise error("a record has no assistant message: nothing to learn", location=where)
+    return out
+
+
+def read_jsonl(path: str | os.PathLike[str], /, *, limit: int | None = None) -> list[ChatRecord]:
     """Read chat records from a JSON-lines file.
+
+    Args:
+        path: The ``.jsonl`` file.
+        limit: The most bytes to read (``None``: as :func:`glimmer.model.io.read_text`).
 
     Raises:
         GlimmerFileError: The file cannot be read.
-        GlimmerError: A line is not a chat record (code G412, with its line number).
+        RecordError: A line is not JSON or not a chat record (code G412, with its line number).
     """
     from pydantic import ValidationError
 
-    from glimmer.model.io import read_text
-
+    source = str(Path(path))
     out: list[ChatRecord] = []
-    for n, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
+    for n, value in json_lines(_read(path, limit), source=source, error=RecordError):
         try:
-            out.append(ChatRecord.model_validate_json(line))
+            out.append(ChatRecord.model_validate(value))
         except ValidationError as exc:
             raise RecordError(
                 f"not a chat record: {exc.errors()[0]['msg']}",
-                location=Location(str(Path(path)), n, 1),
+                location=Location(source, n, 1),
                 hint='each line is {"messages": [...], "category": ..., "template_id": ..., "source": ..., "seed": ...}',
             ) from None
     return out
+
+
+def read_chats(
+    path: str | os.PathLike[str],
+    /,
+    *,
+    error: type[GlimmerError] = RecordError,
+    limit: int | None = None,
+) -> list[list[dict[str, str]]]:
+    """The messages of every chat in a JSON-lines file, read tolerantly (see
+    :func:`chat_messages`): the reader ``fit()`` trains from.
+
+    Raises:
+        GlimmerFileError: The file cannot be read.
+        GlimmerError: Of class *error*: a line that is not JSON or not a chat, with its line.
+    """
+    source = str(Path(path))
+    return [
+        chat_messages(value, source=source, line=n, error=error)
+        for n, value in json_lines(_read(path, limit), source=source, error=error)
+    ]
+
+
+def _read(path: str | os.PathLike[str], limit: int | None) -> str:
+    from glimmer._fs import read_text
+    from glimmer.model.io import read_text as read_bounded_text
+
+    return read_bounded_text(path) if limit is None else read_text(path, limit=limit)
 
 
 def read_records(path: str | os.PathLike[str], /) -> list[ChatRecord]:

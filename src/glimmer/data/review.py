@@ -40,6 +40,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from glimmer._jsonl import json_lines
 from glimmer.data.dedup import normalise, shingles
 from glimmer.data.records import ChatRecord, DatasetSplits, Message
 from glimmer.errors import GlimmerError, GlimmerFileError, Location, ReviewFileError
@@ -455,11 +456,10 @@ def bundled_eval_prompts() -> list[str]:
         return prompts
     for path in sorted(folder.iterdir()):
         if path.suffix == ".jsonl":
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    row = json.loads(line)
-                    if isinstance(row, dict) and isinstance(row.get("prompt"), str):
-                        prompts.append(row["prompt"])
+            text = path.read_text(encoding="utf-8")
+            for _, row in json_lines(text, source=str(path), error=GlimmerFileError):
+                if isinstance(row, dict) and isinstance(row.get("prompt"), str):
+                    prompts.append(row["prompt"])
         elif path.suffix == ".toml":
             data = tomllib.loads(path.read_text(encoding="utf-8"))
             prompts += [

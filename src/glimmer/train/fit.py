@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast, get_args
 
-from glimmer._jsonl import json_lines
 from glimmer._log import get_logger
+from glimmer.data.records import chat_messages, read_chats
 from glimmer.errors import (
     FitDataError,
     FitOutputError,
@@ -63,34 +63,7 @@ Messages = list[dict[str, str]]
 
 
 def _messages_of(record: Any, *, source: str, index: int) -> Messages:
-    raw = (
-        record.get("messages") if isinstance(record, Mapping) else getattr(record, "messages", None)
-    )
-    if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
-        raise FitDataError(
-            "a record has no 'messages' list",
-            location=Location(source=source, line=index + 1),
-            hint="records are chat records as written by `glimmer build`",
-        )
-    out: Messages = []
-    for message in raw:
-        if isinstance(message, Mapping):
-            role, content = message.get("role"), message.get("content")
-        else:
-            role, content = getattr(message, "role", None), getattr(message, "content", None)
-        if role not in {"system", "user", "assistant"} or not isinstance(content, str):
-            raise FitDataError(
-                f"a message has role {role!r} and content of type {type(content).__name__}",
-                location=Location(source=source, line=index + 1),
-                hint="each message is {'role': 'system'|'user'|'assistant', 'content': str}",
-            )
-        out.append({"role": str(role), "content": content})
-    if not any(m["role"] == "assistant" for m in out):
-        raise FitDataError(
-            "a record has no assistant message: nothing to learn",
-            location=Location(source=source, line=index + 1),
-        )
-    return out
+    return chat_messages(record, source=source, line=index + 1, error=FitDataError)
 
 
 #: The largest JSON-lines file fit() reads (its records are held in memory anyway).
@@ -98,13 +71,7 @@ MAX_DATASET_BYTES = 2 * 1024**3
 
 
 def _read_jsonl(path: Path) -> list[Messages]:
-    from glimmer._fs import read_text
-
-    text = read_text(path, limit=MAX_DATASET_BYTES)
-    return [
-        _messages_of(record, source=str(path), index=lineno - 1)
-        for lineno, record in json_lines(text, source=str(path), error=FitDataError)
-    ]
+    return read_chats(path, error=FitDataError, limit=MAX_DATASET_BYTES)
 
 
 def load_chat_splits(dataset: Any, /) -> tuple[list[Messages], list[Messages]]:
