@@ -1,8 +1,11 @@
 """The exported GGUF in llama.cpp (llama-cpp-python) answers as transformers does on the merged model.
 
 One adapter with non-zero LoRA weights on the embedded SmolLM2 is exported once per weight
-format. f16 must give transformers' greedy continuation token for token (16 tokens, three
-prompts); bf16 and q8_0, which round every weight further, are held to a stated measure. The prompt tokens llama.cpp
+format. f16 and bf16 must give transformers' greedy continuation token for token (16 tokens,
+three prompts), up to a tie: where transformers' two best tokens are within ``TIE`` logits
+of each other, any rounding may pick either (fp32 against f16 already does, at a margin of
+0.001), so the paths may part there, on transformers' second choice, and nowhere else. q8_0,
+which rounds every weight to 8 bits, is held to a stated measure. The prompt tokens llama.cpp
 builds from the file's chat template must equal ``apply_chat_template``'s.
 """
 
@@ -21,6 +24,7 @@ pytestmark = pytest.mark.slow  # exports the embedded model three times
 
 SMOL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 N = 16
+TIE = 0.05  # logits: two tokens this close are a tie no weight format can be held to
 CHATS = [
     [{"role": "user", "content": "What is a glimmer?"}],
     [
@@ -33,10 +37,10 @@ CHATS = [
         {"role": "user", "content": "And another one?"},
     ],
 ]
-# bf16 keeps 8 bits of mantissa and q8_0 8 bits a weight: the greedy path may part from
-# transformers' (fp32) after a near tie. Stated measure: on transformers' own greedy
-# continuation (teacher forced), the argmax agrees at 15 of the 16 positions or more, for
-# every prompt.
+# q8_0 keeps 8 bits a weight (bf16 8 bits of mantissa, so it is held here too): the greedy
+# path may part from transformers' (fp32) after a near tie. Stated measure: on transformers'
+# own greedy continuation (teacher forced), the argmax agrees at 15 of the 16 positions or
+# more, for every prompt.
 MIN_AGREEMENT = 15
 
 
@@ -104,16 +108,25 @@ def _prompt_ids(tok: Any, chat: list[dict[str, str]]) -> list[int]:
 
 
 def _hf_greedy(net: Any, ids: list[int]) -> tuple[list[int], Any]:
+    seq, first, _ = _hf_greedy_ties(net, ids)
+    return seq, first
+
+
+def _hf_greedy_ties(net: Any, ids: list[int]) -> tuple[list[int], Any, list[tuple[int, float]]]:
+    """transformers' greedy tokens, its first logits, and its runner-up and margin at each step."""
     import torch
 
     seq = list(ids)
     first = None
+    runners: list[tuple[int, float]] = []
     with torch.no_grad():
         for _ in range(N):
             logits = net(torch.tensor([seq])).logits[0, -1]
             first = logits if first is None else first
-            seq.append(int(logits.argmax()))
-    return seq[len(ids) :], first
+            top = torch.topk(logits, 2)
+            runners.append((int(top.indices[1]), float(top.values[0] - top.values[1])))
+            seq.append(int(top.indices[0]))
+    return seq[len(ids) :], first, runners
 
 
 def _llama(result: ExportResult) -> Any:
@@ -141,16 +154,25 @@ def _cpp_greedy(llm: Any, ids: list[int]) -> tuple[list[int], Any]:
     return out, first
 
 
-def test_f16_greedy_tokens_match_transformers(
-    exported: dict[str, ExportResult], merged: tuple[Any, Any]
+@pytest.mark.parametrize("quant", ["f16", "bf16"])
+def test_greedy_tokens_match_transformers_up_to_a_tie(
+    quant: str, exported: dict[str, ExportResult], merged: tuple[Any, Any]
 ) -> None:
     net, tok = merged
-    llm = _llama(exported["f16"])
+    llm = _llama(exported[quant])
     for chat in CHATS:
         ids = _prompt_ids(tok, chat)
-        want, _ = _hf_greedy(net, ids)
+        want, _, runners = _hf_greedy_ties(net, ids)
         got, _ = _cpp_greedy(llm, ids)
-        assert got == want, f"f16: {tok.decode(got)!r} != {tok.decode(want)!r}"
+        at = next((i for i, (a, b) in enumerate(zip(got, want, strict=True)) if a != b), None)
+        if at is None:
+            continue
+        runner_up, margin = runners[at]
+        assert margin < TIE and got[at] == runner_up, (
+            f"{quant} parts from transformers at token {at} (margin {margin:.3f}): "
+            f"{tok.decode(got)!r} != {tok.decode(want)!r}"
+        )
+        assert got[:at] == want[:at]
     llm.close()
 
 
