@@ -530,46 +530,23 @@ def plan(
         >>> p.fits
         True
     """
-    if method not in ("lora", "qlora", "full"):
-        raise PlanError(
-            f"unknown method {method!r}", hint='use "lora", "qlora" or "full"', code="G574"
-        )
-    for label, value in (("seq_len", seq_len), ("batch", batch), ("lora_r", lora_r)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise PlanError(f"{label} must be a positive integer, not {value!r}", code="G574")
     shape = model_shape(model)
+    precision = _check_plan(
+        shape,
+        method,
+        dtype or ("fp32" if gpu is None else "bf16"),
+        target_modules,
+        seq_len=seq_len,
+        batch=batch,
+        lora_r=lora_r,
+    )
     gpu_name, capacity = gpu_capacity(gpu)
-    precision = _DTYPE_ALIASES.get((dtype or ("fp32" if gpu is None else "bf16")).lower())
-    if precision is None:
-        raise PlanError(
-            f"unknown dtype {dtype!r}", hint='use "bf16", "fp16" or "fp32"', code="G574"
-        )
-    unknown = [t for t in target_modules if t not in shape.linear_shapes()]
-    if unknown:
-        raise PlanError(
-            f"unknown target module(s) {', '.join(unknown)}",
-            hint=f"choose among {', '.join(DEFAULT_TARGETS)}",
-            code="G574",
-        )
     act = _DTYPE_BYTES[precision]
     opt = optimizer or ("adamw_8bit" if method == "qlora" else "adamw")
-
     n_params = shape.num_params
-    if method == "qlora":  # peft's prepare_model_for_kbit_training keeps the rest in fp32
-        weights = math.ceil(shape.linear_params * _NF4_BYTES) + shape.other_params * 4
-    else:
-        weights = n_params * act
-    if method == "full":
-        trainable = n_params
-        lora = 0
-        train_bytes = act
-    else:
-        linear = shape.linear_shapes()
-        trainable = shape.num_layers * sum(lora_r * sum(linear[t]) for t in target_modules)
-        lora = trainable * 4
-        train_bytes = 4
-    gradients = trainable * train_bytes
-    optimizer_state = trainable * (2 if opt == "adamw_8bit" else 2 * train_bytes)
+    weights, lora, trainable, gradients, optimizer_state = _static_parts(
+        shape, method, act=act, optimizer=opt, lora_r=lora_r, target_modules=target_modules
+    )
 
     tokens = seq_len * batch
     dropout = lora_dropout if method != "full" else 0.0
@@ -623,6 +600,62 @@ def plan(
         capacity=capacity,
         shape=shape,
     )
+
+
+def _check_plan(
+    shape: ModelShape,
+    method: str,
+    dtype: str,
+    target_modules: Sequence[str],
+    **sizes: Any,
+) -> str:
+    """The precision *dtype* names, once the method, sizes and target modules are known good."""
+    if method not in ("lora", "qlora", "full"):
+        raise PlanError(
+            f"unknown method {method!r}", hint='use "lora", "qlora" or "full"', code="G574"
+        )
+    for label, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise PlanError(f"{label} must be a positive integer, not {value!r}", code="G574")
+    precision = _DTYPE_ALIASES.get(dtype.lower())
+    if precision is None:
+        raise PlanError(
+            f"unknown dtype {dtype!r}", hint='use "bf16", "fp16" or "fp32"', code="G574"
+        )
+    unknown = [t for t in target_modules if t not in shape.linear_shapes()]
+    if unknown:
+        raise PlanError(
+            f"unknown target module(s) {', '.join(unknown)}",
+            hint=f"choose among {', '.join(DEFAULT_TARGETS)}",
+            code="G574",
+        )
+    return precision
+
+
+def _static_parts(
+    shape: ModelShape,
+    method: str,
+    *,
+    act: int,
+    optimizer: str,
+    lora_r: int,
+    target_modules: Sequence[str],
+) -> tuple[int, int, int, int, int]:
+    """``(weights, lora, trainable parameters, gradients, optimizer state)`` in bytes
+    (trainable parameters as a count): what does not grow with the batch."""
+    if method == "qlora":  # peft's prepare_model_for_kbit_training keeps the rest in fp32
+        weights = math.ceil(shape.linear_params * _NF4_BYTES) + shape.other_params * 4
+    else:
+        weights = shape.num_params * act
+    if method == "full":
+        trainable, lora, train_bytes = shape.num_params, 0, act
+    else:
+        linear = shape.linear_shapes()
+        trainable = shape.num_layers * sum(lora_r * sum(linear[t]) for t in target_modules)
+        lora, train_bytes = trainable * 4, 4
+    gradients = trainable * train_bytes
+    optimizer_state = trainable * (2 if optimizer == "adamw_8bit" else 2 * train_bytes)
+    return weights, lora, trainable, gradients, optimizer_state
 
 
 #: Share of the GPU's memory the automatic choice leaves free: allocator spikes, the
