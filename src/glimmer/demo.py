@@ -297,10 +297,6 @@ def run_demo(
     """
     require("train", feature="run_demo()")  # before the output folder is made
     from glimmer._fs import require_empty
-    from glimmer.data import build, default_recipe, write_jsonl
-    from glimmer.model.io import load, write_text
-    from glimmer.resources import default_example, example_patterns
-    from glimmer.train.fit import fit
 
     if seeds < 1:
         from glimmer.errors import OptionError
@@ -321,6 +317,53 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
+    data_dir, n_train = _build_step(out, prof, framework, seed=seed, seconds=seconds, echo=echo)
+    result, adapters = _fit_step(
+        data_dir, n_train, out, prof, seed=seed, seeds=seeds, seconds=seconds, echo=echo
+    )
+    comparison, n_prompts = _compare_step(
+        out,
+        prof,
+        framework,
+        result,
+        adapters,
+        seed=seed,
+        progress=progress,
+        seconds=seconds,
+        echo=echo,
+    )
+    seconds["total"] = time.perf_counter() - t0
+    comparison.settings["demo_profile"] = prof.name
+    comparison.settings["demo_seconds"] = {k: round(v, 1) for k, v in seconds.items()}
+    report = _write_step(out, comparison)
+    echo(
+        f"[4/4] compared {n_prompts} prompts x {len(comparison.summary)} arms "
+        f"({seconds['compare']:.0f}s) -> {report}"
+        + (f", {out / comparison.video}" if comparison.video else "")
+    )
+    echo("")
+    echo(comparison.headline())
+    echo(f"{'wall time':<22}{seconds['total']:.0f}s ({prof.name} profile)")
+    return DemoResult(comparison, report, out, seconds)
+
+
+# ------------------------------------------------------------------ run_demo()'s steps
+
+
+def _build_step(
+    out: Path,
+    prof: DemoProfile,
+    framework: Any,
+    *,
+    seed: int,
+    seconds: dict[str, float],
+    echo: Callable[[str], None],
+) -> tuple[Path, int]:
+    """Steps 1 and 2: the example patterns, then the dataset slice, written under *out*;
+    its folder and number of training records."""
+    from glimmer.data import build, default_recipe, write_jsonl
+    from glimmer.model.io import load
+    from glimmer.resources import default_example, example_patterns
 
     files = example_patterns() if framework is None else [framework.pattern or default_example()]
     patterns = [load(p) for p in files]
@@ -340,6 +383,22 @@ def run_demo(
         f"{len(val)} validation records (of {len(splits.train)} / {len(splits.validation)}) "
         f"-> {data_dir} ({seconds['build']:.0f}s)"
     )
+    return data_dir, len(train)
+
+
+def _fit_step(
+    data_dir: Path,
+    n_train: int,
+    out: Path,
+    prof: DemoProfile,
+    *,
+    seed: int,
+    seeds: int,
+    seconds: dict[str, float],
+    echo: Callable[[str], None],
+) -> tuple[Any, list[Any]]:
+    """Step 3: one fit per seed; the first fit's result and every adapter."""
+    from glimmer.train.fit import fit
 
     t = time.perf_counter()
     overrides = dict(prof.fit)
@@ -359,10 +418,25 @@ def run_demo(
     replay = int(result.config.get("replay_samples") or 0)
     echo(
         f"[3/4] LoRA fit{f' x {seeds} seeds' if seeds > 1 else ''}: {result.steps} steps"
-        + (f" ({len(train)} records + {replay} self-replay rows)" if replay else "")
+        + (f" ({n_train} records + {replay} self-replay rows)" if replay else "")
         + f", last training loss {last:.3f} ({seconds['fit']:.0f}s)"
     )
+    return result, adapters
 
+
+def _compare_step(
+    out: Path,
+    prof: DemoProfile,
+    framework: Any,
+    result: Any,
+    adapters: list[Any],
+    *,
+    seed: int,
+    progress: bool,
+    seconds: dict[str, float],
+    echo: Callable[[str], None],
+) -> tuple[Comparison, int]:
+    """Step 4: compare base, prompted and tuned (and render the video where the profile asks)."""
     t = time.perf_counter()
     prompts = bundled_suites() if framework is None else framework.prompts
     if prof.prompts_per_category is not None:
@@ -398,19 +472,15 @@ def run_demo(
         except VideoError as exc:
             comparison.notes.append(f"no video: {exc.message}")
         seconds["video"] = time.perf_counter() - t
-    seconds["total"] = time.perf_counter() - t0
-    comparison.settings["demo_profile"] = prof.name
-    comparison.settings["demo_seconds"] = {k: round(v, 1) for k, v in seconds.items()}
+    return comparison, len(prompts)
+
+
+def _write_step(out: Path, comparison: Comparison) -> Path:
+    """The report (HTML and Markdown) and the result JSON; the HTML report's path."""
+    from glimmer.model.io import write_text
+
     report = out / "report.html"
     comparison.to_html(report)
     write_text(out / "report.md", comparison.to_markdown())
     write_text(out / "result.json", comparison.to_json())
-    echo(
-        f"[4/4] compared {len(prompts)} prompts x {len(comparison.summary)} arms "
-        f"({seconds['compare']:.0f}s) -> {report}"
-        + (f", {out / comparison.video}" if comparison.video else "")
-    )
-    echo("")
-    echo(comparison.headline())
-    echo(f"{'wall time':<22}{seconds['total']:.0f}s ({prof.name} profile)")
-    return DemoResult(comparison, report, out, seconds)
+    return report
