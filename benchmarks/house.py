@@ -2,7 +2,8 @@
 
 Reads `src/glimmer` with `ast` (runs none of it) and prints
 
-- the ten longest functions and methods (lines from `def` to the last line of the body);
+- the ten longest functions and methods (lines from `def` to the last line of the body), and
+  beside each its code: the lines of the body after the docstring;
 - every circle in the import graph of glimmer modules: strongly connected groups of modules
   that import each other, directly or through others. Imports under `if TYPE_CHECKING:` do not
   count (they never run); imports inside functions do (they run when the function does), and
@@ -140,15 +141,20 @@ def circles(g: dict[str, list[Edge]]) -> list[list[str]]:
     return sorted(found)
 
 
-def longest_functions(top: int) -> list[tuple[int, str]]:
-    rows: list[tuple[int, str]] = []
+def longest_functions(top: int) -> list[tuple[int, int, str]]:
+    """``(lines, code lines, where)`` of the *top* longest functions."""
+    rows: list[tuple[int, int, str]] = []
     for path in modules().values():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         rel = path.relative_to(SRC)
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                length = (node.end_lineno or node.lineno) - node.lineno + 1
-                rows.append((length, f"{rel}:{node.lineno} {node.name}"))
+                end = node.end_lineno or node.lineno
+                body = node.body
+                if ast.get_docstring(node) is not None and len(body) > 1:
+                    body = body[1:]
+                code = end - body[0].lineno + 1
+                rows.append((end - node.lineno + 1, code, f"{rel}:{node.lineno} {node.name}"))
     return sorted(rows, key=lambda r: (-r[0], r[1]))[:top]
 
 
@@ -156,9 +162,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--top", type=int, default=10, help="how many functions to list")
     args = parser.parse_args()
-    print(f"the {args.top} longest functions (lines):")
-    for length, where in longest_functions(args.top):
-        print(f"  {length:4d}  {where}")
+    print(f"the {args.top} longest functions (lines, and code lines after the docstring):")
+    for length, code, where in longest_functions(args.top):
+        print(f"  {length:4d} {code:4d}  {where}")
     g = graph()
     found = circles(g)
     print(f"import circles among glimmer modules: {len(found)}")
