@@ -7,6 +7,10 @@ prints one JSON line: the shares a skeptic reads (concept, repetition, invented 
 distinct answers, valid GLIMMER, neutral correct) and the seconds it took.
 
     .venv/bin/python benchmarks/decoding.py demo-output/fit/adapter --ngrams 0 4 6 8
+    .venv/bin/python benchmarks/decoding.py demo-output/fit/adapter --ngrams 8 --lock --prompted
+
+With ``--lock`` each run length is decoded twice, with the term lock off and on
+(``compare(lock_terms=True)``: :mod:`glimmer.evaluate.termlock`), and the line says which.
 
 The demo's setting (``PROFILES["full"].checks["no_repeat_ngram"]``) is the one this prints
 as best: among the run lengths whose concept share and neutral correct stay within two
@@ -41,6 +45,7 @@ def main() -> None:
     ap.add_argument("adapter", type=Path, nargs="?", default=Path("demo-output/fit/adapter"))
     ap.add_argument("--ngrams", type=int, nargs="+", default=[0, 4, 6, 8])
     ap.add_argument("--prompted", action="store_true", help="also the prompted arm")
+    ap.add_argument("--lock", action="store_true", help="also with the term lock on")
     args = ap.parse_args()
 
     from peft import PeftModel
@@ -51,6 +56,7 @@ def main() -> None:
     from glimmer.evaluate.generate import generate
     from glimmer.evaluate.retention import bundled_retention
     from glimmer.evaluate.suites import bundled_suites, quick_subset
+    from glimmer.evaluate.termlock import TermLock
     from glimmer.train.models import load_model
     from glimmer.train.progress import quiet_libraries
 
@@ -66,7 +72,11 @@ def main() -> None:
     if args.prompted:
         arms["prompted"] = (False, system)
     results = []
-    for n in args.ngrams:
+    settings = [
+        (n, lock) for n in args.ngrams for lock in ((False, True) if args.lock else (False,))
+    ]
+    term_lock = TermLock.for_index(tok, index) if args.lock else None
+    for n, lock in settings:
         answers = {}
         seconds = {}
         for arm, (adapter, sys_prompt) in arms.items():
@@ -80,12 +90,14 @@ def main() -> None:
                 max_new_tokens=profile.max_new_tokens,
                 batch_size=profile.batch_size,
                 no_repeat_ngram=n,
+                term_lock=term_lock if lock else None,
                 progress=False,
             )
             seconds[arm] = round(time.perf_counter() - t0, 1)
         summary = score_comparison(prompts, answers, index=index).summary
         line = {
             "no_repeat_ngram": n,
+            "lock_terms": lock,
             **{
                 arm: {f: getattr(summary[arm], f) for f in FIGURES} | {"seconds": seconds[arm]}
                 for arm in arms
@@ -98,7 +110,8 @@ def main() -> None:
         fair = [
             r
             for r in results
-            if r["tuned"]["concept_share"] >= off["concept_share"] - 0.02
+            if not r["lock_terms"]
+            and r["tuned"]["concept_share"] >= off["concept_share"] - 0.02
             and r["tuned"]["neutral_correct_share"] >= off["neutral_correct_share"] - 0.02
         ]
         best = min(

@@ -618,6 +618,14 @@ def compare_command(
             "0: off.",
         ),
     ] = 0,
+    lock_terms: Annotated[
+        bool,
+        typer.Option(
+            "--lock-terms",
+            help="Let a compound word (snake_case) become only a glossary term, a GLIMMER "
+            "keyword or one of the prompt's, in every arm.",
+        ),
+    ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite existing output files.")
     ] = False,
@@ -678,6 +686,7 @@ def compare_command(
             do_sample=sample,
             seed=seed,
             no_repeat_ngram=no_repeat_ngram,
+            lock_terms=lock_terms,
             retention=retention,
             robustness=robustness,
             drift=drift,

@@ -59,10 +59,12 @@ def answer_chats(
     max_new_tokens: int = 64,
     batch_size: int = 8,
     no_repeat_ngram: int = 0,
+    term_lock: Any | None = None,
 ) -> list[ChatAnswer]:
     """The assistant's next turn for every conversation, in the order given (greedy).
 
-    *no_repeat_ngram* is :func:`~glimmer.evaluate.generate.answer_texts`' setting.
+    *no_repeat_ngram* and *term_lock* are :func:`~glimmer.evaluate.generate.answer_texts`'
+    settings.
     """
     from glimmer.evaluate.generate import answer_texts
 
@@ -77,5 +79,6 @@ def answer_chats(
         adapter=adapter,
         batch_size=batch_size,
         no_repeat_ngram=no_repeat_ngram,
+        term_lock=term_lock,
     )
     return [ChatAnswer(*reply) for reply in replies]

@@ -183,6 +183,7 @@ def run_checks(
     batch = int(generate_kwargs.get("batch_size", 8))
     system_role = bool(generate_kwargs.get("system_role", True))
     no_repeat = int(generate_kwargs.get("no_repeat_ngram", 0))
+    term_lock = generate_kwargs.get("term_lock")
     if robustness:
         attacked = [p for p in prompts if p.category != "neutral"]
         if robust_per_category is not None:
@@ -199,6 +200,7 @@ def run_checks(
             max_new_tokens=attack_tokens,
             batch_size=batch,
             no_repeat_ngram=no_repeat,
+            term_lock=term_lock,
             seconds=seconds,
         )
         for arm, summary in comparison.summary.items():
@@ -216,6 +218,7 @@ def run_checks(
             max_new_tokens=drift_tokens,
             batch_size=batch,
             no_repeat_ngram=no_repeat,
+            term_lock=term_lock,
             seconds=seconds,
         )
         for arm, summary in comparison.summary.items():

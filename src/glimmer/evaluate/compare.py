@@ -244,6 +244,7 @@ def compare(
     do_sample: bool = False,
     seed: int = 0,
     no_repeat_ngram: int = 0,
+    lock_terms: bool = False,
     semantic: bool = True,
     neutral_text: str | None = None,
     progress: bool = True,
@@ -276,6 +277,10 @@ def compare(
         no_repeat_ngram: When 2 or more, no run of this many tokens occurs twice in one
             answer, in every arm (the prompt is not counted:
             :class:`~glimmer.evaluate.generate.AnswerNoRepeat`); 0 decodes as is.
+        lock_terms: Lock compound terms in every arm: a word that takes an underscore may
+            only become a glossary term, a GLIMMER keyword or a compound of the prompt
+            (:mod:`glimmer.evaluate.termlock`); the patterns of the grammar pass are not
+            locked.
         semantic: Measure semantic alignment when the embedding model is installed.
         neutral_text: Text for the perplexity guard; ``None`` for the bundled one.
         progress: Show progress bars.
@@ -302,6 +307,7 @@ def compare(
     from glimmer.evaluate.generate import DEFAULT_MAX_NEW_TOKENS, supports_system_role
     from glimmer.evaluate.internalise import add_internalisation
     from glimmer.evaluate.robustness import ArmSpec
+    from glimmer.evaluate.termlock import TermLock
 
     _check_decoding(no_repeat_ngram)
     prompts, n_suite = _prompts(suites, retention)
@@ -325,6 +331,7 @@ def compare(
         "progress": progress,
         "system_role": system_role,
         "no_repeat_ngram": no_repeat_ngram,
+        "term_lock": TermLock.for_index(tok, index) if lock_terms else None,
     }
     arm_specs = {
         "base": ArmSpec(adapter=False),
@@ -347,7 +354,8 @@ def compare(
         "max_new_tokens": dict(budgets) if not isinstance(budgets, int) else budgets,
         "batch_size": batch_size,
         "decoding": (f"sampling (seed {seed})" if do_sample else "greedy")
-        + (f", no {no_repeat_ngram}-token run twice in an answer" if no_repeat_ngram >= 2 else ""),
+        + (f", no {no_repeat_ngram}-token run twice in an answer" if no_repeat_ngram >= 2 else "")
+        + (", compound terms locked to the glossary's" if lock_terms else ""),
         "prompts": len(prompts),
         "semantic_model": embedder.name if embedder is not None else None,
     }

@@ -110,6 +110,7 @@ def run_drift(
     max_new_tokens: int = 48,
     batch_size: int = 8,
     no_repeat_ngram: int = 0,
+    term_lock: Any | None = None,
     seconds: dict[str, float] | None = None,
 ) -> list[DriftConversation]:
     """Every conversation answered turn by turn by every arm (all conversations in one batch per turn)."""
@@ -137,6 +138,7 @@ def run_drift(
                     max_new_tokens=max_new_tokens,
                     batch_size=batch_size,
                     no_repeat_ngram=no_repeat_ngram,
+                    term_lock=term_lock,
                 )
                 for i, ans in zip(live, answers, strict=True):
                     history[i].append({"role": "assistant", "content": ans.text})

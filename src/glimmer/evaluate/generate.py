@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from glimmer.data.records import fold_system
 from glimmer.evaluate.suites import TriggerPrompt
+from glimmer.evaluate.termlock import TermLock, TermLockProcessor
 from glimmer.train.masking import END_OF_TURN_TOKENS
 
 __all__ = [
@@ -218,6 +219,7 @@ def generate(
     label: str = "generating",
     logits_processors: Callable[[int], list[Any]] | None = None,
     no_repeat_ngram: int = 0,
+    term_lock: TermLock | None = None,
 ) -> list[Answer]:
     """Answer every prompt with *model*, in the order given.
 
@@ -241,6 +243,8 @@ def generate(
             logits processors for that batch (grammar-constrained decoding uses this).
         no_repeat_ngram: When 2 or more, no run of this many tokens occurs twice in one
             answer (:class:`AnswerNoRepeat`; the prompt is not counted); 0 leaves decoding as is.
+        term_lock: A :class:`~glimmer.evaluate.termlock.TermLock`: a compound word may only
+            become a term it accepts or one the prompt contains; ``None``: no lock.
 
     Returns:
         One :class:`Answer` per prompt.
@@ -285,6 +289,7 @@ def generate(
             seed=seed,
             logits_processors=logits_processors,
             no_repeat_ngram=no_repeat_ngram,
+            term_lock=term_lock,
             on_batch=advance,
         )
     finally:
@@ -308,6 +313,7 @@ def answer_texts(
     seed: int = 0,
     logits_processors: Callable[[int], list[Any]] | None = None,
     no_repeat_ngram: int = 0,
+    term_lock: TermLock | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> list[tuple[str, bool, int]]:
     """Continue every rendered chat text; ``(text, ended, tokens)`` per text, in order.
@@ -372,6 +378,10 @@ def answer_texts(
                 if no_repeat_ngram >= 2:
                     start = enc["input_ids"].shape[1]
                     processors.append(AnswerNoRepeat(no_repeat_ngram, start=start))
+                if term_lock is not None and logits_processors is None:  # a grammar decides
+                    accepted = term_lock.rows([texts[i] for i in batch])
+                    start = enc["input_ids"].shape[1]
+                    processors.append(TermLockProcessor(term_lock, accepted, start=start))
                 if processors:
                     kwargs["logits_processor"] = processors
                 if cache is not None:

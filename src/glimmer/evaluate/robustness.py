@@ -182,6 +182,7 @@ def run_attacks(
     max_new_tokens: int = 64,
     batch_size: int = 8,
     no_repeat_ngram: int = 0,
+    term_lock: Any | None = None,
     seconds: dict[str, float] | None = None,
 ) -> list[AttackRow]:
     """Every non-neutral prompt under every attack, answered by every arm."""
@@ -208,6 +209,7 @@ def run_attacks(
                 max_new_tokens=max_new_tokens,
                 batch_size=batch_size,
                 no_repeat_ngram=no_repeat_ngram,
+                term_lock=term_lock,
             )
         if seconds is not None:
             seconds[arm] = seconds.get(arm, 0.0) + time.perf_counter() - t

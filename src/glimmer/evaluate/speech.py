@@ -47,8 +47,8 @@ def _pattern_keys() -> frozenset[str]:
     return frozenset(keys)
 
 
-# GLIMMER section, field and rule keywords: an answer about patterns may name them
-_DSL_WORDS: Final = _pattern_keys() | {"meta_data", "key_value", "snake_case", "follow_up"}
+#: GLIMMER section, field and rule keywords: an answer about patterns may name them.
+DSL_WORDS: Final = _pattern_keys() | {"meta_data", "key_value", "snake_case", "follow_up"}
 # words too common to make a two-word phrase look like a framework term
 _COMMON: Final = frozenset(
     re.split(
@@ -102,7 +102,7 @@ def invented_terms(answer: str, prompt: str, index: ConceptIndex, /) -> list[str
     for m in _COMPOUND.finditer(text):
         term = m.group(0)
         low = term.lower()
-        if low in _DSL_WORDS or inside_defined(m.start(), m.end()) or low in prompt_low:
+        if low in DSL_WORDS or inside_defined(m.start(), m.end()) or low in prompt_low:
             continue
         if "-" in term and not any(_stem(w) in vocab for w in re.split(r"[_-]", low)):
             continue  # everyday hyphenation ("well-known") is not framework speech
