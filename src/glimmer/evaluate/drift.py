@@ -114,8 +114,6 @@ def run_drift(
     seconds: dict[str, float] | None = None,
 ) -> list[DriftConversation]:
     """Every conversation answered turn by turn by every arm (all conversations in one batch per turn)."""
-    from glimmer.evaluate.chat import answer_chats
-
     out = [DriftConversation(id=c.id, turns=list(c.turns)) for c in conversations]
     n_turns = max(len(c.turns) for c in conversations)
     for arm, spec in arms.items():
@@ -123,31 +121,26 @@ def run_drift(
         history: list[list[dict[str, str]]] = [[] for _ in conversations]
         for d in out:
             d.answers[arm] = []
-        with spec.active():
-            for k in range(n_turns):
-                live = [i for i, c in enumerate(conversations) if k < len(c.turns)]
-                for i in live:
-                    history[i].append({"role": "user", "content": conversations[i].turns[k]})
-                answers = answer_chats(
-                    model,
-                    tokenizer,
-                    [history[i] for i in live],
-                    adapter=spec.adapter,
-                    system=spec.system,
-                    system_role=system_role,
-                    max_new_tokens=max_new_tokens,
-                    batch_size=batch_size,
-                    no_repeat_ngram=no_repeat_ngram,
-                    term_lock=term_lock,
+        for k in range(n_turns):
+            live = [i for i, c in enumerate(conversations) if k < len(c.turns)]
+            for i in live:
+                history[i].append({"role": "user", "content": conversations[i].turns[k]})
+            answers = spec.answer(
+                model,
+                tokenizer,
+                [history[i] for i in live],
+                system_role=system_role,
+                max_new_tokens=max_new_tokens,
+                batch_size=batch_size,
+                no_repeat_ngram=no_repeat_ngram,
+                term_lock=term_lock,
+            )
+            for i, ans in zip(live, answers, strict=True):
+                history[i].append({"role": "assistant", "content": ans.text})
+                used = index.concepts_in(ans.text) - index.concepts_in(conversations[i].turns[k])
+                out[i].answers[arm].append(
+                    TurnAnswer(text=ans.text, ended=ans.ended, concepts=sorted(used))
                 )
-                for i, ans in zip(live, answers, strict=True):
-                    history[i].append({"role": "assistant", "content": ans.text})
-                    used = index.concepts_in(ans.text) - index.concepts_in(
-                        conversations[i].turns[k]
-                    )
-                    out[i].answers[arm].append(
-                        TurnAnswer(text=ans.text, ended=ans.ended, concepts=sorted(used))
-                    )
         if seconds is not None:
             seconds[arm] = seconds.get(arm, 0.0) + time.perf_counter() - t
     return out

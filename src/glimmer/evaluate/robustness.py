@@ -167,6 +167,23 @@ class ArmSpec:
         """The context to generate in."""
         return self.context() if self.context is not None else nullcontext()
 
+    def answer(
+        self, model: Any, tokenizer: Any, conversations: Sequence[Any], /, **settings: Any
+    ) -> list[Any]:
+        """This arm's next turn for every conversation
+        (:func:`~glimmer.evaluate.chat.answer_chats` with *settings*)."""
+        from glimmer.evaluate.chat import answer_chats
+
+        with self.active():
+            return answer_chats(
+                model,
+                tokenizer,
+                conversations,
+                adapter=self.adapter,
+                system=self.system,
+                **settings,
+            )
+
 
 def run_attacks(
     model: Any,
@@ -188,8 +205,6 @@ def run_attacks(
     """Every non-neutral prompt under every attack, answered by every arm."""
     import time
 
-    from glimmer.evaluate.chat import answer_chats
-
     pairs = [(p, a) for p in prompts if p.category != "neutral" for a in attacks]
     convs = [a.messages(p.prompt, framework=framework) for p, a in pairs]
     rows = [
@@ -198,19 +213,16 @@ def run_attacks(
     ]
     for arm, spec in arms.items():
         t = time.perf_counter()
-        with spec.active():
-            answers = answer_chats(
-                model,
-                tokenizer,
-                convs,
-                adapter=spec.adapter,
-                system=spec.system,
-                system_role=system_role,
-                max_new_tokens=max_new_tokens,
-                batch_size=batch_size,
-                no_repeat_ngram=no_repeat_ngram,
-                term_lock=term_lock,
-            )
+        answers = spec.answer(
+            model,
+            tokenizer,
+            convs,
+            system_role=system_role,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            no_repeat_ngram=no_repeat_ngram,
+            term_lock=term_lock,
+        )
         if seconds is not None:
             seconds[arm] = seconds.get(arm, 0.0) + time.perf_counter() - t
         for row, (p, _), ans in zip(rows, pairs, answers, strict=True):
