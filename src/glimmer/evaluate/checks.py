@@ -180,10 +180,15 @@ def run_checks(
     from glimmer.evaluate.suites import quick_subset
 
     comparison.settings["framework"] = framework
-    batch = int(generate_kwargs.get("batch_size", 8))
-    system_role = bool(generate_kwargs.get("system_role", True))
-    no_repeat = int(generate_kwargs.get("no_repeat_ngram", 0))
-    term_lock = generate_kwargs.get("term_lock")
+    # the decoding every arm's answers had, for the attacked and the drifting turns too
+    decoding: dict[str, Any] = {
+        "index": index,
+        "system_role": bool(generate_kwargs.get("system_role", True)),
+        "batch_size": int(generate_kwargs.get("batch_size", 8)),
+        "no_repeat_ngram": int(generate_kwargs.get("no_repeat_ngram", 0)),
+        "term_lock": generate_kwargs.get("term_lock"),
+        "seconds": seconds,
+    }
     if robustness:
         attacked = [p for p in prompts if p.category != "neutral"]
         if robust_per_category is not None:
@@ -194,14 +199,9 @@ def run_checks(
             attacked,
             bundled_attacks() if robustness is True else robustness,
             arms,
-            index=index,
             framework=framework,
-            system_role=system_role,
             max_new_tokens=attack_tokens,
-            batch_size=batch,
-            no_repeat_ngram=no_repeat,
-            term_lock=term_lock,
-            seconds=seconds,
+            **decoding,
         )
         for arm, summary in comparison.summary.items():
             pooled, by = summarise_attacks(comparison.robustness, arm)
@@ -213,13 +213,8 @@ def run_checks(
             tokenizer,
             bundled_conversations() if drift is True else drift,
             arms,
-            index=index,
-            system_role=system_role,
             max_new_tokens=drift_tokens,
-            batch_size=batch,
-            no_repeat_ngram=no_repeat,
-            term_lock=term_lock,
-            seconds=seconds,
+            **decoding,
         )
         for arm, summary in comparison.summary.items():
             summary.drift_concept_share = drift_shares(comparison.drift, arm)
