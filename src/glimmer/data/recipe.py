@@ -36,7 +36,7 @@ from typing import Any
 
 from glimmer._toml import loads_toml
 from glimmer.data.builder import Builder, mix
-from glimmer.data.records import ChatRecord, DatasetSplits
+from glimmer.data.records import CATEGORIES, ChatRecord, DatasetSplits
 from glimmer.data.shaping import Shape
 from glimmer.data.templates import build_budget, inside_folder
 from glimmer.errors import Location, RecipeError, caret_context
@@ -45,15 +45,8 @@ from glimmer.starweave.glossary import Glossary
 
 __all__ = ["KINDS", "BuilderSpec", "Recipe", "RecipeError", "build", "default_recipe"]
 
-KINDS = (
-    "generation",
-    "interpretation",
-    "application",
-    "reflection",
-    "matrix",
-    "glossary",
-    "general",
-)
+#: The builder kinds a recipe can name: the training categories.
+KINDS = CATEGORIES
 FORMATS = ("jsonl", "sharegpt", "alpaca")
 
 
