@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 
 from glimmer.evaluate.generate import Answer, adapter_state
+from glimmer.train.masking import prompt_ids
 
 if TYPE_CHECKING:  # pragma: no cover
     from glimmer.evaluate.results import Comparison
@@ -65,17 +66,6 @@ def _same(a: _Arm, b: _Arm) -> bool:
 def _within(view: _Arm) -> AbstractContextManager[Any]:
     active = getattr(view, "active", None)
     return active() if callable(active) else nullcontext()
-
-
-def _prompt_ids(tokenizer: Any, user: str, system: str | None, system_role: bool) -> list[int]:
-    messages: list[dict[str, str]] = []
-    if system and system_role:
-        messages.append({"role": "system", "content": system})
-    elif system:
-        user = f"{system}\n\n{user}"
-    messages.append({"role": "user", "content": user})
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return list(tokenizer(str(text), add_special_tokens=False)["input_ids"])
 
 
 def _answer_ids(tokenizer: Any, answer: Answer, end_id: int | None) -> list[int]:
@@ -161,14 +151,14 @@ def internalisation(
             user = answer.prompt.prompt
             with adapter_state(model, prompted.adapter), _within(prompted):
                 teacher = _answer_logprobs(
-                    model, _prompt_ids(tokenizer, user, prompted.system, system_role), target
+                    model, prompt_ids(tokenizer, user, prompted.system, system_role), target
                 )
             for name, view in arms.items():
                 if _same(view, prompted):  # the prompted arm itself: zero divergence
                     continue
                 with adapter_state(model, view.adapter), _within(view):
                     student = _answer_logprobs(
-                        model, _prompt_ids(tokenizer, user, view.system, system_role), target
+                        model, prompt_ids(tokenizer, user, view.system, system_role), target
                     )
                 totals[name] += float(per_token_kl(teacher, student).sum())
             count += len(target)

@@ -41,7 +41,7 @@ from glimmer.errors import BakeError, GlimmerError, GlimmerFileError, Location
 from glimmer.model.io import dumps, load
 from glimmer.model.pattern import Pattern
 from glimmer.starweave.glossary import Glossary
-from glimmer.train.masking import IGNORE_INDEX
+from glimmer.train.masking import IGNORE_INDEX, prompt_ids
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -185,17 +185,6 @@ class BakeRows:
         }
 
 
-def _chat(tokenizer: Any, user: str, system: str | None, system_role: bool) -> list[int]:
-    messages: Messages = []
-    if system and system_role:
-        messages.append({"role": "system", "content": system})
-    elif system:
-        user = f"{system}\n\n{user}"
-    messages.append({"role": "user", "content": user})
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return list(tokenizer(str(text), add_special_tokens=False)["input_ids"])
-
-
 def sample_bake(
     model: Any,
     tokenizer: PreTrainedTokenizerBase,
@@ -247,7 +236,7 @@ def sample_bake(
         torch.manual_seed(seed)
         for begin in range(0, len(prompts), batch_size):
             batch = list(prompts[begin : begin + batch_size])
-            teacher = [_chat(tokenizer, p, system, system_role) for p in batch]
+            teacher = [prompt_ids(tokenizer, p, system, system_role) for p in batch]
             width = max(len(t) for t in teacher)
             ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
             mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -275,7 +264,7 @@ def sample_bake(
                 answer = gen.sequences[i, width:].tolist()
                 cut = next((j for j, t in enumerate(answer) if t in stops), None)
                 answer = answer if cut is None else answer[: cut + 1]
-                student = _chat(tokenizer, p, None, system_role)
+                student = prompt_ids(tokenizer, p, None, system_role)
                 if max_length is not None:
                     answer = answer[: max(0, max_length - len(student))]
                 if not answer:

@@ -29,6 +29,7 @@ __all__ = [
     "TokenizedChat",
     "assistant_spans",
     "end_of_turn_token",
+    "prompt_ids",
     "tokenize_chat",
 ]
 
@@ -172,3 +173,16 @@ def tokenize_chat(
     if max_length is not None:
         ids, labels = ids[:max_length], labels[:max_length]
     return TokenizedChat(text=text, input_ids=ids, labels=labels, spans=tuple(spans))
+
+
+def prompt_ids(tokenizer: Any, user: str, system: str | None, system_role: bool) -> list[int]:
+    """The token ids of one user turn (after *system*, folded into it without a system role),
+    ready for the assistant to answer."""
+    messages: list[dict[str, str]] = []
+    if system and system_role:
+        messages.append({"role": "system", "content": system})
+    elif system:
+        user = f"{system}\n\n{user}"
+    messages.append({"role": "user", "content": user})
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return list(tokenizer(str(text), add_special_tokens=False)["input_ids"])

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from glimmer._fs import atomic_dir
 from glimmer.data.records import fold_system
 from glimmer.errors import GlimmerError, GlimmerModelError
-from glimmer.train.shapes import ModelShape
+from glimmer.train.shapes import LORA_TARGETS, ModelShape
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -55,16 +55,6 @@ _MANIFEST_VERSION = 1
 _ALWAYS_HASH_BELOW = 16 * 1024 * 1024
 _LOCK = threading.Lock()
 _VERIFIED: set[Path] = set()
-
-_LLAMA_LIKE_TARGETS = (
-    "q_proj",
-    "k_proj",
-    "v_proj",
-    "o_proj",
-    "gate_proj",
-    "up_proj",
-    "down_proj",
-)
 
 
 def _shape(
@@ -104,7 +94,7 @@ class ModelPreset:
     source: str
     system_role: bool = True
     end_of_turn: str | None = None
-    lora_target_modules: tuple[str, ...] = _LLAMA_LIKE_TARGETS
+    lora_target_modules: tuple[str, ...] = LORA_TARGETS
     max_seq_len: int = 1024
     description: str = ""
     shape: ModelShape | None = field(default=None, compare=False)

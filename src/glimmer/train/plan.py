@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from glimmer.errors import GlimmerFileError, Location, PlanError
-from glimmer.train.shapes import ModelShape
+from glimmer.train.shapes import LORA_TARGETS, ModelShape
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.table import Table
@@ -75,15 +75,7 @@ _DTYPE_ALIASES: dict[str, str] = {
 }
 
 #: The linear layers of a Llama/Mistral/Gemma decoder block that LoRA adapts by default.
-DEFAULT_TARGETS: tuple[str, ...] = (
-    "q_proj",
-    "k_proj",
-    "v_proj",
-    "o_proj",
-    "gate_proj",
-    "up_proj",
-    "down_proj",
-)
+DEFAULT_TARGETS: tuple[str, ...] = LORA_TARGETS
 
 #: NF4 with double quantization: 4 bits a weight, an 8-bit scale per 64 weights and an fp32
 #: scale per 256 scales (bitsandbytes' defaults).

@@ -13,7 +13,18 @@ from typing import Any
 
 from glimmer.errors import Location, PlanError
 
-__all__ = ["ModelShape"]
+__all__ = ["LORA_TARGETS", "ModelShape"]
+
+#: The linear layers of a Llama/Mistral/Gemma decoder block that LoRA adapts by default.
+LORA_TARGETS: tuple[str, ...] = (
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+)
 
 
 @dataclass(frozen=True, slots=True)
