@@ -33,7 +33,14 @@ from glimmer.errors import (
 from glimmer.model.convert import pattern_from_data
 from glimmer.model.pattern import Pattern
 from glimmer.syntax.nodes import Array, Object
-from glimmer.syntax.parser import MAX_DEPTH, MAX_TEXT_SIZE, check_text, parse, parse_data
+from glimmer.syntax.parser import (
+    MAX_DEPTH,
+    MAX_TEXT_SIZE,
+    check_text,
+    parse,
+    parse_data,
+    too_deep,
+)
 from glimmer.syntax.render import Style, data_to_document, render
 
 __all__ = [
@@ -110,17 +117,6 @@ def _json_constant(name: str) -> Any:
     raise _JsonFault  # NaN, Infinity: not JSON
 
 
-def _too_deep(data: Any) -> bool:
-    stack: list[tuple[Any, int]] = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return True
-        children = value.values() if isinstance(value, dict) else value
-        stack.extend((v, depth + 1) for v in children if isinstance(v, dict | list))
-    return False
-
-
 def _read_json(text: str, source: str | None, strict: bool) -> Pattern:
     check_text(text, source=source)  # the size limit, before any work
     try:
@@ -143,7 +139,7 @@ def _read_json(text: str, source: str | None, strict: bool) -> Pattern:
     if _SURROGATE_ESCAPE(text) or (
         isinstance(data, dict | list)
         and text.count("[") + text.count("{") > MAX_DEPTH
-        and _too_deep(data)
+        and too_deep(data)
     ):
         _json_fault(text, source)
 

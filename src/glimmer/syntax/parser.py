@@ -40,7 +40,7 @@ from glimmer.syntax.nodes import (
     token_span,
 )
 
-__all__ = ["MAX_DEPTH", "MAX_TEXT_SIZE", "check_text", "parse", "parse_data"]
+__all__ = ["MAX_DEPTH", "MAX_TEXT_SIZE", "check_text", "parse", "parse_data", "too_deep"]
 
 MAX_TEXT_SIZE = 16 * 1024 * 1024
 """Largest text accepted, in characters (16 MiB)."""
@@ -391,12 +391,14 @@ def _json_fast_path(text: str) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         return None
     # fewer brackets than the depth limit cannot nest past it; only count when there are more
-    if text.count("{") + text.count("[") > MAX_DEPTH and _too_deep(data):
+    if text.count("{") + text.count("[") > MAX_DEPTH and too_deep(data):
         return None
     return data
 
 
-def _too_deep(data: Any) -> bool:
+def too_deep(data: Any, /) -> bool:
+    """Whether decoded JSON *data* nests objects and arrays deeper than :data:`MAX_DEPTH`
+    (walked without recursion, so any depth is safe to ask about)."""
     stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         value, depth = stack.pop()
