@@ -12,11 +12,14 @@ from typing import ClassVar
 from pygments.lexer import RegexLexer, bygroups, include
 from pygments.token import Comment, Keyword, Name, Number, Punctuation, String, Text, Whitespace
 
+from glimmer.syntax.grammar import TERMINALS
+
 __all__ = ["GlimmerLexer"]
 
-_TIMESTAMP = r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?"
-_VERSION = r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?"
-_NAME = r"[A-Za-z_][A-Za-z0-9_\-]*"
+# the grammar's own terminals (syntax/common.lark), so highlighting reads what the parser reads
+_TIMESTAMP = TERMINALS["TIMESTAMP"]
+_VERSION = TERMINALS["VERSION"]
+_NAME = TERMINALS["IDENT"]
 
 
 class GlimmerLexer(RegexLexer):
@@ -41,8 +44,8 @@ class GlimmerLexer(RegexLexer):
             (rf"({_NAME})(\s*)(?=[{{\[])", bygroups(Name.Class, Whitespace)),
             (r'"(?:[^"\\]|\\.)*"', String.Double),
             (r"#(?:[0-9A-Fa-f]{8}|[0-9A-Fa-f]{6}|[0-9A-Fa-f]{3,4})\b", Number.Hex),
-            (_TIMESTAMP + r"(?![\w.:+-])", String.Other),
-            (_VERSION + r"(?![\w.])", Number.Other),
+            (_TIMESTAMP, String.Other),
+            (_VERSION, Number.Other),
             (r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?", Number),
             (r"\b(?:true|false|null)\b", Keyword.Constant),
             (_NAME, Name.Constant),

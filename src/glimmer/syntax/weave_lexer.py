@@ -24,11 +24,12 @@ from pygments.token import (
     Whitespace,
 )
 
+from glimmer.syntax.grammar import TERMINALS
 from glimmer.syntax.lexer import GlimmerLexer
 
 __all__ = ["WeaveLexer"]
 
-_NAME = r"[A-Za-z_][A-Za-z0-9_\-]*"
+_NAME = TERMINALS["IDENT"]  # the grammar's own (syntax/common.lark)
 
 
 class WeaveLexer(RegexLexer):
