@@ -39,6 +39,15 @@ def test_invented_terms(
     assert invented_terms(answer, prompt, small_index) == invented
 
 
+def test_a_defined_term_stays_defined_when_an_alias_overlaps_it() -> None:
+    """STARWEAVE's ``pattern_language`` has the alias "language of patterns": in "a language
+    of pattern_language" the alias takes "language of pattern", and the term itself is still
+    the glossary's."""
+    index = ConceptIndex.default()
+    assert invented_terms("It is a language of pattern_language.", "Why?", index) == []
+    assert invented_terms("It is a language of pattern_lingo.", "Why?", index) == ["pattern_lingo"]
+
+
 def test_repeated_sentence() -> None:
     text = "I keep a flow open, so I can think. I keep a flow open, so I can think."
     assert repeated_sentence(text)

@@ -104,6 +104,8 @@ def invented_terms(answer: str, prompt: str, index: ConceptIndex, /) -> list[str
         low = term.lower()
         if low in DSL_WORDS or inside_defined(m.start(), m.end()) or low in prompt_low:
             continue
+        if any(s == 0 and e == len(term) for s, e, _ in index.spans(term)):
+            continue  # a term by itself, where a longer alias took its first word
         if "-" in term and not any(_stem(w) in vocab for w in re.split(r"[_-]", low)):
             continue  # everyday hyphenation ("well-known") is not framework speech
         found.append(low)
