@@ -114,7 +114,7 @@ PROFILES: dict[str, DemoProfile] = {
         fit=dict(_FIT_COMMON, epochs=2.5, replay_samples=64),
         prompts_per_category=4,
         max_new_tokens=_BUDGETS_FULL,
-        train_records=128,
+        train_records=100,
         validation_records=32,
         # 60 of the 111 retention items (every kind) and no steered arm keep the demo inside
         # fifteen minutes on two cores; `glimmer compare` runs the whole set and --steer.
