@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from glimmer.evaluate.metrics import ConceptIndex
-from glimmer.model import pattern as pattern_models
+from glimmer.evaluate.termlock import DSL_WORDS
 
 if TYPE_CHECKING:  # pragma: no cover
     from glimmer.evaluate.results import Comparison
@@ -37,18 +37,6 @@ _FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 
 
-def _pattern_keys() -> frozenset[str]:
-    """The compound keys the typed pattern knows (``pattern_version``, ``next_steps``, ...)."""
-    keys: set[str] = set()
-    for model in vars(pattern_models).values():
-        if isinstance(model, type) and issubclass(model, pattern_models.GlimmerModel):
-            for name, field in model.model_fields.items():
-                keys.update(k for k in (name, field.alias) if k and "_" in k)
-    return frozenset(keys)
-
-
-#: GLIMMER section, field and rule keywords: an answer about patterns may name them.
-DSL_WORDS: Final = _pattern_keys() | {"meta_data", "key_value", "snake_case", "follow_up"}
 # words too common to make a two-word phrase look like a framework term
 _COMMON: Final = frozenset(
     re.split(

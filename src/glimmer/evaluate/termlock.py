@@ -32,13 +32,29 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
-__all__ = ["TermLock", "TermLockProcessor", "accepted_terms"]
+from glimmer.model import pattern as pattern_models
+
+__all__ = ["DSL_WORDS", "TermLock", "TermLockProcessor", "accepted_terms"]
 
 _LEAD: Final = re.compile(r"[A-Za-z0-9_]*")
 _TAIL: Final = re.compile(r"[A-Za-z0-9_]*\Z")
 _COMPOUND: Final = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z0-9]+(?:_[A-Za-z0-9]+)+")
 # a word in a key position: on an indented line, or quoted at the start of a line
 _KEY_POSITION: Final = re.compile(r'[ \t]+"?|"')
+
+
+def _pattern_keys() -> frozenset[str]:
+    """The compound keys the typed pattern knows (``pattern_version``, ``next_steps``, ...)."""
+    keys: set[str] = set()
+    for model in vars(pattern_models).values():
+        if isinstance(model, type) and issubclass(model, pattern_models.GlimmerModel):
+            for name, field in model.model_fields.items():
+                keys.update(k for k in (name, field.alias) if k and "_" in k)
+    return frozenset(keys)
+
+
+#: GLIMMER section, field and rule keywords: an answer about patterns may name them.
+DSL_WORDS: Final = _pattern_keys() | {"meta_data", "key_value", "snake_case", "follow_up"}
 
 
 def _forms(word: str) -> set[str]:
@@ -123,8 +139,6 @@ class TermLock:
     def for_index(cls, tokenizer: Any, index: Any, /) -> TermLock:
         """A lock for *tokenizer* that accepts the terms of a
         :class:`~glimmer.evaluate.metrics.ConceptIndex` and the GLIMMER keywords."""
-        from glimmer.evaluate.speech import DSL_WORDS
-
         terms = [t for c in index.concepts.values() for t in (c.name, *c.terms)]
         return cls(tokenizer, accepted_terms(terms) | DSL_WORDS)
 
