@@ -200,12 +200,8 @@ def chat_messages(
     return out
 
 
-def read_jsonl(path: str | os.PathLike[str], /, *, limit: int | None = None) -> list[ChatRecord]:
+def read_jsonl(path: str | os.PathLike[str], /) -> list[ChatRecord]:
     """Read chat records from a JSON-lines file.
-
-    Args:
-        path: The ``.jsonl`` file.
-        limit: The most bytes to read (``None``: as :func:`glimmer.model.io.read_text`).
 
     Raises:
         GlimmerFileError: The file cannot be read.
@@ -215,7 +211,7 @@ def read_jsonl(path: str | os.PathLike[str], /, *, limit: int | None = None) -> 
 
     source = str(Path(path))
     out: list[ChatRecord] = []
-    for n, value in json_lines(_read(path, limit), source=source, error=RecordError):
+    for n, value in json_lines(_read(path, None), source=source, error=RecordError):
         try:
             out.append(ChatRecord.model_validate(value))
         except ValidationError as exc:

@@ -180,8 +180,9 @@ def run_checks(
     from glimmer.evaluate.suites import quick_subset
 
     comparison.settings["framework"] = framework
-    # the decoding every arm's answers had, for the attacked and the drifting turns too
-    decoding: dict[str, Any] = {
+    # what the attacked and the drifting turns share: the index, the decoding every arm's
+    # answers had, and the seconds they add to
+    shared: dict[str, Any] = {
         "index": index,
         "system_role": bool(generate_kwargs.get("system_role", True)),
         "batch_size": int(generate_kwargs.get("batch_size", 8)),
@@ -201,7 +202,7 @@ def run_checks(
             arms,
             framework=framework,
             max_new_tokens=attack_tokens,
-            **decoding,
+            **shared,
         )
         for arm, summary in comparison.summary.items():
             pooled, by = summarise_attacks(comparison.robustness, arm)
@@ -214,7 +215,7 @@ def run_checks(
             bundled_conversations() if drift is True else drift,
             arms,
             max_new_tokens=drift_tokens,
-            **decoding,
+            **shared,
         )
         for arm, summary in comparison.summary.items():
             summary.drift_concept_share = drift_shares(comparison.drift, arm)

@@ -375,12 +375,11 @@ def answer_texts(
                 else:
                     kwargs.update(temperature=None, top_p=None, top_k=None)
                 processors = [] if logits_processors is None else logits_processors(len(batch))
+                start = enc["input_ids"].shape[1]  # where the answers begin
                 if no_repeat_ngram >= 2:
-                    start = enc["input_ids"].shape[1]
                     processors.append(AnswerNoRepeat(no_repeat_ngram, start=start))
                 if term_lock is not None and logits_processors is None:  # a grammar decides
                     accepted = term_lock.rows([texts[i] for i in batch])
-                    start = enc["input_ids"].shape[1]
                     processors.append(TermLockProcessor(term_lock, accepted, start=start))
                 if processors:
                     kwargs["logits_processor"] = processors

@@ -33,33 +33,45 @@ __all__ = [
     "self_reference",
     "semantic_alignment",
     "term_regex",
+    "word_forms",
 ]
 
 _VOWELS = set("aeiou")
 
 
-def _word_regex(word: str) -> str:
-    """A word with its singular and plural forms (``crystal``/``crystals``, ``memory``/``memories``).
+def word_forms(word: str, /) -> frozenset[str]:
+    """A word's singular and plural forms, lower case (``crystal``/``crystals``,
+    ``memory``/``memories``): the forms the concept index matches a glossary word in.
 
     Only number is inflected: glossary terms are noun phrases, and ``-ed``/``-ing`` forms
     would turn an everyday phrase such as "the flowing river" into a false hit.
+
+    Examples:
+        >>> sorted(word_forms("Memories")), sorted(word_forms("crystal"))
+        (['memories', 'memory'], ['crystal', 'crystals'])
     """
     w = word.lower()
     if len(w) <= 2:
-        return re.escape(w)
+        return frozenset({w})
     if w.endswith("ies"):
-        return re.escape(w[:-3]) + r"(?:y|ies)"
+        return frozenset({w[:-3] + "y", w})
     if w.endswith("y") and w[-2] not in _VOWELS:
-        return re.escape(w[:-1]) + r"(?:y|ies)"
+        return frozenset({w, w[:-1] + "ies"})
     if w.endswith(("ss", "us", "is")):
-        return re.escape(w) + r"(?:es)?"
+        return frozenset({w, w + "es"})
     if w.endswith(("ches", "shes", "xes", "sses")):
-        return re.escape(w[:-2]) + r"(?:es)?"
+        return frozenset({w[:-2], w})
     if w.endswith("s"):
-        return re.escape(w[:-1]) + r"s?"
+        return frozenset({w[:-1], w})
     if w.endswith(("ch", "sh", "x")):
-        return re.escape(w) + r"(?:es)?"
-    return re.escape(w) + r"s?"
+        return frozenset({w, w + "es"})
+    return frozenset({w, w + "s"})
+
+
+def _word_regex(word: str) -> str:
+    """An alternation of :func:`word_forms`, longest first."""
+    forms = sorted(word_forms(word), key=lambda f: (-len(f), f))
+    return "(?:" + "|".join(re.escape(f) for f in forms) + ")"
 
 
 def term_regex(term: str, /) -> re.Pattern[str]:

@@ -32,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
+from glimmer.evaluate.metrics import word_forms
 from glimmer.model import pattern as pattern_models
 
 __all__ = ["DSL_WORDS", "TermLock", "TermLockProcessor", "accepted_terms"]
@@ -57,20 +58,6 @@ def _pattern_keys() -> frozenset[str]:
 DSL_WORDS: Final = _pattern_keys() | {"meta_data", "key_value", "snake_case", "follow_up"}
 
 
-def _forms(word: str) -> set[str]:
-    """A word in the singular and the plural, as the concept index matches them."""
-    w = word.lower()
-    if w.endswith("ies"):
-        return {w, w[:-3] + "y"}
-    if w.endswith("y") and len(w) > 2 and w[-2] not in "aeiou":
-        return {w, w[:-1] + "ies"}
-    if w.endswith(("ss", "us", "is", "ch", "sh", "x")):
-        return {w, w + "es"}
-    if w.endswith("s"):
-        return {w, w[:-1]}
-    return {w, w + "s"}
-
-
 def accepted_terms(terms: Iterable[str], /) -> frozenset[str]:
     """Every ``snake_case`` spelling of *terms* (lower case), each word singular or plural.
 
@@ -88,7 +75,7 @@ def accepted_terms(terms: Iterable[str], /) -> frozenset[str]:
             continue
         spellings = [""]
         for w in words:
-            spellings = [f"{s}_{f}" if s else f for s in spellings for f in sorted(_forms(w))]
+            spellings = [f"{s}_{f}" if s else f for s in spellings for f in sorted(word_forms(w))]
         out.update(spellings)
     return frozenset(out)
 
