@@ -383,6 +383,16 @@ def fit_command(
             min=0,
         ),
     ] = None,
+    replay_chats: Annotated[
+        int | None,
+        typer.Option(
+            "--replay-chats",
+            help="Everyday requests the base model answers before training; the adapter "
+            "learns those answers' token distributions, so plain questions keep plain answers "
+            "(default 0: off).",
+            min=0,
+        ),
+    ] = None,
     bake: Annotated[
         Path | None,
         typer.Option(
@@ -421,6 +431,8 @@ def fit_command(
         overrides["max_steps"] = max_steps
     if replay is not None:
         overrides["replay_samples"] = replay
+    if replay_chats is not None:
+        overrides["replay_chats"] = replay_chats
     if bake is not None:
         overrides["bake"] = str(bake)
     # a flag given on the command line beats the same option in --config

@@ -7,7 +7,7 @@ from typing import Any
 
 from glimmer.train.fit import fit
 from glimmer.train.masking import IGNORE_INDEX
-from glimmer.train.replay import OPENINGS, sample_replay
+from glimmer.train.replay import EVERYDAY_REQUESTS, OPENINGS, everyday_requests, sample_replay
 
 
 def test_rows_learn_the_continuation_not_the_opening(tiny_model: Any, tiny_tokenizer: Any) -> None:
@@ -58,3 +58,90 @@ def test_fit_learns_replay_rows_beside_the_records(
     assert plain.steps == plain.config["steps_per_epoch"] == 5
     assert replayed.steps == replayed.config["steps_per_epoch"] == 8
     assert replayed.config["replay_samples"] == 6
+
+
+def _words(text: str) -> str:
+    return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
+
+
+def test_everyday_requests_are_none_of_the_evaluation_prompts() -> None:
+    from glimmer.evaluate.drift import bundled_conversations
+    from glimmer.evaluate.retention import bundled_retention
+    from glimmer.evaluate.suites import bundled_suites
+
+    asked = {_words(p.prompt) for p in [*bundled_suites(), *bundled_retention()]}
+    asked |= {_words(turn) for c in bundled_conversations() for turn in c.turns}
+    own = {_words(r) for r in EVERYDAY_REQUESTS}
+    assert len(own) == len(EVERYDAY_REQUESTS)  # no request twice
+    assert own.isdisjoint(asked)
+
+
+def test_everyday_requests_are_seeded_and_cycle_past_the_list() -> None:
+    n = len(EVERYDAY_REQUESTS)
+    assert everyday_requests(8, seed=1) == everyday_requests(8, seed=1)
+    assert everyday_requests(8, seed=1) != everyday_requests(8, seed=2)
+    assert sorted(everyday_requests(n)) == sorted(EVERYDAY_REQUESTS)
+    longer = everyday_requests(n + 3, seed=5)
+    assert longer[n:] == longer[:3]
+
+
+def test_chat_replay_keeps_the_base_models_answers_to_everyday_requests(
+    sharp_checkpoint: Path, data_dir: Path, tmp_path: Path, capsys: Any
+) -> None:
+    """With chat replay, the adapter's answers to everyday requests stay closer (KL) to the
+    base model's than after a fit on the records alone; the rows are counted and logged."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from glimmer.train.bake import sample_bake
+
+    common: dict[str, Any] = {
+        "model": str(sharp_checkpoint),
+        "batch_size": 2,
+        "grad_accum": 1,
+        "epochs": 4,
+        "learning_rate": 5e-3,
+        "progress": False,
+        "report_to": ["none"],
+        "replay_samples": 0,
+        "bake_tokens": 12,
+        "bake_top_k": 8,
+        "early_stopping_patience": None,
+    }
+    plain = fit(data_dir, output_dir=tmp_path / "plain", **common)
+    anchored = fit(data_dir, output_dir=tmp_path / "chats", replay_chats=24, **common)
+
+    assert "chat replay: base model answers to everyday requests: 24 rows" in (
+        capsys.readouterr().err
+    )
+    # 10 chat records are 5 steps an epoch at batch 2; with 24 chat replay rows they are 17
+    assert anchored.config["steps_per_epoch"] == plain.config["steps_per_epoch"] + 12
+    assert anchored.config["replay_chats"] == 24
+
+    tokenizer = AutoTokenizer.from_pretrained(str(sharp_checkpoint))
+    eot = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    prompts = everyday_requests(24)
+
+    def drift(adapter: str) -> float:
+        """Mean top-k KL from the base model to the tuned one on the base model's answers."""
+        model = PeftModel.from_pretrained(
+            AutoModelForCausalLM.from_pretrained(str(sharp_checkpoint)), adapter
+        ).eval()
+        with model.disable_adapter():
+            rows = sample_bake(
+                model, tokenizer, None, prompts, stop_ids=[eot], max_new_tokens=12, top_k=8, seed=9
+            )
+        from glimmer.train.bake import topk_kl
+
+        total, count = 0.0, 0
+        with torch.inference_mode():
+            for ids, start, tids, tlps in zip(
+                rows.input_ids, rows.start, rows.topk_ids, rows.topk_logprobs, strict=True
+            ):
+                logits = model(input_ids=torch.tensor([ids])).logits[0, start - 1 : len(ids) - 1]
+                kl = topk_kl(logits, torch.tensor(tids), torch.tensor(tlps))
+                total, count = total + float(kl.sum()), count + len(tids)
+        return total / count
+
+    assert drift(anchored.adapter_path) < 0.8 * drift(plain.adapter_path)

@@ -188,7 +188,7 @@ class BakeRows:
 def sample_bake(
     model: Any,
     tokenizer: PreTrainedTokenizerBase,
-    system: str,
+    system: str | None,
     prompts: Sequence[str],
     /,
     *,
@@ -207,7 +207,8 @@ def sample_bake(
     Args:
         model: The base model (no adapter attached, or one switched off by the caller).
         tokenizer: Its tokenizer, with a chat template.
-        system: The teacher's system prompt (:func:`bake_system_prompt`).
+        system: The teacher's system prompt (:func:`bake_system_prompt`); ``None``: the
+            teacher sees what the student sees (chat replay).
         prompts: User prompts.
         stop_ids: Token ids that end a turn; the first one the teacher writes ends its answer
             and is learned.
@@ -413,24 +414,27 @@ def with_bake(
     train_ds: Any,
     model: Any,
     tokenizer: PreTrainedTokenizerBase,
-    rows: Sequence[Messages],
+    prompts: Sequence[str],
     /,
     *,
-    system: str,
+    system: str | None,
     config: Any,
     eot: str | None,
     system_role: bool,
     max_len: int,
     progress: bool,
-    say: Callable[[str], None],
-) -> Any:
-    """*train_ds* with ``config.bake_samples`` teacher-answered rows added (see :func:`sample_bake`)."""
+    label: str,
+) -> tuple[Any, BakeRows, float]:
+    """*train_ds* with the teacher's answers to *prompts* added as KL rows (see :func:`sample_bake`).
+
+    Used for baking (the teacher sees *system*) and for chat replay (``system=None``: the base
+    model is its own teacher). Returns the new set, the rows added and the seconds taken.
+    """
     import time
 
     from datasets import Dataset  # type: ignore[import-untyped,unused-ignore]
     from rich.progress import Progress
 
-    prompts = bake_prompts(rows, config.bake_samples, seed=config.seed)
     stop_ids = [
         i
         for i in (tokenizer.convert_tokens_to_ids(eot) if eot else None, tokenizer.eos_token_id)
@@ -438,7 +442,7 @@ def with_bake(
     ]
     t = time.perf_counter()
     with Progress(transient=True, disable=not progress) as bar:
-        task = bar.add_task("glimmer bake: teacher answers", total=len(prompts))
+        task = bar.add_task(label, total=len(prompts))
         baked = sample_bake(
             model,
             tokenizer,
@@ -452,19 +456,17 @@ def with_bake(
             seed=config.seed,
             on_batch=lambda done: bar.update(task, completed=done),
         )
-    say(
-        f"bake {Path(str(config.bake)).name}: {len(baked.input_ids)} teacher answers "
-        f"({baked.tokens} tokens, top-{config.bake_top_k}, {time.perf_counter() - t:.0f}s) "
-        "learned by KL beside the other rows"
-    )
+    seconds = time.perf_counter() - t
     n = len(train_ds)
     columns = baked.as_columns()
-    return Dataset.from_dict(
-        {
-            "input_ids": list(train_ds["input_ids"]) + columns["input_ids"],
-            "labels": list(train_ds["labels"]) + columns["labels"],
-            "bake_start": [0] * n + columns["bake_start"],
-            "bake_ids": [[] for _ in range(n)] + columns["bake_ids"],
-            "bake_logprobs": [[] for _ in range(n)] + columns["bake_logprobs"],
+    old = {name: list(train_ds[name]) for name in ("input_ids", "labels")}
+    if "bake_ids" in train_ds.column_names:  # rows of an earlier teacher keep their targets
+        kept = {name: list(train_ds[name]) for name in ("bake_start", "bake_ids", "bake_logprobs")}
+    else:
+        kept = {
+            "bake_start": [0] * n,
+            "bake_ids": [[] for _ in range(n)],
+            "bake_logprobs": [[] for _ in range(n)],
         }
-    )
+    before = {**old, **kept}
+    return Dataset.from_dict({k: before[k] + columns[k] for k in columns}), baked, seconds

@@ -68,14 +68,19 @@ class FitConfig(BaseModel):
             close to the base model's (see :mod:`glimmer.train.replay`); default
             ``DEFAULT_REPLAY_SAMPLES`` (48), 0 turns it off.
         replay_tokens: Length in tokens of each replay row's sampled text.
+        replay_chats: Everyday chat requests the base model answers before training; the
+            adapter learns its token distributions on those answers (KL, top
+            ``bake_top_k``), so that plain questions keep the base model's answers (chat
+            replay, see :mod:`glimmer.train.replay`); 0 (default) turns it off.
         bake: A GLIMMER pattern file to bake into the weights: the base model with the
             pattern in its system prompt answers prompts of the dataset, and the adapter
             learns its token distributions without the prompt (see :mod:`glimmer.train.bake`).
         bake_glossary: Glossary TOML whose summary the baking teacher also sees; ``None``:
             the bundled STARWEAVE glossary.
         bake_samples: Dataset prompts the baking teacher answers.
-        bake_tokens: Longest teacher answer in tokens.
-        bake_top_k: Teacher tokens per position the student is matched on.
+        bake_tokens: Longest teacher answer in tokens (also of chat replay answers).
+        bake_top_k: Teacher tokens per position the student is matched on (baking and chat
+            replay).
         batch_size: Rows per device per step; ``None``: from model and memory.
         grad_accum: Gradient accumulation steps; ``None``: from batch size and data size.
         max_seq_len: Longest row in tokens (longer rows are truncated); ``None``: the preset's.
@@ -116,6 +121,7 @@ class FitConfig(BaseModel):
     lora_target_modules: list[str] | None = None
     replay_samples: int = Field(default=DEFAULT_REPLAY_SAMPLES, ge=0)
     replay_tokens: int = Field(default=128, gt=0)
+    replay_chats: int = Field(default=0, ge=0)
     bake: str | None = None
     bake_glossary: str | None = None
     bake_samples: int = Field(default=64, gt=0)

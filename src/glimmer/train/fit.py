@@ -408,7 +408,12 @@ def fit(
     choice = _device(cfg, out, resume=resume)
     checkpoint, start_over = _output_policy(out, resume=resume, overwrite=overwrite)
     train_rows, val_rows = load_chat_splits(dataset)
-    n_rows = len(train_rows) + cfg.replay_samples + (cfg.bake_samples if cfg.bake else 0)
+    n_rows = (
+        len(train_rows)
+        + cfg.replay_samples
+        + cfg.replay_chats
+        + (cfg.bake_samples if cfg.bake else 0)
+    )
     run = _load(cfg, choice, n_rows=n_rows)
     if start_over:  # only now that the data and the model are known good
         clear_previous_run(out, keep=[dataset] if isinstance(dataset, str | Path) else [])
@@ -425,7 +430,7 @@ def fit(
         train_ds,
         eval_ds,
         output_dir=out,
-        bake=bake_system is not None,
+        bake=bake_system is not None or cfg.replay_chats > 0,
         callbacks=callbacks,
     )
     _train(trainer, checkpoint)
@@ -544,6 +549,38 @@ def _load(cfg: FitConfig, choice: DeviceChoice, *, n_rows: int) -> _Run:
     return _Run(cfg, choice, preset, resolved, net, tokenizer, eot, qconfig is not None)
 
 
+def _with_teacher(
+    run: _Run, train_ds: Any, system: str | None, prompts: list[str], *, max_len: int
+) -> Any:
+    """*train_ds* with KL rows: the baking teacher's answers (*system*: the pattern's prompt)
+    or, with ``system=None``, chat replay (the base model's answers to everyday requests)."""
+    from glimmer.train.bake import with_bake
+
+    cfg = run.cfg
+    if system is None:
+        label, what = "glimmer chat replay", "chat replay: base model answers to everyday requests"
+    else:
+        label, what = "glimmer bake: teacher answers", f"bake {Path(str(cfg.bake)).name}"
+    train_ds, rows, seconds = with_bake(
+        train_ds,
+        run.net,
+        run.tokenizer,
+        prompts,
+        system=system,
+        config=cfg,
+        eot=run.eot,
+        system_role=run.preset.system_role,
+        max_len=max_len,
+        progress=cfg.progress and _is_main_process(),
+        label=label,
+    )
+    _say(
+        f"{what}: {len(rows.input_ids)} rows ({rows.tokens} tokens, top-{cfg.bake_top_k}, "
+        f"{seconds:.0f}s) learned by KL beside the other rows"
+    )
+    return train_ds
+
+
 def _datasets(
     run: _Run, train_rows: list[Messages], val_rows: list[Messages], *, bake_system: str | None
 ) -> tuple[Any, Any | None]:
@@ -568,22 +605,16 @@ def _datasets(
             _say(note)
     if cfg.replay_samples:
         train_ds = _with_replay(train_ds, run.net, run.tokenizer, cfg, max_len=max_len)
-    if bake_system is not None:
-        from glimmer.train.bake import with_bake
+    if cfg.replay_chats:
+        from glimmer.train.replay import everyday_requests
 
-        train_ds = with_bake(
-            train_ds,
-            run.net,
-            run.tokenizer,
-            train_rows,
-            system=bake_system,
-            config=cfg,
-            eot=run.eot,
-            system_role=run.preset.system_role,
-            max_len=max_len,
-            progress=cfg.progress and _is_main_process(),
-            say=_say,
-        )
+        asks = everyday_requests(cfg.replay_chats, seed=cfg.seed)
+        train_ds = _with_teacher(run, train_ds, None, asks, max_len=max_len)
+    if bake_system is not None:
+        from glimmer.train.bake import bake_prompts
+
+        asks = bake_prompts(train_rows, cfg.bake_samples, seed=cfg.seed)
+        train_ds = _with_teacher(run, train_ds, bake_system, asks, max_len=max_len)
     return train_ds, eval_ds if eval_ds is not None and len(eval_ds) > 0 else None
 
 

@@ -11,6 +11,13 @@ The samples are drawn once, before the adapter is attached, with temperature 1 a
 top-k or top-p cut (a truncated sample would anchor the model to a sharper distribution
 than its own). Each starts from a short everyday opening so that the rows spread over
 topics; the opening is not learned, the sampled continuation is.
+
+Plain text does not anchor how the model *answers*: a fit on framework records with text
+replay still changed the base model's answers to everyday questions (neutral correct 38% for
+one seed, 29% and 26% for two others). **Chat replay** (``FitConfig.replay_chats``) anchors
+that too: the base model answers :data:`EVERYDAY_REQUESTS` through its chat template, and the
+adapter learns its top-k token distributions on those answers by KL divergence, the loss of
+:mod:`glimmer.train.bake` with the base model as its own teacher and no system prompt.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from glimmer.train.masking import IGNORE_INDEX
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["OPENINGS", "ReplayRows", "sample_replay"]
+__all__ = ["EVERYDAY_REQUESTS", "OPENINGS", "ReplayRows", "everyday_requests", "sample_replay"]
 
 #: Everyday openings the replay samples continue from (the model writes the rest).
 OPENINGS: tuple[str, ...] = (
@@ -54,6 +61,70 @@ OPENINGS: tuple[str, ...] = (
     "The company announced",
     "Water is",
 )
+
+
+#: Everyday chat requests the base model answers for chat replay (``replay_chats``): the
+#: adapter learns the base model's own answers to them, so plain questions keep plain answers.
+#: Written for this purpose and kept apart from the bundled evaluation suites (a test holds
+#: them apart): none of them is a question the neutral or retention suites ask.
+EVERYDAY_REQUESTS: tuple[str, ...] = (
+    "Give me one tip for sleeping better.",
+    "Write a short thank-you note to a neighbour who watered my plants.",
+    "What should I pack for a day at the beach?",
+    "Explain how a bicycle brake works in two sentences.",
+    "Suggest a name for a small bakery.",
+    "How do I boil an egg?",
+    "What is a good way to start learning the guitar?",
+    "Describe a sunny afternoon in a park.",
+    "List three things to do on a rainy day.",
+    "What does a librarian do?",
+    "How can I keep my houseplants healthy?",
+    "Write a two-line poem about autumn leaves.",
+    "Why do people wear sunglasses?",
+    "What is the difference between a lake and a sea?",
+    "Give me a simple recipe for a cheese sandwich.",
+    "How do you say thank you politely in an email?",
+    "What is the capital of Japan?",
+    "What is 9 plus 16?",
+    "How many days are in a week?",
+    "What is 8 times 5?",
+    "Name three fruits that are yellow.",
+    "How many sides does a triangle have?",
+    "What is 45 minus 20?",
+    "Which animal is the largest on land?",
+    "What is the opposite of cold?",
+    "Spell the word 'garden' backwards.",
+    "Answer in one word: what do cows drink?",
+    "Summarise the story of Little Red Riding Hood in one sentence.",
+    "Why is exercise good for you?",
+    "What should I do if I miss my bus?",
+    "Write a friendly reminder about a meeting tomorrow at ten.",
+    "Explain what a map is used for.",
+    "What are clouds made of?",
+    "How do I make a cup of tea?",
+    "Give two reasons to read books.",
+    "What is a good habit to start each morning?",
+    "Tell me a fun fact about octopuses.",
+    "What is the boiling point of water in Fahrenheit?",
+    "How many players are on a football team on the field?",
+    "Describe the taste of a lemon.",
+    "What tools do you need to hang a picture?",
+    "Explain what recycling is to a child.",
+    "What is the main ingredient of guacamole?",
+    "Write a sentence using the word 'bright'.",
+    "How can I save money on groceries?",
+    "What is the square root of 49?",
+    "Which is heavier, a kilogram of feathers or a kilogram of stones?",
+    "What do you call a group of wolves?",
+)
+
+
+def everyday_requests(n: int, /, *, seed: int = 0) -> list[str]:
+    """*n* requests from :data:`EVERYDAY_REQUESTS`, shuffled by *seed* (cycled past 48)."""
+    rng = random.Random(seed)
+    order = list(EVERYDAY_REQUESTS)
+    rng.shuffle(order)
+    return [order[i % len(order)] for i in range(n)]
 
 
 @dataclass(frozen=True, slots=True)
