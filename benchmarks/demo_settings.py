@@ -1,15 +1,19 @@
 """The demo's trade-off for one set of fit settings: concept share against perplexity change.
 
 Fits the embedded SmolLM2-135M on the demo's 100-record slice with the demo profile's fit
-settings plus the overrides given as JSON, then measures, with the adapter on, the perplexity
-on the bundled neutral text (against the base) and the share of non-neutral trigger prompts
-whose answer uses a STARWEAVE concept the prompt did not contain. Only the tuned arm answers,
-so one setting takes about 6-8 minutes on a 2-core CPU instead of the demo's 9-10.
+settings plus the overrides given as JSON, then measures, with the adapter on and the demo's
+decoding (no 8-token run twice, the term lock), the perplexity on the bundled neutral text
+(against the base), the share of non-neutral trigger prompts whose answer uses a STARWEAVE
+concept the prompt did not contain, neutral correct over the neutral suite and ``--retention``
+items of the retention suite (the demo's 60 by default), and the share of valid patterns
+written unaided for the 8 held-out generation requests of ``benchmarks/constrained.py``. Only
+the tuned arm answers, so one setting takes about 7-9 minutes on a 2-core CPU.
 
     .venv/bin/python benchmarks/demo_settings.py '{"replay_samples": 0}'
-    .venv/bin/python benchmarks/demo_settings.py '{"replay_samples": 96, "replay_tokens": 96}' --all
+    .venv/bin/python benchmarks/demo_settings.py '{"replay_chats": 48}' --seeds 0,1,2
 
-Prints one JSON line (also appended to ``--log``).
+Prints one JSON line per seed (also appended to ``--log``), and with several seeds a line
+of means.
 """
 
 from __future__ import annotations
@@ -34,7 +38,18 @@ def main() -> None:
     ap.add_argument(
         "--shares", default=None, help='category shares of the slice as JSON ({"generation": 0.4})'
     )
+    ap.add_argument("--seeds", default="0", help="fit seeds, comma-separated (0,1,2)")
+    ap.add_argument("--retention", type=int, default=60, help="retention items (0: none)")
     args = ap.parse_args()
+    lines = [_one(args, int(seed)) for seed in args.seeds.split(",")]
+    if len(lines) > 1:
+        keys = ("concept_share", "neutral_correct", "perplexity_change", "held_out_valid")
+        means = {k: round(sum(ln[k] for ln in lines) / len(lines), 3) for k in keys}
+        print(json.dumps({"mean_over_seeds": means, "seeds": args.seeds}))
+
+
+def _one(args: argparse.Namespace, seed: int) -> dict[str, object]:
+    """Fit one seed and measure it; print and log its line."""
 
     from peft import PeftModel
 
@@ -42,8 +57,11 @@ def main() -> None:
     from glimmer.demo import PROFILES, DemoProfile, demo_slices
     from glimmer.evaluate import metrics as m
     from glimmer.evaluate.compare import score_comparison
+    from glimmer.evaluate.constrained import generate_patterns
     from glimmer.evaluate.generate import generate, score_text
+    from glimmer.evaluate.retention import bundled_retention
     from glimmer.evaluate.suites import bundled_suites, quick_subset
+    from glimmer.evaluate.termlock import TermLock
     from glimmer.resources import resource_dir
     from glimmer.train.fit import fit
     from glimmer.train.models import load_model
@@ -69,7 +87,7 @@ def main() -> None:
         train, val = demo_slices(build(default_recipe(), seed=0), sliced)
         write_jsonl(train, out / "train.jsonl")
         write_jsonl(val, out / "validation.jsonl")
-        result = fit(out, output_dir=out / "fit", seed=0, progress=False, **cfg)
+        result = fit(out, output_dir=out / "fit", seed=seed, progress=False, **cfg)
         fit_seconds = time.perf_counter() - t0
 
         model, tok = load_model("smollm2-135m")
@@ -82,6 +100,9 @@ def main() -> None:
         prompts = bundled_suites()
         if not args.all:
             prompts = quick_subset(prompts, per_category=4)
+        prompts = [*prompts, *(bundled_retention(args.retention) if args.retention else [])]
+        index = m.ConceptIndex.default()
+        lock = TermLock.for_index(tok, index) if profile.checks.get("lock_terms") else None
         answers = generate(
             model,
             prompts,
@@ -91,11 +112,21 @@ def main() -> None:
             batch_size=16,
             progress=False,
             no_repeat_ngram=int(profile.checks.get("no_repeat_ngram", 0)),
+            term_lock=lock,
         )
-    index = m.ConceptIndex.default()
+        held_out = generate_patterns(
+            model,
+            _held_out(),
+            tokenizer=tok,
+            constrained=False,
+            adapter=True,
+            max_new_tokens=256,
+            batch_size=8,
+        )
     speech = score_comparison(prompts, {"tuned": answers}, index=index).summary["tuned"]
-    framed = [a for a in answers if a.prompt.category != "neutral"]
-    neutral = [a for a in answers if a.prompt.category == "neutral"]
+    plain = {"neutral", "retention"}
+    framed = [a for a in answers if a.prompt.category not in plain]
+    neutral = [a for a in answers if a.prompt.category in plain]
     line = {
         "overrides": overrides,
         "records": args.records,
@@ -109,6 +140,9 @@ def main() -> None:
         "neutral_correct": round(
             sum(m.neutral_correct(a.text, a.prompt.expected) for a in neutral) / len(neutral), 3
         ),
+        "neutral_items": len(neutral),
+        "held_out_valid": round(sum(c.valid for _, c in held_out) / len(held_out), 3),
+        "seed": seed,
         "shares": json.loads(args.shares) if args.shares else dict(profile.category_shares),
         **{
             k: getattr(speech, k)
@@ -118,10 +152,21 @@ def main() -> None:
         "fit_seconds": round(fit_seconds),
         "total_seconds": round(time.perf_counter() - t0),
     }
-    print(json.dumps(line))
+    print(json.dumps(line), flush=True)
     if args.log is not None:
         with args.log.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(line) + "\n")
+    return line
+
+
+def _held_out() -> list[object]:
+    """The held-out generation requests of benchmarks/constrained.py (in no template)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from constrained import _prompts
+
+    return list(_prompts(8))
 
 
 if __name__ == "__main__":
