@@ -16,7 +16,7 @@ from glimmer.evaluate.generate import Answer, generate
 from glimmer.evaluate.internalise import ArmView, internalisation, per_token_kl
 from glimmer.evaluate.metrics import ConceptIndex
 from glimmer.evaluate.suites import TriggerPrompt
-from tests.train.tiny import make_tokenizer
+from tests.train.tiny import make_model, make_tokenizer
 
 torch = pytest.importorskip("torch")
 
@@ -41,21 +41,7 @@ def peft_model() -> tuple[Any, Any]:
 
 
 def _sharp_llama(tokenizer: Any) -> Any:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        tie_word_embeddings=True,
-        initializer_range=0.5,
-    )
-    return LlamaForCausalLM(config)
+    return make_model(len(tokenizer), initializer_range=0.5)
 
 
 @pytest.fixture(scope="module")

@@ -57,24 +57,9 @@ def data_dir(tmp_path: Path) -> Path:
 def sharp_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny Llama with large random weights: unlike a near-uniform one, its answers
     depend on the system prompt, so there is something to bake."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     folder = tmp_path_factory.mktemp("sharp-llama")
     tokenizer = make_tokenizer()
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        tie_word_embeddings=True,
-        initializer_range=0.5,
-    )
-    model = LlamaForCausalLM(config)
+    model = make_model(len(tokenizer), initializer_range=0.5)
     model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)

@@ -19,7 +19,7 @@ from glimmer.train.bake import (
     topk_kl,
 )
 from glimmer.train.fit import fit
-from tests.train.tiny import make_tokenizer
+from tests.train.tiny import make_tokenizer, student_kl
 
 PATTERN = 'story: "Answer briefly."\nresponse {\n  style: brief\n}\n'
 GLOSSARY = 'name = "TINY"\n[concepts.seed]\ndefinition = "A beginning."\n'
@@ -150,31 +150,6 @@ def test_teacher_rows_line_up_with_their_targets(tiny_model: Any, tiny_tokenizer
     assert torch.allclose(batch["bake_logprobs"][1, start], torch.tensor(rows.topk_logprobs[0][0]))
 
 
-def _student_kl(
-    model: Any, tokenizer: Any, system: str, prompts: list[str], *, adapter: bool
-) -> float:
-    """Mean top-k KL from the prompted base model to *model* without the prompt."""
-    import contextlib
-
-    import torch
-
-    eot = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    with model.disable_adapter():
-        rows = sample_bake(
-            model, tokenizer, system, prompts, stop_ids=[eot], max_new_tokens=12, top_k=8, seed=7
-        )
-    total, count = 0.0, 0
-    student = contextlib.nullcontext() if adapter else model.disable_adapter()
-    with student, torch.inference_mode():
-        for ids, start, tids, tlps in zip(
-            rows.input_ids, rows.start, rows.topk_ids, rows.topk_logprobs, strict=True
-        ):
-            logits = model(input_ids=torch.tensor([ids])).logits[0, start - 1 : len(ids) - 1]
-            kl = topk_kl(logits, torch.tensor(tids), torch.tensor(tlps))
-            total, count = total + float(kl.sum()), count + len(tids)
-    return total / count
-
-
 def test_baking_moves_the_adapter_towards_the_prompted_teacher(
     sharp_checkpoint: Path, data_dir: Path, tmp_path: Path, pattern_file: Path, glossary_file: Path
 ) -> None:
@@ -200,8 +175,8 @@ def test_baking_moves_the_adapter_towards_the_prompted_teacher(
     tokenizer = make_tokenizer()
     system = bake_system_prompt(pattern_file, glossary=glossary_file)
     prompts = ["What is weave?", "What is thread?", "What is star?", "What is light?"]
-    before = _student_kl(tuned, tokenizer, system, prompts, adapter=False)
-    after = _student_kl(tuned, tokenizer, system, prompts, adapter=True)
+    before = student_kl(tuned, tokenizer, system, prompts, adapter=False)
+    after = student_kl(tuned, tokenizer, system, prompts, adapter=True)
     # (a fit on the records alone moves it the other way: 4.6 -> 4.9 nats on this model)
     assert after < 0.95 * before
 

@@ -8,6 +8,7 @@ from typing import Any
 from glimmer.train.fit import fit
 from glimmer.train.masking import IGNORE_INDEX
 from glimmer.train.replay import EVERYDAY_REQUESTS, OPENINGS, everyday_requests, sample_replay
+from tests.train.tiny import student_kl
 
 
 def test_rows_learn_the_continuation_not_the_opening(tiny_model: Any, tiny_tokenizer: Any) -> None:
@@ -90,11 +91,8 @@ def test_chat_replay_keeps_the_base_models_answers_to_everyday_requests(
 ) -> None:
     """With chat replay, the adapter's answers to everyday requests stay closer (KL) to the
     base model's than after a fit on the records alone; the rows are counted and logged."""
-    import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from glimmer.train.bake import sample_bake
 
     common: dict[str, Any] = {
         "model": str(sharp_checkpoint),
@@ -120,28 +118,11 @@ def test_chat_replay_keeps_the_base_models_answers_to_everyday_requests(
     assert anchored.config["replay_chats"] == 24
 
     tokenizer = AutoTokenizer.from_pretrained(str(sharp_checkpoint))
-    eot = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    prompts = everyday_requests(24)
 
     def drift(adapter: str) -> float:
         """Mean top-k KL from the base model to the tuned one on the base model's answers."""
-        model = PeftModel.from_pretrained(
-            AutoModelForCausalLM.from_pretrained(str(sharp_checkpoint)), adapter
-        ).eval()
-        with model.disable_adapter():
-            rows = sample_bake(
-                model, tokenizer, None, prompts, stop_ids=[eot], max_new_tokens=12, top_k=8, seed=9
-            )
-        from glimmer.train.bake import topk_kl
-
-        total, count = 0.0, 0
-        with torch.inference_mode():
-            for ids, start, tids, tlps in zip(
-                rows.input_ids, rows.start, rows.topk_ids, rows.topk_logprobs, strict=True
-            ):
-                logits = model(input_ids=torch.tensor([ids])).logits[0, start - 1 : len(ids) - 1]
-                kl = topk_kl(logits, torch.tensor(tids), torch.tensor(tlps))
-                total, count = total + float(kl.sum()), count + len(tids)
-        return total / count
+        base = AutoModelForCausalLM.from_pretrained(str(sharp_checkpoint))
+        model = PeftModel.from_pretrained(base, adapter).eval()
+        return student_kl(model, tokenizer, None, everyday_requests(24), adapter=True)
 
     assert drift(anchored.adapter_path) < 0.8 * drift(plain.adapter_path)

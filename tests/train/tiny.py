@@ -72,8 +72,9 @@ def make_tokenizer(
     return fast
 
 
-def make_model(vocab_size: int, *, seed: int = 0) -> Any:
-    """A tiny Llama built from a config (two layers, 32 wide)."""
+def make_model(vocab_size: int, *, seed: int = 0, initializer_range: float = 0.02) -> Any:
+    """A tiny Llama built from a config (two layers, 32 wide); a large *initializer_range*
+    gives sharp weights whose answers depend on their prompt."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -87,6 +88,7 @@ def make_model(vocab_size: int, *, seed: int = 0) -> Any:
         num_key_value_heads=2,
         max_position_embeddings=256,
         tie_word_embeddings=True,
+        initializer_range=initializer_range,
     )
     return LlamaForCausalLM(config)
 
@@ -153,3 +155,32 @@ def make_spm_tokenizer(template: str) -> Any:
     )
     fast.chat_template = template
     return fast
+
+
+def student_kl(
+    model: Any, tokenizer: Any, system: str | None, prompts: list[str], *, adapter: bool
+) -> float:
+    """Mean top-k KL from the base model (with *system*, if any) to *model* without it, on
+    the base model's own answers: how far the adapter (or, with ``adapter=False``, the base
+    model without the system prompt) is from that teacher."""
+    import contextlib
+
+    import torch
+
+    from glimmer.train.bake import sample_bake, topk_kl
+
+    eot = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    with model.disable_adapter():
+        rows = sample_bake(
+            model, tokenizer, system, prompts, stop_ids=[eot], max_new_tokens=12, top_k=8, seed=7
+        )
+    total, count = 0.0, 0
+    student = contextlib.nullcontext() if adapter else model.disable_adapter()
+    with student, torch.inference_mode():
+        for ids, start, tids, tlps in zip(
+            rows.input_ids, rows.start, rows.topk_ids, rows.topk_logprobs, strict=True
+        ):
+            logits = model(input_ids=torch.tensor([ids])).logits[0, start - 1 : len(ids) - 1]
+            kl = topk_kl(logits, torch.tensor(tids), torch.tensor(tlps))
+            total, count = total + float(kl.sum()), count + len(tids)
+    return total / count
