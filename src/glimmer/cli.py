@@ -671,6 +671,14 @@ def compare_command(
             show_default=False,
         ),
     ] = None,
+    precision: Annotated[
+        str,
+        typer.Option(
+            "--precision",
+            help="Weights' precision: auto (GPU bf16/fp16; CPU bf16 only where measured "
+            "faster), bf16, fp16 or fp32.",
+        ),
+    ] = "auto",
 ) -> None:
     """Answer trigger prompts as base, prompted and tuned; write the shift report."""
     _need("train", "compare")
@@ -704,6 +712,7 @@ def compare_command(
             drift=drift,
             steer=steer,
             glossary=scoring,
+            precision=precision,
         )
         if video is not None:
             from glimmer.evaluate.video import render_video

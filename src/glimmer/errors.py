@@ -340,7 +340,7 @@ class OptionError(GlimmerError, ValueError):
 
     Codes: ``G006`` an unknown extra, ``G413`` bad builder arguments, ``G531`` an unknown
     doctor method, ``G586`` an unknown merge dtype, ``G653`` a demo seed count below 1,
-    ``G656`` a no-repeat run length of 1 or below 0.
+    ``G656`` a no-repeat run length of 1 or below 0, ``G657`` an unknown compare precision.
     """
 
     code = "G006"

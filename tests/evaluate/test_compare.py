@@ -181,6 +181,42 @@ def test_compare_end_to_end_on_a_tiny_model(
     assert all(a.n_tokens <= 4 for r in result.rows for a in r.answers.values())
     # the prompted arm saw the bundled example pattern in its system prompt
     assert result.prompt_pattern == "starweave-seed.glimmer"
+    # a loaded model is used where and as it is, and the report says so
+    assert result.settings["device"] == "cpu float32"
+
+
+def test_compare_loads_a_named_model_in_the_precision_asked(
+    tiny_model: Any, tiny_tokenizer: Any, tiny_peft: Any, tmp_path: Path
+) -> None:
+    folder = tmp_path / "base"
+    tiny_model.save_pretrained(folder)
+    tiny_tokenizer.save_pretrained(folder)
+    adapter = tmp_path / "adapter"
+    tiny_peft.save_pretrained(adapter)
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": 3,
+        "semantic": False,
+        "progress": False,
+        "neutral_text": "the moon is a pattern of light",
+        "retention": False,
+        "robustness": False,
+        "drift": False,
+        "constrained": False,
+    }
+    result = compare(str(folder), adapter, PROMPTS, precision="bf16", **kwargs)
+    assert result.settings["device"] == "cpu bf16"
+    assert all(r.answers["tuned"].n_tokens <= 3 for r in result.rows)
+    assert result.summary["tuned"].perplexity is not None
+
+
+def test_compare_refuses_an_unknown_precision(
+    tiny_model: Any, tiny_tokenizer: Any, tmp_path: Path
+) -> None:
+    from glimmer.errors import OptionError
+
+    with pytest.raises(OptionError, match="unknown precision 'fp8'") as info:
+        compare("smollm2-135m", tmp_path, progress=False, precision="fp8")
+    assert info.value.code == "G657"
 
 
 def test_compare_refuses_a_folder_without_adapter(

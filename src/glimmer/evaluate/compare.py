@@ -254,6 +254,7 @@ def compare(
     drift: bool | Sequence[Any] = True,
     steer: bool = False,
     constrained: bool = True,
+    precision: str = "auto",
 ) -> Comparison:
     """Answer the trigger prompts as base, prompted and tuned, and measure the shift.
 
@@ -294,6 +295,11 @@ def compare(
         steer: Add the ``steered`` arm (a steering vector built from the glossary).
         constrained: Answer the generation prompts again under the GLIMMER grammar
             (needs the ``generate`` extra; skipped with a note without it).
+        precision: When *base* is a name or path: ``"auto"`` loads it where
+            :func:`~glimmer.train.device.choose_device` says (a GPU in its bf16 or fp16, a CPU
+            in bf16 only where bf16 measured faster than fp32 there, else fp32) and prints the
+            choice; ``"bf16"``, ``"fp16"`` or ``"fp32"`` force the weights' precision. A
+            loaded model is used where and as it is.
 
     Returns:
         The :class:`Comparison`.
@@ -316,7 +322,7 @@ def compare(
         if tuned_adapter is None or isinstance(tuned_adapter, str | os.PathLike)
         else list(tuned_adapter) or [None]
     )
-    model, tok, model_name = _load_arms(base, tokenizer, adapters)
+    model, tok, model_name, placed = _load_arms(base, tokenizer, adapters, precision)
     index = m.ConceptIndex.default() if glossary is None else m.ConceptIndex.from_glossary(glossary)
     framework = framework_name(glossary)
     system, pattern_label = pattern_system_prompt(prompt_pattern)
@@ -357,6 +363,7 @@ def compare(
         + (f", no {no_repeat_ngram}-token run twice in an answer" if no_repeat_ngram >= 2 else "")
         + (", compound terms locked to the glossary's" if lock_terms else ""),
         "prompts": len(prompts),
+        "device": placed,
         "semantic_model": embedder.name if embedder is not None else None,
     }
     result = score_comparison(
@@ -433,19 +440,40 @@ def _prompts(
     return prompts, n_suite
 
 
-def _load_arms(base: Any, tokenizer: Any, adapters: Sequence[Any]) -> tuple[Any, Any, str]:
-    """The model with the first adapter on (in eval mode), its tokenizer and its name."""
+def _load_arms(
+    base: Any, tokenizer: Any, adapters: Sequence[Any], precision: str
+) -> tuple[Any, Any, str, str]:
+    """The model with the first adapter on (in eval mode), its tokenizer, name and placement."""
     model: Any
     tok: Any
     model_name = base if isinstance(base, str | os.PathLike) else type(base).__name__
+    if precision not in {"auto", "bf16", "fp16", "fp32"}:
+        from glimmer.errors import OptionError
+
+        raise OptionError(
+            f"unknown precision {precision!r}", code="G657", hint="use auto, bf16, fp16 or fp32"
+        )
     if isinstance(base, str | os.PathLike):
+        from glimmer.train.device import choose_device
         from glimmer.train.models import load_model
 
-        model, tok = load_model(str(base))
+        choice = choose_device(precision=None if precision == "auto" else precision)  # type: ignore[arg-type]
+        # a CPU keeps fp32 weights unless bf16 was chosen (measured faster, or asked for)
+        dtype = "fp32" if choice.use_cpu and choice.precision == "fp16" else choice.precision
+        model, tok = load_model(
+            str(base), dtype=dtype, device=None if choice.use_cpu else choice.device
+        )
+        placed = f"{choice.device} {dtype}"
     else:
         model, tok = base, tokenizer
         if tok is None:
             raise ValueError("pass tokenizer= with a loaded model")
+        first = next(model.parameters(), None)
+        placed = (
+            "as loaded"
+            if first is None
+            else f"{first.device.type} {first.dtype}".replace("torch.", "")
+        )
     if adapters[0] is not None:
         from peft import PeftModel
 
@@ -465,7 +493,7 @@ def _load_arms(base: Any, tokenizer: Any, adapters: Sequence[Any]) -> tuple[Any,
             hint="pass --adapter DIR (the adapter folder written by `glimmer fit`)",
         )
     model.eval()
-    return model, tok, str(model_name)
+    return model, tok, str(model_name), placed
 
 
 def _answer_arms(

@@ -155,7 +155,7 @@ def sample_replay(
     *,
     max_new_tokens: int = 128,
     seed: int = 0,
-    batch_size: int = 32,
+    batch_size: int = 64,
     on_batch: Callable[[int], None] | None = None,
 ) -> ReplayRows:
     """Sample *n* plain-text rows from *model* (the base, before any adapter).
@@ -166,7 +166,8 @@ def sample_replay(
         n: Rows to sample.
         max_new_tokens: Length of each continuation.
         seed: Seed of the openings and the sampling.
-        batch_size: Rows sampled together.
+        batch_size: Rows sampled together (64 took 26 s where two batches of 32 took 31 s on
+            two CPU cores, SmolLM2-135M, 128 tokens).
         on_batch: Called with the number of rows done after each batch (progress).
 
     Returns:
