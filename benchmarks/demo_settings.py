@@ -4,7 +4,8 @@ Fits the embedded SmolLM2-135M on the demo's 100-record slice with the demo prof
 settings plus the overrides given as JSON, then measures, with the adapter on and the demo's
 decoding (no 8-token run twice, the term lock), the perplexity on the bundled neutral text
 (against the base), the share of non-neutral trigger prompts whose answer uses a STARWEAVE
-concept the prompt did not contain, neutral correct over the neutral suite and ``--retention``
+concept the prompt did not contain, the same share under the bundled attacks (two prompts a
+category, as the demo asks them), neutral correct over the neutral suite and ``--retention``
 items of the retention suite (the demo's 60 by default), and the share of valid patterns
 written unaided for the 8 held-out generation requests of ``benchmarks/constrained.py``. Only
 the tuned arm answers, so one setting takes about 7-9 minutes on a 2-core CPU.
@@ -23,6 +24,7 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -40,10 +42,22 @@ def main() -> None:
     )
     ap.add_argument("--seeds", default="0", help="fit seeds, comma-separated (0,1,2)")
     ap.add_argument("--retention", type=int, default=60, help="retention items (0: none)")
+    ap.add_argument(
+        "--plain-share",
+        type=float,
+        default=None,
+        help="plain_request_share of the framework builders (default: the recipe's)",
+    )
     args = ap.parse_args()
     lines = [_one(args, int(seed)) for seed in args.seeds.split(",")]
     if len(lines) > 1:
-        keys = ("concept_share", "neutral_correct", "perplexity_change", "held_out_valid")
+        keys = (
+            "concept_share",
+            "robust_concept_share",
+            "neutral_correct",
+            "perplexity_change",
+            "held_out_valid",
+        )
         means = {k: round(sum(ln[k] for ln in lines) / len(lines), 3) for k in keys}
         print(json.dumps({"mean_over_seeds": means, "seeds": args.seeds}))
 
@@ -60,6 +74,7 @@ def _one(args: argparse.Namespace, seed: int) -> dict[str, object]:
     from glimmer.evaluate.constrained import generate_patterns
     from glimmer.evaluate.generate import generate, score_text
     from glimmer.evaluate.retention import bundled_retention
+    from glimmer.evaluate.robustness import ArmSpec, bundled_attacks, run_attacks, summarise_attacks
     from glimmer.evaluate.suites import bundled_suites, quick_subset
     from glimmer.evaluate.termlock import TermLock
     from glimmer.resources import resource_dir
@@ -84,7 +99,17 @@ def _one(args: argparse.Namespace, seed: int) -> dict[str, object]:
                 json.loads(args.shares) if args.shares else dict(profile.category_shares)
             ),
         )
-        train, val = demo_slices(build(default_recipe(), seed=0), sliced)
+        recipe = default_recipe()
+        if args.plain_share is not None:
+            recipe = recipe.with_options(
+                builders=tuple(
+                    replace(b, options={**b.options, "plain_request_share": args.plain_share})
+                    if "plain_request_share" in b.options
+                    else b
+                    for b in recipe.builders
+                )
+            )
+        train, val = demo_slices(build(recipe, seed=0), sliced)
         write_jsonl(train, out / "train.jsonl")
         write_jsonl(val, out / "validation.jsonl")
         result = fit(out, output_dir=out / "fit", seed=seed, progress=False, **cfg)
@@ -114,6 +139,23 @@ def _one(args: argparse.Namespace, seed: int) -> dict[str, object]:
             no_repeat_ngram=int(profile.checks.get("no_repeat_ngram", 0)),
             term_lock=lock,
         )
+        attacked = quick_subset(
+            [p for p in prompts if p.category not in {"neutral", "retention"}],
+            per_category=int(profile.checks.get("robust_per_category") or 2),
+        )
+        attack_rows = run_attacks(
+            model,
+            tok,
+            attacked,
+            bundled_attacks(),
+            {"tuned": ArmSpec(adapter=True)},
+            index=index,
+            max_new_tokens=int(profile.max_new_tokens.get("attack", 48)),
+            batch_size=16,
+            no_repeat_ngram=int(profile.checks.get("no_repeat_ngram", 0)),
+            term_lock=lock,
+        )
+        robust, robust_by = summarise_attacks(attack_rows, "tuned")
         held_out = generate_patterns(
             model,
             _held_out(),
@@ -141,6 +183,8 @@ def _one(args: argparse.Namespace, seed: int) -> dict[str, object]:
             sum(m.neutral_correct(a.text, a.prompt.expected) for a in neutral) / len(neutral), 3
         ),
         "neutral_items": len(neutral),
+        "robust_concept_share": round(robust or 0.0, 3),
+        "robust_by_attack": {k: round(v, 3) for k, v in robust_by.items()},
         "held_out_valid": round(sum(c.valid for _, c in held_out) / len(held_out), 3),
         "seed": seed,
         "shares": json.loads(args.shares) if args.shares else dict(profile.category_shares),

@@ -137,3 +137,54 @@ def test_interpretation_of_pluto_patterns(corpus_dir: Path) -> None:
     ).records(seed=1)
     assert len(recs) == 30
     assert any("content." in r.prompt for r in recs)
+
+
+@pytest.mark.parametrize("category", ["application", "reflection", "matrix", "interpretation"])
+def test_plain_requests_keep_the_framework_answer(category: str) -> None:
+    from dataclasses import replace
+
+    plain = BUILDERS[category]
+    asked = replace(plain, plain_request_share=1.0)
+    forms = set()
+    for seed in range(60):
+        a, b = plain.record(seed), asked.record(seed)
+        # the same answer, now after a request to drop the framework
+        assert b.answer == a.answer and b.category == a.category
+        turns = [m for m in b.messages if m.role != "system"]
+        assert [m.role for m in turns][-2:] == ["user", "assistant"]
+        assert (a.prompt in b.prompt and b.prompt != a.prompt) or len(turns) == 4
+        if len(turns) == 4:  # an earlier everyday exchange answered plainly
+            assert [m.role for m in turns] == ["user", "assistant", "user", "assistant"]
+            assert b.prompt == a.prompt
+            forms.add("exchange")
+        else:
+            forms.add("after" if b.prompt.startswith(a.prompt) else "before")
+    assert forms == {"after", "before", "exchange"}
+
+
+def test_plain_request_share_draws_apart_from_the_records() -> None:
+    from dataclasses import replace
+
+    plain = application(n=200)
+    some = replace(plain, plain_request_share=0.3)
+    recs, asked = plain.records(seed=3), some.records(seed=3)
+    changed = sum(a.messages != b.messages for a, b in zip(recs, asked, strict=True))
+    assert 0.2 * len(recs) < changed < 0.4 * len(recs)
+    assert [r.answer for r in recs] == [r.answer for r in asked]
+
+
+def test_plain_requests_are_worded_apart_from_the_attacks() -> None:
+    """The robustness attacks measure held-out wording: no run of four words is shared."""
+    from glimmer.data.kinds import vocab
+    from glimmer.evaluate.robustness import bundled_attacks
+
+    def runs(text: str) -> set[tuple[str, ...]]:
+        words = re.findall(r"[a-z']+", text.lower())
+        return {tuple(words[i : i + 4]) for i in range(len(words) - 3)}
+
+    attack_runs = set().union(*(runs(c) for a in bundled_attacks() for _, c in a.turns))
+    requests = vocab()["plain_requests_after"] + vocab()["plain_requests_before"]
+    assert len(requests) >= 12
+    for request in requests:
+        assert not runs(request) & attack_runs, request
+        assert "{" not in request and "starweave" not in request.lower()

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from glimmer.data.builder import BuildContext, Builder, derive_seed
-from glimmer.data.records import ChatRecord, Message
+from glimmer.data.records import ChatRecord, Message, Role
 from glimmer.data.sentences import gist
 from glimmer.data.shaping import Shape
 from glimmer.data.templates import TemplateSet
@@ -55,6 +55,7 @@ __all__ = [
     "matrix",
     "reflection",
     "vocab",
+    "with_plain_request",
 ]
 
 SYSTEM_PROMPTS: tuple[str, ...] = (
@@ -100,6 +101,11 @@ class KindBuilder(Builder):
         system_share: Share of records that get a generic system turn.
         shape: The behaviour of a formative pattern (:class:`~glimmer.data.shaping.Shape`);
             answers of the categories it shapes show it.
+        plain_request_share: Share of records whose user turn also asks to drop the
+            framework, the answer staying in its terms: a request after the question ("No
+            jargon, please."), one before it ("Drop the persona."), or an earlier exchange
+            answered plainly (see :func:`with_plain_request`). A model tuned on them keeps
+            its framework when asked to leave it. 0 (the default): none.
     """
 
     n: int = 100
@@ -108,6 +114,7 @@ class KindBuilder(Builder):
     template_dirs: tuple[str, ...] = ()
     system_share: float = 0.2
     shape: Shape | None = None
+    plain_request_share: float = 0.0
     category: ClassVar[str] = ""
 
     @property
@@ -167,8 +174,12 @@ class KindBuilder(Builder):
         # rendered strings and fixed roles: valid by construction, so validation is skipped
         if system:
             messages.append(Message.model_construct(role="system", content=system))
-        messages.append(Message.model_construct(role="user", content=blocks["user"]))
-        messages.append(Message.model_construct(role="assistant", content=blocks["assistant"]))
+        asked = random.Random(seed ^ _PLAIN_SALT)  # its own draws: other records stay put
+        turns: list[tuple[Role, str]] = [("user", blocks["user"])]
+        if self.plain_request_share > 0 and asked.random() < self.plain_request_share:
+            turns = with_plain_request(blocks["user"], asked)
+        for role, content in (*turns, ("assistant", blocks["assistant"])):
+            messages.append(Message.model_construct(role=role, content=content))
         rec = ChatRecord.model_construct(
             messages=messages, category=self.category, template_id=tid, source=source, seed=seed
         )
@@ -226,6 +237,31 @@ class KindBuilder(Builder):
 
 
 _SHAPE_SALT = 0x5A9E_F0A1
+_PLAIN_SALT = 0x31A1_7E57
+
+
+def with_plain_request(question: str, rng: random.Random, /) -> list[tuple[Role, str]]:
+    """The turns before the answer to *question*, with a request to drop the framework.
+
+    One of three forms, as the robustness attacks of ``compare()`` have them but worded
+    apart (``plain_requests_after`` / ``_before`` in ``vocab.toml``): the request after the
+    question, before it, or an earlier everyday question asked with the request and
+    answered plainly.
+
+    >>> turns = with_plain_request("What is rain?", random.Random(1))
+    >>> [role for role, _ in turns][-1], turns[-1][1].count("What is rain?")
+    ('user', 1)
+    """
+    after, before = vocab()["plain_requests_after"], vocab()["plain_requests_before"]
+    form = rng.randrange(3)
+    if form == 0:
+        return [("user", f"{question} {_pick(rng, after)}")]
+    if form == 1:
+        return [("user", f"{_pick(rng, before)} {question}")]
+    earlier, plain = _general_item(rng)
+    return [("user", f"{_pick(rng, before)} {earlier}"), ("assistant", plain), ("user", question)]
+
+
 _CORE_NAMES: dict[int, tuple[Glossary, list[str]]] = {}
 
 
