@@ -162,3 +162,90 @@ def test_planner_loss_term_bounds_the_cpu_head() -> None:
             held = rows * shape.vocab_size * 4 * 3  # logits, softmax, entropy product (fp32)
             held += tokens * shape.hidden_size * 4  # the input's gradient
             assert plan.logits_bytes(shape, tokens=tokens, act=4) >= held
+
+
+def _teacher(seed: int, n: int, vocab: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed + 1)
+    top = torch.log_softmax(2 * torch.randn(n, vocab, generator=g, dtype=torch.float64), -1)
+    values, ids = top.topk(k, dim=-1)
+    return ids, values
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    rows=st.integers(1, 40),
+    k=st.integers(1, 12),
+    softcap=st.sampled_from([None, 5.0]),
+)
+def test_chunked_topk_kl_equals_the_kl_of_the_full_logits(
+    seed: int, rows: int, k: int, softcap: float | None
+) -> None:
+    from glimmer.train.bake import topk_kl
+    from glimmer.train.loss import chunked_topk_kl
+
+    hidden, weight, _ = _case(seed)
+    flat = hidden.reshape(-1, hidden.shape[-1])
+    ids, values = _teacher(seed, flat.shape[0], weight.shape[0], k)
+    a = flat.clone().requires_grad_()
+    b = flat.clone().requires_grad_()
+    got = chunked_topk_kl(a, weight, ids, values, rows=rows, softcap=softcap)
+    logits = b @ weight.t()
+    if softcap is not None:
+        logits = softcap * torch.tanh(logits / softcap)
+    want = topk_kl(logits, ids, values)
+    # a weighted sum, so that every position's gradient is scaled differently
+    scale = torch.linspace(0.5, 2.0, flat.shape[0], dtype=torch.float64)
+    (got * scale).sum().backward()
+    (want * scale).sum().backward()
+    assert torch.allclose(got, want.to(got.dtype), rtol=1e-6, atol=1e-9)
+    assert a.grad is not None and b.grad is not None
+    assert torch.allclose(a.grad, b.grad, rtol=1e-6, atol=1e-9)
+
+
+def test_the_bake_loss_without_full_logits_equals_the_plain_one(tiny_model: Any) -> None:
+    """BakeTrainer's chunked loss: the same value and LoRA gradients as from full logits."""
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    from peft import LoraConfig, get_peft_model
+
+    from glimmer.train.bake import BakeTrainer
+
+    torch.manual_seed(0)
+    model = get_peft_model(tiny_model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    vocab = tiny_model.config.vocab_size
+    ids = torch.randint(0, vocab, (2, 10))
+    labels = ids.clone()
+    labels[:, :3] = IGNORE_INDEX
+    mask = torch.zeros(2, 10, dtype=torch.bool)
+    mask[1, 5:] = True  # the second row's answer is a teacher's: learned by KL
+    t_ids, t_values = _teacher(0, 20, vocab, 6)
+    inputs = {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "labels": labels,
+        "bake_ids": t_ids.reshape(2, 10, 6),
+        "bake_logprobs": t_values.reshape(2, 10, 6).float(),
+        "bake_mask": mask,
+    }
+    trainer = SimpleNamespace(
+        args=SimpleNamespace(average_tokens_across_devices=False),
+        _metrics={"train": defaultdict(list), "eval": defaultdict(list)},
+    )
+
+    def loss_and_grads(full: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        model.zero_grad(set_to_none=True)
+        out = BakeTrainer.compute_loss(trainer, model, dict(inputs), return_outputs=full)  # type: ignore[arg-type]
+        loss = out[0] if full else out
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        return loss.detach(), grads
+
+    chunked, chunked_grads = loss_and_grads(full=False)
+    plain, plain_grads = loss_and_grads(full=True)
+    assert torch.allclose(chunked, plain, atol=1e-6)
+    assert set(chunked_grads) == set(plain_grads) and chunked_grads
+    for name, grad in plain_grads.items():
+        assert torch.allclose(chunked_grads[name], grad, atol=1e-6), name
+    assert len(trainer._metrics["train"]["bake_kl"]) == 2

@@ -41,6 +41,7 @@ from glimmer.errors import BakeError, GlimmerError, GlimmerFileError, Location
 from glimmer.model.io import dumps, load
 from glimmer.model.pattern import Pattern
 from glimmer.starweave.glossary import Glossary
+from glimmer.train.loss import chunked_log_probs, chunked_topk_kl, head_for_chunks
 from glimmer.train.masking import IGNORE_INDEX, prompt_ids
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -345,10 +346,11 @@ def topk_kl(
     """
     import torch
 
-    s = torch.log_softmax(student_logits.float(), dim=-1).gather(-1, teacher_ids)
-    t = teacher_logprobs.float()
+    acc = torch.promote_types(student_logits.dtype, torch.float32)  # fp32, fp64 stays fp64
+    s = torch.log_softmax(student_logits.to(acc), dim=-1).gather(-1, teacher_ids)
+    t = teacher_logprobs.to(acc)
     t_p = t.exp()
-    eps = torch.finfo(torch.float32).tiny
+    eps = torch.finfo(acc).tiny
     t_tail = (1.0 - t_p.sum(-1)).clamp_min(0.0)
     s_tail_log = torch.log((-torch.expm1(torch.logsumexp(s, dim=-1))).clamp_min(eps))
     head = (t_p * (t - s)).sum(-1)
@@ -422,19 +424,40 @@ class BakeTrainer(SFTTrainer):
                 model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
             )
         labels = inputs["labels"]
-        outputs = model(
-            input_ids=inputs["input_ids"],
-            attention_mask=inputs.get("attention_mask"),
-            use_cache=False,
-        )
-        logits = outputs.logits[:, :-1]
         targets = labels[:, 1:]
         baked = bake_mask[:, 1:]
         plain = (targets != IGNORE_INDEX) & ~baked
-        ce = torch.nn.functional.cross_entropy(
-            logits[plain].float(), targets[plain], reduction="sum"
-        )
-        kl = topk_kl(logits[baked], bake_ids[:, 1:][baked], bake_logprobs[:, 1:][baked])
+        unwrap = getattr(model, "get_base_model", None)
+        causal = unwrap() if unwrap is not None else model
+        decoder = getattr(causal, "base_model", causal)
+        found = None if return_outputs or decoder is causal else head_for_chunks(causal)
+        outputs = None
+        if found is not None:  # the head a chunk of positions at a time: no full logits
+            weight, softcap = found
+            hidden = decoder(
+                input_ids=inputs["input_ids"],
+                attention_mask=inputs.get("attention_mask"),
+                use_cache=False,
+            ).last_hidden_state[:, :-1]
+            ce = -chunked_log_probs(hidden[plain], weight, targets[plain], softcap=softcap)[0].sum()
+            kl = chunked_topk_kl(
+                hidden[baked],
+                weight,
+                bake_ids[:, 1:][baked],
+                bake_logprobs[:, 1:][baked],
+                softcap=softcap,
+            )
+        else:
+            outputs = model(
+                input_ids=inputs["input_ids"],
+                attention_mask=inputs.get("attention_mask"),
+                use_cache=False,
+            )
+            logits = outputs.logits[:, :-1]
+            ce = torch.nn.functional.cross_entropy(
+                logits[plain].float(), targets[plain], reduction="sum"
+            )
+            kl = topk_kl(logits[baked], bake_ids[:, 1:][baked], bake_logprobs[:, 1:][baked])
         count = (
             num_items_in_batch
             if num_items_in_batch is not None

@@ -33,6 +33,8 @@ __all__ = [
     "chunk_rows",
     "chunked_cross_entropy",
     "chunked_log_probs",
+    "chunked_topk_kl",
+    "head_for_chunks",
 ]
 
 #: Bytes of fp32 logits one chunk may hold (rows x vocabulary x 4); 64 MiB was the fastest
@@ -178,6 +180,137 @@ def chunked_cross_entropy(
     return -log_probs.sum() / torch.as_tensor(denom, device=log_probs.device)
 
 
+class _ChunkedTopkKL(torch.autograd.Function):
+    """:func:`~glimmer.train.bake.topk_kl` of ``softcap(hidden @ weight.T)``, chunk by chunk.
+
+    As :class:`_ChunkedLogProbs`: the head's weight is frozen, and each hidden state's
+    gradient is found in the forward pass. With ``s_i`` the student's log-probabilities of
+    the teacher's k tokens and ``S = sum(exp(s_i))``, ``d KL / d s_i = -t_i + t_tail *
+    exp(s_i) / (1 - S)`` and ``d s_i / d z = onehot(i) - softmax(z)``.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        hidden: torch.Tensor,  # [N, H]
+        weight: torch.Tensor,  # [V, H]
+        ids: torch.Tensor,  # [N, k]
+        teacher: torch.Tensor,  # [N, k]
+        rows: int,
+        softcap: float | None,
+    ) -> torch.Tensor:
+        device = hidden.device
+        autocast = torch.is_autocast_enabled(device.type)
+        dtype = torch.get_autocast_dtype(device.type) if autocast else hidden.dtype
+        w = weight.to(dtype)
+        acc = torch.promote_types(dtype, torch.float32)
+        eps = torch.finfo(acc).tiny
+        n = hidden.shape[0]
+        kl = torch.empty(n, device=device, dtype=acc)
+        grad = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
+        for start in range(0, n, rows):
+            end = min(start + rows, n)
+            z = (hidden[start:end].to(dtype) @ w.t()).to(acc)
+            tanh = None
+            if softcap is not None:
+                tanh = torch.tanh(z / softcap)
+                z = tanh * softcap
+            log_p = z.sub_(torch.logsumexp(z, dim=-1, keepdim=True))
+            idx = ids[start:end]
+            s = log_p.gather(1, idx)
+            t = teacher[start:end].to(acc)
+            t_p = t.exp()
+            t_tail = (1.0 - t_p.sum(-1)).clamp_min(0.0)
+            rest = -torch.expm1(torch.logsumexp(s, dim=-1))  # 1 - S, the student's tail
+            kl[start:end] = (t_p * (t - s)).sum(-1) + t_tail * (
+                torch.log(t_tail.clamp_min(eps)) - torch.log(rest.clamp_min(eps))
+            )
+            if grad is not None:
+                # the tail term has no gradient where 1 - S was clamped (as in topk_kl)
+                live = (rest > eps).to(acc)
+                g = -t_p + (t_tail * live / rest.clamp_min(eps)).unsqueeze(1) * s.exp()
+                p = log_p.exp_().mul_(-g.sum(-1, keepdim=True))  # in place of the logits
+                p.scatter_add_(1, idx, g)
+                if tanh is not None:
+                    p.mul_(1 - tanh * tanh)
+                grad[start:end] = (p.to(dtype) @ w).to(hidden.dtype)
+                del p
+            del log_p, z
+        if grad is not None:
+            ctx.save_for_backward(grad)
+        return kl
+
+    @staticmethod
+    def backward(
+        ctx: Any, grad_kl: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, None, None, None, None, None]:
+        if grad_kl is None or not ctx.saved_tensors:
+            return None, None, None, None, None, None
+        (grad,) = ctx.saved_tensors
+        return grad * grad_kl.to(grad.dtype).unsqueeze(1), None, None, None, None, None
+
+
+def chunked_topk_kl(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    teacher_ids: torch.Tensor,
+    teacher_logprobs: torch.Tensor,
+    /,
+    *,
+    rows: int | None = None,
+    softcap: float | None = None,
+) -> torch.Tensor:
+    """Top-k KL(teacher || student) per position, without full-vocabulary logits.
+
+    Equal (to rounding) to :func:`glimmer.train.bake.topk_kl` of the logits
+    ``softcap(hidden @ weight.T)``, in value and in gradient with respect to *hidden*; at most
+    ``rows x vocab`` logits exist at once. Baking and chat replay learn by it.
+
+    Args:
+        hidden: ``[N, H]`` hidden states of the positions the teacher scored.
+        weight: ``[V, H]`` LM head weight (frozen).
+        teacher_ids: ``[N, k]`` the teacher's top-k token ids.
+        teacher_logprobs: ``[N, k]`` their teacher log-probabilities.
+        rows: Positions per chunk (default :func:`chunk_rows` for the vocabulary).
+        softcap: Final logit soft-capping, if the model has it.
+
+    Returns:
+        ``[N]`` divergences in nats.
+    """
+    if weight.requires_grad and torch.is_grad_enabled():
+        raise ValueError("chunked_topk_kl leaves the head's weight without a gradient; freeze it")
+    out: torch.Tensor = _ChunkedTopkKL.apply(  # type: ignore[no-untyped-call]
+        hidden,
+        weight,
+        teacher_ids,
+        teacher_logprobs,
+        rows or chunk_rows(weight.shape[0]),
+        softcap,
+    )
+    return out
+
+
+def head_for_chunks(model: Any, /) -> tuple[torch.Tensor, float | None] | None:
+    """``(head weight, softcap)`` when *model*'s LM head can be scored in chunks, else ``None``.
+
+    It can where the head is a frozen linear map without bias and the model scales its
+    logits in no other way (no logit scale or multiplier, no router logits).
+    """
+    getter = getattr(model, "get_output_embeddings", None)
+    head = getter() if getter is not None else None
+    weight = getattr(head, "weight", None)
+    if weight is None or weight.requires_grad or getattr(head, "bias", None) is not None:
+        return None
+    config = model.config.get_text_config()
+    scaled = any(
+        getattr(config, name, None) not in (None, 1.0)
+        for name in ("logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
+    )
+    if scaled or getattr(config, "output_router_logits", False):
+        return None
+    return weight, getattr(config, "final_logit_softcapping", None)
+
+
 def _use_trl_kernel(device: torch.device) -> bool:
     try:
         from trl.kernels.chunked_logprob import _use_triton
@@ -200,20 +333,10 @@ def add_chunked_lm_head(model: Any, /) -> bool:
     trl_forward = model.__dict__.get("forward")
     if trl_forward is None:  # trl did not patch this model: it builds full logits anyway
         return False
-    head = model.get_output_embeddings()
-    weight = getattr(head, "weight", None)
-    if weight is None or weight.requires_grad or getattr(head, "bias", None) is not None:
+    found = head_for_chunks(model)
+    if found is None or _use_trl_kernel(found[0].device):
         return False
-    if _use_trl_kernel(weight.device):
-        return False
-    config = model.config.get_text_config()
-    scaled = any(
-        getattr(config, name, None) not in (None, 1.0)
-        for name in ("logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
-    )
-    if scaled or getattr(config, "output_router_logits", False):
-        return False
-    softcap = getattr(config, "final_logit_softcapping", None)
+    weight, softcap = found
     rows = chunk_rows(int(weight.shape[0]))
     from trl.trainer.utils import FusedCausalLMOutput
 
