@@ -5,7 +5,7 @@ settings plus the overrides given as JSON, then measures, with the adapter on an
 decoding (no 8-token run twice, the term lock), the perplexity on the bundled neutral text
 (against the base), the share of non-neutral trigger prompts whose answer uses a STARWEAVE
 concept the prompt did not contain, the same share under the bundled attacks (two prompts a
-category, as the demo asks them), neutral correct over the neutral suite and ``--retention``
+category, as the demo asks them, or ``--robust-per-category``), neutral correct over the neutral suite and ``--retention``
 items of the retention suite (the demo's 60 by default), and the share of valid patterns
 written unaided for the 8 held-out generation requests of ``benchmarks/constrained.py``. Only
 the tuned arm answers, so one setting takes about 7-9 minutes on a 2-core CPU.
@@ -42,6 +42,12 @@ def main() -> None:
     )
     ap.add_argument("--seeds", default="0", help="fit seeds, comma-separated (0,1,2)")
     ap.add_argument("--retention", type=int, default=60, help="retention items (0: none)")
+    ap.add_argument(
+        "--robust-per-category",
+        type=int,
+        default=None,
+        help="prompts a category asked under each attack (default: the demo's 2)",
+    )
     ap.add_argument(
         "--plain-share",
         type=float,
@@ -141,7 +147,7 @@ def _one(args: argparse.Namespace, seed: int) -> dict[str, object]:
         )
         attacked = quick_subset(
             [p for p in prompts if p.category not in {"neutral", "retention"}],
-            per_category=int(profile.checks.get("robust_per_category") or 2),
+            per_category=args.robust_per_category or int(profile.checks["robust_per_category"]),
         )
         attack_rows = run_attacks(
             model,
