@@ -182,7 +182,7 @@ def test_compare_end_to_end_on_a_tiny_model(
     # the prompted arm saw the bundled example pattern in its system prompt
     assert result.prompt_pattern == "starweave-seed.glimmer"
     # a loaded model is used where and as it is, and the report says so
-    assert result.settings["device"] == "cpu float32"
+    assert result.settings["device"] == "cpu fp32"
 
 
 def test_compare_loads_a_named_model_in_the_precision_asked(

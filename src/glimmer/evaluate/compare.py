@@ -457,22 +457,22 @@ def _load_arms(
         from glimmer.train.device import choose_device
         from glimmer.train.models import load_model
 
+        # "auto" never gives fp16 on a CPU: bf16 where it measured faster, else fp32
         choice = choose_device(precision=None if precision == "auto" else precision)  # type: ignore[arg-type]
-        # a CPU keeps fp32 weights unless bf16 was chosen (measured faster, or asked for)
-        dtype = "fp32" if choice.use_cpu and choice.precision == "fp16" else choice.precision
         model, tok = load_model(
-            str(base), dtype=dtype, device=None if choice.use_cpu else choice.device
+            str(base), dtype=choice.precision, device=None if choice.use_cpu else choice.device
         )
-        placed = f"{choice.device} {dtype}"
+        placed = f"{choice.device} {choice.precision}"
     else:
         model, tok = base, tokenizer
         if tok is None:
             raise ValueError("pass tokenizer= with a loaded model")
         first = next(model.parameters(), None)
+        short = {"torch.float32": "fp32", "torch.bfloat16": "bf16", "torch.float16": "fp16"}
         placed = (
             "as loaded"
             if first is None
-            else f"{first.device.type} {first.dtype}".replace("torch.", "")
+            else f"{first.device.type} {short.get(str(first.dtype), str(first.dtype))}"
         )
     if adapters[0] is not None:
         from peft import PeftModel
