@@ -110,3 +110,13 @@ def small_index() -> ConceptIndex:
             ),
         ]
     )
+
+
+@pytest.fixture
+def tiny_on_disk(tiny_model: Any, tiny_tokenizer: Any, tiny_peft: Any, tmp_path: Any) -> Any:
+    """``(model folder, adapter folder)``: the tiny model, its tokenizer and adapter saved."""
+    model_dir, adapter = tmp_path / "model", tmp_path / "adapter"
+    tiny_model.save_pretrained(model_dir)
+    tiny_tokenizer.save_pretrained(model_dir)
+    tiny_peft.save_pretrained(adapter)
+    return model_dir, adapter

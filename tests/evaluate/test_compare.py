@@ -15,6 +15,16 @@ from glimmer.evaluate.metrics import ConceptIndex
 from glimmer.evaluate.suites import TriggerPrompt
 from glimmer.train.result import FitResult
 
+#: compare() with only the three arms' answers and figures: every extra check off.
+BARE: dict[str, Any] = {
+    "progress": False,
+    "semantic": False,
+    "retention": False,
+    "robustness": False,
+    "drift": False,
+    "constrained": False,
+}
+
 PROMPTS = [
     TriggerPrompt("generation", "Write a pattern for a lighthouse.", id="g"),
     TriggerPrompt("application", "What is STARWEAVE friendship?", id="a"),
@@ -185,25 +195,17 @@ def test_compare_end_to_end_on_a_tiny_model(
     assert result.settings["device"] == "cpu fp32"
 
 
-def test_compare_loads_a_named_model_in_the_precision_asked(
-    tiny_model: Any, tiny_tokenizer: Any, tiny_peft: Any, tmp_path: Path
-) -> None:
-    folder = tmp_path / "base"
-    tiny_model.save_pretrained(folder)
-    tiny_tokenizer.save_pretrained(folder)
-    adapter = tmp_path / "adapter"
-    tiny_peft.save_pretrained(adapter)
-    kwargs: dict[str, Any] = {
-        "max_new_tokens": 3,
-        "semantic": False,
-        "progress": False,
-        "neutral_text": "the moon is a pattern of light",
-        "retention": False,
-        "robustness": False,
-        "drift": False,
-        "constrained": False,
-    }
-    result = compare(str(folder), adapter, PROMPTS, precision="bf16", **kwargs)
+def test_compare_loads_a_named_model_in_the_precision_asked(tiny_on_disk: Any) -> None:
+    folder, adapter = tiny_on_disk
+    result = compare(
+        str(folder),
+        adapter,
+        PROMPTS,
+        precision="bf16",
+        max_new_tokens=3,
+        neutral_text="the moon is a pattern of light",
+        **BARE,
+    )
     assert result.settings["device"] == "cpu bf16"
     assert all(r.answers["tuned"].n_tokens <= 3 for r in result.rows)
     assert result.summary["tuned"].perplexity is not None
@@ -240,16 +242,10 @@ def test_compare_refuses_a_no_repeat_run_of_one_or_below_zero(
     assert info.value.code == "G656"
 
 
-def test_cli_compare_writes_report_and_json(
-    tiny_model: Any, tiny_tokenizer: Any, tiny_peft: Any, tmp_path: Path
-) -> None:
+def test_cli_compare_writes_report_and_json(tiny_on_disk: Any, tmp_path: Path) -> None:
     from glimmer.cli import app
 
-    model_dir = tmp_path / "model"
-    tiny_model.save_pretrained(model_dir)
-    tiny_tokenizer.save_pretrained(model_dir)
-    adapter = tmp_path / "adapter"
-    tiny_peft.save_pretrained(adapter)
+    model_dir, adapter = tiny_on_disk
     suite = tmp_path / "s.jsonl"
     suite.write_text(
         '{"category": "reflection", "prompt": "How do you rest?"}\n'
@@ -287,19 +283,17 @@ def test_compare_reads_the_fit_result_it_is_given(
         config={"learning_rate": 0.001, "lora_target_modules": ["q_proj", "v_proj"]},
     )
     fr.save(tmp_path)
-    kwargs: dict[str, Any] = dict(
-        tokenizer=tiny_tokenizer,
-        progress=False,
-        max_new_tokens=2,
-        retention=False,
-        robustness=False,
-        drift=False,
-        constrained=False,
-        semantic=False,
-    )
     prompts = [TriggerPrompt("reflection", "How do you rest?", id="r1")]
     for given in (fr, tmp_path, tmp_path / "fit_result.json", json.loads(fr.model_dump_json())):
-        result = compare(tiny_peft, None, prompts, fit_result=given, **kwargs)
+        result = compare(
+            tiny_peft,
+            None,
+            prompts,
+            fit_result=given,
+            tokenizer=tiny_tokenizer,
+            max_new_tokens=2,
+            **BARE,
+        )
         assert result.fit == fr
     again = Comparison.from_json(result.to_json())
     assert again.fit is not None and [p.loss for p in again.fit.train_loss] == [2.5, 1.5]
