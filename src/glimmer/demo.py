@@ -66,7 +66,6 @@ _BUDGETS_FULL = {
     "reflection": 96,
     "matrix": 96,
     "neutral": 32,
-    "attack": 48,
     "drift": 32,
 }
 _BUDGETS_QUICK = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -217,3 +218,58 @@ def test_a_retention_sample_keeps_every_kind_and_the_file_order(n: int) -> None:
     assert positions == sorted(positions)
     kinds = {kind[r.id] for r in sample}
     assert len(kinds) == min(n, len(set(kind.values())))
+
+
+def test_attacked_prompts_get_their_categorys_budget(
+    tiny_model: Any, tiny_tokenizer: Any, small_index: ConceptIndex
+) -> None:
+    """An attacked answer is as long as the same prompt's unattacked one may be: a shorter
+    budget would cut answers before their first concept and count them as plain."""
+    from glimmer.evaluate.chat import answer_chats
+    from glimmer.evaluate.robustness import ArmSpec, run_attacks
+    from glimmer.evaluate.suites import TriggerPrompt
+
+    convs = [[{"role": "user", "content": "What is a river?"}]] * 2
+    replies = answer_chats(tiny_model, tiny_tokenizer, convs, max_new_tokens=[2, 7])
+    assert [(r.n_tokens, r.ended) for r in replies] == [(2, False), (7, False)]
+
+    asked: list[Any] = []
+
+    @dataclass(frozen=True)
+    class Spy(ArmSpec):
+        def answer(self, model: Any, tokenizer: Any, conversations: Any, /, **settings: Any) -> Any:
+            asked.append(settings["max_new_tokens"])
+            return super().answer(model, tokenizer, conversations, **settings)
+
+    prompts = [
+        TriggerPrompt("application", "What is a river?", id="a"),
+        TriggerPrompt("reflection", "How do you rest?", id="r"),
+        TriggerPrompt("neutral", "What is 2 and 2?", ("4",), id="n"),
+    ]
+    attacks = bundled_attacks()[:2]
+    rows = run_attacks(
+        tiny_model,
+        tiny_tokenizer,
+        prompts,
+        attacks,
+        {"tuned": Spy()},
+        index=small_index,
+        max_new_tokens={"application": 3, "reflection": 5},
+    )
+    assert [(r.id, r.attack) for r in rows] == [
+        ("a", "suffix"),
+        ("a", "role-break"),
+        ("r", "suffix"),
+        ("r", "role-break"),
+    ]
+    assert asked == [[3, 3, 5, 5]]
+    run_attacks(
+        tiny_model,
+        tiny_tokenizer,
+        prompts,
+        attacks,
+        {"tuned": Spy()},
+        index=small_index,
+        max_new_tokens=4,
+    )
+    assert asked[-1] == [4, 4, 4, 4]

@@ -56,15 +56,15 @@ def answer_chats(
     adapter: bool | None = None,
     system: str | None = None,
     system_role: bool = True,
-    max_new_tokens: int = 64,
+    max_new_tokens: int | Sequence[int] = 64,
     batch_size: int = 8,
     no_repeat_ngram: int = 0,
     term_lock: Any | None = None,
 ) -> list[ChatAnswer]:
     """The assistant's next turn for every conversation, in the order given (greedy).
 
-    *no_repeat_ngram* and *term_lock* are :func:`~glimmer.evaluate.generate.answer_texts`'
-    settings.
+    *max_new_tokens* is one budget or one per conversation; *no_repeat_ngram* and
+    *term_lock* are :func:`~glimmer.evaluate.generate.answer_texts`' settings.
     """
     from glimmer.evaluate.generate import answer_texts
 
@@ -75,7 +75,9 @@ def answer_chats(
         model,
         tokenizer,
         texts,
-        [max_new_tokens] * len(texts),
+        [max_new_tokens] * len(texts)
+        if isinstance(max_new_tokens, int)
+        else [int(n) for n in max_new_tokens],
         adapter=adapter,
         batch_size=batch_size,
         no_repeat_ngram=no_repeat_ngram,

@@ -162,7 +162,7 @@ def run_checks(
     robustness: bool | Sequence[Attack] = True,
     robust_per_category: int | None = None,
     drift: bool | Sequence[Conversation] = True,
-    attack_tokens: int = 64,
+    attack_tokens: int | Mapping[str, int] = 64,
     drift_tokens: int = 48,
     extra_adapters: Sequence[str] = (),
     score_tuned: ArmScorer | None = None,

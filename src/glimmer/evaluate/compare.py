@@ -271,7 +271,9 @@ def compare(
         fit_result: The :class:`~glimmer.train.result.FitResult` (its JSON file or folder, or
             its JSON as a dict) whose loss curves and settings the report shows.
         max_new_tokens: One budget or one per category (defaults: see
-            :data:`glimmer.evaluate.generate.DEFAULT_MAX_NEW_TOKENS`).
+            :data:`glimmer.evaluate.generate.DEFAULT_MAX_NEW_TOKENS`); the attacked prompts
+            get their category's (an ``attack`` key: that one for all of them), the drift
+            turns ``drift`` (48).
         batch_size: Prompts per generation batch.
         do_sample: Sample (seeded) instead of greedy decoding.
         seed: The sampling seed.
@@ -397,7 +399,13 @@ def compare(
         robustness=robustness,
         robust_per_category=robust_per_category,
         drift=drift,
-        attack_tokens=int(budget_of("attack", 64)),
+        # each attacked prompt gets its category's budget, as unattacked (an ``attack`` key
+        # gives them all one): a shorter one cut answers before their first concept
+        attack_tokens=(
+            int(budgets["attack"])
+            if isinstance(budgets, Mapping) and "attack" in budgets
+            else budgets
+        ),
         drift_tokens=int(budget_of("drift", 48)),
         extra_adapters=[str(a) for a in adapters[1:]],
         score_tuned=lambda p, answers: score_comparison(p, {"tuned": answers}, index=index).summary[

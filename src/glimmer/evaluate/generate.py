@@ -29,6 +29,7 @@ __all__ = [
     "AnswerNoRepeat",
     "adapter_state",
     "answer_texts",
+    "category_budget",
     "chat_text",
     "generate",
     "score_text",
@@ -194,7 +195,12 @@ def supports_system_role(tokenizer: Any, /) -> bool:
     return True
 
 
-def _budget(category: str, max_new_tokens: int | Mapping[str, int]) -> int:
+def category_budget(category: str, max_new_tokens: int | Mapping[str, int], /) -> int:
+    """The new-token budget of a *category*'s answers: one budget for all, or its own.
+
+    >>> category_budget("matrix", {"generation": 384}), category_budget("matrix", 32)
+    (160, 32)
+    """
     if isinstance(max_new_tokens, int):
         return max_new_tokens
     return int(max_new_tokens.get(category, _FALLBACK_MAX_NEW_TOKENS))
@@ -280,7 +286,7 @@ def generate(
             model,
             tokenizer,
             texts,
-            [_budget(p.category, max_new_tokens) for p in prompts],
+            [category_budget(p.category, max_new_tokens) for p in prompts],
             adapter=adapter,
             batch_size=batch_size,
             do_sample=do_sample,

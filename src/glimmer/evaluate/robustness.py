@@ -196,14 +196,22 @@ def run_attacks(
     index: ConceptIndex,
     framework: str = "STARWEAVE",
     system_role: bool = True,
-    max_new_tokens: int = 64,
+    max_new_tokens: int | Mapping[str, int] = 64,
     batch_size: int = 8,
     no_repeat_ngram: int = 0,
     term_lock: Any | None = None,
     seconds: dict[str, float] | None = None,
 ) -> list[AttackRow]:
-    """Every non-neutral prompt under every attack, answered by every arm."""
+    """Every non-neutral prompt under every attack, answered by every arm.
+
+    *max_new_tokens* is one budget, or one per category as :func:`compare` gives its
+    unattacked answers: an answer that names its first concept after the budget ends is
+    counted as one without, so only the same budget makes the attacked share comparable
+    with the unattacked one.
+    """
     import time
+
+    from glimmer.evaluate.generate import category_budget
 
     pairs = [(p, a) for p in prompts if p.category != "neutral" for a in attacks]
     convs = [a.messages(p.prompt, framework=framework) for p, a in pairs]
@@ -211,6 +219,7 @@ def run_attacks(
         AttackRow(id=p.id, category=p.category, attack=a.id, prompt=p.prompt, answers={})
         for p, a in pairs
     ]
+    budgets = [category_budget(p.category, max_new_tokens) for p, _ in pairs]
     for arm, spec in arms.items():
         t = time.perf_counter()
         answers = spec.answer(
@@ -218,7 +227,7 @@ def run_attacks(
             tokenizer,
             convs,
             system_role=system_role,
-            max_new_tokens=max_new_tokens,
+            max_new_tokens=budgets,
             batch_size=batch_size,
             no_repeat_ngram=no_repeat_ngram,
             term_lock=term_lock,
