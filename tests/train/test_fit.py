@@ -377,3 +377,41 @@ def test_fit_steps_around_the_trainer(
     with pytest.raises(FitOutputError):  # the run is there now: not overwritten unasked
         fit(data_dir, model=str(tiny_checkpoint), output_dir=out, **FAST)
     assert len(made) == 1
+
+
+@pytest.mark.parametrize(
+    ("precision", "method", "held_in"),
+    [("bf16", "lora", "bfloat16"), ("fp32", "lora", "float32"), ("bf16", "full", "float32")],
+)
+def test_the_frozen_base_is_held_in_the_precision_the_run_computes_in(
+    tiny_checkpoint: Path, precision: str, method: str, held_in: str
+) -> None:
+    """On a CPU in bf16 the base weights are loaded in bf16, so autocast has no fp32 copy
+    to cast each step; full fine-tuning keeps fp32 master weights."""
+    from glimmer.train.config import FitConfig
+    from glimmer.train.device import Hardware, decide
+    from glimmer.train.fit import _load
+
+    choice = decide(Hardware(backend="cpu"), precision=precision)  # type: ignore[arg-type]
+    cfg = FitConfig.from_overrides(model=str(tiny_checkpoint), method=method, **FAST)
+    run = _load(cfg, choice, n_rows=8)
+    assert {str(p.dtype).removeprefix("torch.") for p in run.net.parameters()} == {held_in}
+
+
+def test_a_bf16_fit_on_the_cpu_keeps_fp32_adapters(
+    tiny_checkpoint: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    result = fit(
+        data_dir,
+        model=str(tiny_checkpoint),
+        output_dir=tmp_path / "out",
+        max_steps=4,
+        precision="bf16",
+        **FAST,
+    )
+    assert result.device["precision"] == "bf16"
+    assert all(p.loss == p.loss and p.loss > 0 for p in result.train_loss)  # finite, learned
+    tensors = _adapter_tensors(Path(result.adapter_path))
+    assert tensors and {t.dtype for t in tensors.values()} == {torch.float32}

@@ -142,10 +142,11 @@ def _ram_bytes() -> int | None:
 def measure_cpu_bf16_speedup(hidden: int = 576, tokens: int = 512, pairs: int = 5) -> float:
     """Time a LoRA-shaped block forward and backward in fp32 and under bf16 autocast.
 
-    The block is what LoRA training runs: frozen fp32 linear layers (an MLP and an output
-    projection) with a trainable low-rank path, autocast casting the weights each step.
-    fp32 and bf16 runs alternate and the medians are compared, so a busy machine skews
-    both alike.
+    The block is what LoRA training runs: frozen linear layers (an MLP and an output
+    projection) with a trainable fp32 low-rank path; the frozen weights are held in the
+    precision of the run (``fit`` loads the base in bf16 when it trains in bf16, so autocast
+    casts no weight). fp32 and bf16 runs alternate and the medians are compared, so a busy
+    machine skews both alike.
 
     Returns:
         fp32 time / bf16 time: above 1 when bf16 autocast is faster on this CPU.
@@ -163,12 +164,15 @@ def measure_cpu_bf16_speedup(hidden: int = 576, tokens: int = 512, pairs: int = 
     x = torch.randn(tokens, hidden, generator=gen)
     linear = torch.nn.functional.linear
 
+    held = {False: (up, down, head), True: tuple(w.bfloat16() for w in (up, down, head))}
+
     def step(bf16: bool) -> float:
+        w_up, w_down, w_head = held[bf16]
         start = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            h = linear(x, up) + linear(linear(x, lora_a), lora_b)
-            h = linear(torch.nn.functional.silu(h), down)
-            y = linear(h, head).float().logsumexp(-1).mean()
+            h = linear(x, w_up) + linear(linear(x, lora_a), lora_b)
+            h = linear(torch.nn.functional.silu(h), w_down)
+            y = linear(h, w_head).float().logsumexp(-1).mean()
         y.backward()  # type: ignore[no-untyped-call]
         return time.perf_counter() - start
 
