@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 
@@ -185,6 +186,24 @@ def test_plain_requests_are_worded_apart_from_the_attacks() -> None:
     attack_runs = set().union(*(runs(c) for a in bundled_attacks() for _, c in a.turns))
     requests = vocab()["plain_requests_after"] + vocab()["plain_requests_before"]
     assert len(requests) >= 12
-    for request in requests:
+    exchanges = vocab()["plain_exchanges"]
+    assert len(exchanges) >= 10
+    for request in [*requests, *(turn for pair in exchanges for turn in pair)]:
         assert not runs(request) & attack_runs, request
         assert "{" not in request and "starweave" not in request.lower()
+    # the attack's own earlier question is not among them
+    attack_questions = {c.lower() for a in bundled_attacks() for _, c in a.turns}
+    assert not any(q.lower() in c for q, _ in exchanges for c in attack_questions)
+
+
+def test_an_earlier_plain_exchange_is_half_the_requests_and_often_a_description() -> None:
+    """The form a tuned model held least (an earlier turn answered plainly) is drawn most."""
+    from glimmer.data.kinds import vocab, with_plain_request
+
+    described = {q for q, _ in vocab()["plain_exchanges"]}
+    turns = [with_plain_request("What is rain?", random.Random(s)) for s in range(400)]
+    exchanges = [t for t in turns if len(t) == 3]
+    assert 0.4 < len(exchanges) / len(turns) < 0.6
+    with_description = [t for t in exchanges if any(q in t[0][1] for q in described)]
+    assert 0.35 < len(with_description) / len(exchanges) < 0.65
+    assert all(t[-1] == ("user", "What is rain?") for t in exchanges)

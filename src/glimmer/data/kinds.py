@@ -244,21 +244,23 @@ def with_plain_request(question: str, rng: random.Random, /) -> list[tuple[Role,
     """The turns before the answer to *question*, with a request to drop the framework.
 
     One of three forms, as the robustness attacks of ``compare()`` have them but worded
-    apart (``plain_requests_after`` / ``_before`` in ``vocab.toml``): the request after the
-    question, before it, or an earlier everyday question asked with the request and
-    answered plainly.
+    apart (``plain_requests_after`` / ``_before`` / ``plain_exchanges`` in ``vocab.toml``):
+    the request after the question (a quarter of the time), before it (a quarter), or an
+    earlier everyday question asked with the request and answered plainly (half: a sum or
+    a fact, or a described thing); the earlier exchange is the form a tuned model held
+    least.
 
     >>> turns = with_plain_request("What is rain?", random.Random(1))
     >>> [role for role, _ in turns][-1], turns[-1][1].count("What is rain?")
     ('user', 1)
     """
     after, before = vocab()["plain_requests_after"], vocab()["plain_requests_before"]
-    form = rng.randrange(3)
+    form = rng.randrange(4)
     if form == 0:
         return [("user", f"{question} {_pick(rng, after)}")]
     if form == 1:
         return [("user", f"{_pick(rng, before)} {question}")]
-    earlier, plain = _general_item(rng)
+    earlier, plain = _general_item(rng) if form == 2 else _pick(rng, vocab()["plain_exchanges"])
     return [("user", f"{_pick(rng, before)} {earlier}"), ("assistant", plain), ("user", question)]
 
 
