@@ -156,7 +156,7 @@ def _one(args: argparse.Namespace, seed: int) -> dict[str, object]:
             bundled_attacks(),
             {"tuned": ArmSpec(adapter=True)},
             index=index,
-            max_new_tokens=profile.max_new_tokens.get("attack", profile.max_new_tokens),
+            max_new_tokens=profile.max_new_tokens,
             batch_size=16,
             no_repeat_ngram=int(profile.checks.get("no_repeat_ngram", 0)),
             term_lock=lock,

@@ -248,29 +248,24 @@ def test_attacked_prompts_get_their_categorys_budget(
         TriggerPrompt("neutral", "What is 2 and 2?", ("4",), id="n"),
     ]
     attacks = bundled_attacks()[:2]
-    rows = run_attacks(
-        tiny_model,
-        tiny_tokenizer,
-        prompts,
-        attacks,
-        {"tuned": Spy()},
-        index=small_index,
-        max_new_tokens={"application": 3, "reflection": 5},
-    )
-    assert [(r.id, r.attack) for r in rows] == [
-        ("a", "suffix"),
-        ("a", "role-break"),
-        ("r", "suffix"),
-        ("r", "role-break"),
-    ]
-    assert asked == [[3, 3, 5, 5]]
-    run_attacks(
-        tiny_model,
-        tiny_tokenizer,
-        prompts,
-        attacks,
-        {"tuned": Spy()},
-        index=small_index,
-        max_new_tokens=4,
-    )
-    assert asked[-1] == [4, 4, 4, 4]
+    for budgets, want in [
+        ({"application": 3, "reflection": 5}, [3, 3, 5, 5]),
+        (4, [4, 4, 4, 4]),
+        ({"application": 3, "reflection": 5, "attack": 2}, [2, 2, 2, 2]),  # one for all
+    ]:
+        rows = run_attacks(
+            tiny_model,
+            tiny_tokenizer,
+            prompts,
+            attacks,
+            {"tuned": Spy()},
+            index=small_index,
+            max_new_tokens=budgets,
+        )
+        assert [(r.id, r.attack) for r in rows] == [
+            ("a", "suffix"),
+            ("a", "role-break"),
+            ("r", "suffix"),
+            ("r", "role-break"),
+        ]
+        assert asked[-1] == want

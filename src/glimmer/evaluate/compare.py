@@ -399,13 +399,7 @@ def compare(
         robustness=robustness,
         robust_per_category=robust_per_category,
         drift=drift,
-        # each attacked prompt gets its category's budget, as unattacked (an ``attack`` key
-        # gives them all one): a shorter one cut answers before their first concept
-        attack_tokens=(
-            int(budgets["attack"])
-            if isinstance(budgets, Mapping) and "attack" in budgets
-            else budgets
-        ),
+        attack_tokens=budgets,  # each category's, as unattacked (run_attacks)
         drift_tokens=int(budget_of("drift", 48)),
         extra_adapters=[str(a) for a in adapters[1:]],
         score_tuned=lambda p, answers: score_comparison(p, {"tuned": answers}, index=index).summary[

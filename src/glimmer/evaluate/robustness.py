@@ -205,9 +205,9 @@ def run_attacks(
     """Every non-neutral prompt under every attack, answered by every arm.
 
     *max_new_tokens* is one budget, or one per category as :func:`compare` gives its
-    unattacked answers: an answer that names its first concept after the budget ends is
-    counted as one without, so only the same budget makes the attacked share comparable
-    with the unattacked one.
+    unattacked answers (an ``attack`` key: that one for every attacked prompt): an answer
+    that names its first concept after the budget ends is counted as one without, so only
+    the same budget makes the attacked share comparable with the unattacked one.
     """
     import time
 
@@ -219,7 +219,8 @@ def run_attacks(
         AttackRow(id=p.id, category=p.category, attack=a.id, prompt=p.prompt, answers={})
         for p, a in pairs
     ]
-    budgets = [category_budget(p.category, max_new_tokens) for p, _ in pairs]
+    one = isinstance(max_new_tokens, Mapping) and "attack" in max_new_tokens
+    budgets = [category_budget("attack" if one else p.category, max_new_tokens) for p, _ in pairs]
     for arm, spec in arms.items():
         t = time.perf_counter()
         answers = spec.answer(
