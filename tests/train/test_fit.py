@@ -245,8 +245,9 @@ def test_fit_shows_its_own_output_only(
 
     err = capfd.readouterr().err
     assert "glimmer done: 2 steps" in err
-    # length-grouped batches and, on a CPU, the chunked LM-head loss
+    # length-grouped batches and, on a CPU, the chunked LM-head loss and cheap LoRA dropout
     assert "batches grouped by length" in err and "chunked over the learned tokens" in err
+    assert "LoRA dropout from 48-bit draws in" in err
     assert "examples/s" not in err  # trl's dataset bars stay hidden
     assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]
     assert datasets.is_progress_bar_enabled()  # the user's setting is restored

@@ -331,8 +331,9 @@ def _callbacks(resolved: Resolved, has_eval: bool) -> list[TrainerCallback]:
 
 
 def _speed_notes(trainer: Any, *, seed: int) -> str:
-    """Length-grouped batches and the chunked LM-head loss; what they do, in one line."""
+    """Length-grouped batches, the chunked LM-head loss, cheap LoRA dropout; in one line."""
     from glimmer.train.batching import group_trainer_batches
+    from glimmer.train.dropout import use_cheap_lora_dropout
     from glimmer.train.loss import add_chunked_lm_head
 
     at_random, grouped = group_trainer_batches(trainer, seed=seed)
@@ -344,9 +345,11 @@ def _speed_notes(trainer: Any, *, seed: int) -> str:
         head = "trl's fused head"
     else:
         head = "the model's own (full logits: a trl without a fused head)"
+    cheap = use_cheap_lora_dropout(model)
+    drops = f"; LoRA dropout from 48-bit draws in {cheap} layers" if cheap else ""
     return (
         f"batches grouped by length: {grouped:.0%} padding instead of {at_random:.0%}; "
-        f"LM-head loss: {head}"
+        f"LM-head loss: {head}{drops}"
     )
 
 
