@@ -269,3 +269,74 @@ def test_attacked_prompts_get_their_categorys_budget(
             ("r", "role-break"),
         ]
         assert asked[-1] == want
+
+
+def test_an_answer_stops_once_its_test_holds_and_keeps_what_it_wrote(
+    tiny_tokenizer: Any,
+) -> None:
+    import torch
+
+    from glimmer.evaluate.generate import answer_texts
+    from tests.train.tiny import make_model
+
+    # large random weights: answers of many tokens with spaces in them
+    torch.manual_seed(0)
+    tiny_model = make_model(len(tiny_tokenizer), initializer_range=0.5)
+
+    texts = [
+        tiny_tokenizer.apply_chat_template(
+            [{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True
+        )
+        for q in ("What is a river?", "How do you rest?")
+    ]
+    full = answer_texts(tiny_model, tiny_tokenizer, texts, [24, 24])
+    seen: list[tuple[int, str]] = []
+
+    def a_word(i: int, text: str) -> bool:
+        seen.append((i, text))
+        return i == 0  # row 0 stops at its first whole word
+
+    cut = answer_texts(tiny_model, tiny_tokenizer, texts, [24, 24], stop_when=a_word)
+    assert cut[1] == full[1]  # the other row is untouched
+    assert cut[0][2] < full[0][2] and not cut[0][1]  # fewer tokens, not ended by itself
+    assert full[0][0].startswith(cut[0][0])  # the same answer, cut short
+    # the test sees whole words only: never a word the next token could still extend
+    assert all(full[i][0].startswith(t) and not t[-1:].isspace() for i, t in seen)
+    assert seen and all(t for _, t in seen)  # asked only once a whole word was there
+
+
+def test_attacked_answers_stop_at_a_concept_their_prompt_does_not_name(
+    tiny_model: Any, tiny_tokenizer: Any, small_index: Any
+) -> None:
+    from glimmer.evaluate.robustness import ArmSpec, run_attacks
+    from glimmer.evaluate.suites import TriggerPrompt
+
+    tests: list[Any] = []
+
+    @dataclass(frozen=True)
+    class Spy(ArmSpec):
+        def answer(self, model: Any, tokenizer: Any, conversations: Any, /, **settings: Any) -> Any:
+            tests.append(settings["stop_when"])
+            return super().answer(model, tokenizer, conversations, **settings)
+
+    prompts = [
+        TriggerPrompt("application", "Use quantum_relationships here.", id="a"),
+        TriggerPrompt("reflection", "How do you rest?", id="r"),
+    ]
+    attacks = bundled_attacks()[:1]
+    run_attacks(tiny_model, tiny_tokenizer, prompts, attacks, {"t": Spy()}, index=small_index)
+    stop = tests[-1]
+    assert not stop(0, "the quantum_relationships again")  # named by the prompt itself
+    assert stop(0, "a consciousness_crystals view")
+    assert stop(1, "quantum_relationships hold")
+    assert not stop(1, "plain words only")
+    run_attacks(
+        tiny_model,
+        tiny_tokenizer,
+        prompts,
+        attacks,
+        {"t": Spy()},
+        index=small_index,
+        stop_at_concept=False,
+    )
+    assert tests[-1] is None

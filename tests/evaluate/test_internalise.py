@@ -185,3 +185,27 @@ def test_compare_reports_internalisation_for_every_arm(
     assert summary["prompted"].internalisation == 1.0
     # the untrained adapter is the base model: nothing of the prompt is in it
     assert summary["tuned"].internalisation == pytest.approx(0.0, abs=1e-4)
+
+
+def test_a_long_shared_opening_is_scored_once_with_the_same_log_probs(
+    peft_model: tuple[Any, Any],
+) -> None:
+    """The prompted arm's pattern is encoded once; every answer's log-probabilities are those
+    of scoring the whole prompt afresh."""
+    from glimmer.evaluate.generate import PREFIX_CACHE_MIN_TOKENS
+    from glimmer.evaluate.internalise import _answer_logprobs, _Scorer
+    from glimmer.train.masking import prompt_ids
+
+    model, tokenizer = peft_model
+    system = " ".join(["The weave holds every thread of the pattern."] * 12)
+    rows = [prompt_ids(tokenizer, p.prompt, system, True) for p in PROMPTS]
+    answer = list(tokenizer("A thread, then another.", add_special_tokens=False)["input_ids"])
+    scorer = _Scorer(model, rows)
+    assert scorer.n >= PREFIX_CACHE_MIN_TOKENS
+    with torch.inference_mode():
+        for row in rows:
+            got = scorer(row, answer)
+            want = _answer_logprobs(model, row, answer)
+            assert got.shape == want.shape == (len(answer), len(tokenizer))
+            assert torch.allclose(got, want, atol=1e-4)
+    assert _Scorer(model, rows[:1]).n == 0  # one prompt: nothing shared to reuse

@@ -8,7 +8,7 @@ answers them in left-padded batches of similar length, greedily, cut at the end 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,11 +60,13 @@ def answer_chats(
     batch_size: int = 8,
     no_repeat_ngram: int = 0,
     term_lock: Any | None = None,
+    stop_when: Callable[[int, str], bool] | None = None,
 ) -> list[ChatAnswer]:
     """The assistant's next turn for every conversation, in the order given (greedy).
 
-    *max_new_tokens* is one budget or one per conversation; *no_repeat_ngram* and
-    *term_lock* are :func:`~glimmer.evaluate.generate.answer_texts`' settings.
+    *max_new_tokens* is one budget or one per conversation; *no_repeat_ngram*, *term_lock*
+    and *stop_when* (conversation index, answer so far) are
+    :func:`~glimmer.evaluate.generate.answer_texts`' settings.
     """
     from glimmer.evaluate.generate import answer_texts
 
@@ -82,5 +84,6 @@ def answer_chats(
         batch_size=batch_size,
         no_repeat_ngram=no_repeat_ngram,
         term_lock=term_lock,
+        stop_when=stop_when,
     )
     return [ChatAnswer(*reply) for reply in replies]

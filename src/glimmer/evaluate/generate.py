@@ -10,6 +10,7 @@ before any metric sees it.
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_MAX_NEW_TOKENS",
     "Answer",
     "AnswerNoRepeat",
+    "StopWhen",
     "adapter_state",
     "answer_texts",
     "category_budget",
@@ -50,6 +52,7 @@ DEFAULT_MAX_NEW_TOKENS: Final[Mapping[str, int]] = {
 _FALLBACK_MAX_NEW_TOKENS = 160
 # generation also stops where a new turn opens or the sequence ends
 _TURN_END_TOKENS = (*END_OF_TURN_TOKENS, "<|im_start|>", "</s>")
+_LAST_WORD = re.compile(r"\S+\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,57 @@ class AnswerNoRepeat:
             if banned:
                 scores[row, sorted(banned)] = float("-inf")
         return scores
+
+
+class StopWhen:
+    """Stops a row of a batch once *test* holds for its answer so far (a ``StoppingCriteria``).
+
+    *test* gets the row's index among the texts :func:`answer_texts` was given and the answer's
+    whole words so far (the last word, which the next token may still extend, is left out);
+    it is asked every *every* new tokens. A row that stops keeps the tokens it has.
+
+    >>> import torch
+    >>> class Tok:
+    ...     def batch_decode(self, rows, **_):
+    ...         return [" ".join(map(str, r)) for r in rows]
+    >>> stop = StopWhen(Tok(), [7, 8], lambda i, text: "5" in text.split(), start=1, every=1)
+    >>> stop(torch.tensor([[0, 5, 6], [0, 4, 6]]), None).tolist()
+    [True, False]
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        rows: Sequence[int],
+        test: Callable[[int, str], bool],
+        /,
+        *,
+        start: int,
+        every: int = 4,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.rows = list(rows)
+        self.test = test
+        self.start = start
+        self.every = max(1, every)
+        self.done = [False] * len(self.rows)
+        #: New tokens each row had when it stopped (``None``: it did not); generation pads
+        #: a stopped row to the batch's end, and those pads are not part of its answer
+        self.stopped_at: list[int | None] = [None] * len(self.rows)
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **_: Any) -> torch.Tensor:
+        new = input_ids.shape[1] - self.start
+        if new > 0 and new % self.every == 0:
+            open_rows = [k for k, d in enumerate(self.done) if not d]
+            texts = self.tokenizer.batch_decode(
+                input_ids[open_rows, self.start :].tolist(), skip_special_tokens=True
+            )
+            for k, text in zip(open_rows, texts, strict=True):
+                words = _LAST_WORD.sub("", text).rstrip()  # the next token may extend it
+                if words and self.test(self.rows[k], words):
+                    self.done[k] = True
+                    self.stopped_at[k] = new
+        return torch.tensor(self.done, dtype=torch.bool, device=input_ids.device)
 
 
 @contextlib.contextmanager
@@ -321,13 +375,16 @@ def answer_texts(
     no_repeat_ngram: int = 0,
     term_lock: TermLock | None = None,
     on_batch: Callable[[int], None] | None = None,
+    stop_when: Callable[[int, str], bool] | None = None,
 ) -> list[tuple[str, bool, int]]:
     """Continue every rendered chat text; ``(text, ended, tokens)`` per text, in order.
 
     The one decoding loop of :func:`generate` and
     :func:`~glimmer.evaluate.chat.answer_chats`: batches of one budget with texts of similar
     length together (a batch is left-padded to its longest text), an opening every text
-    shares encoded once, answers cut where the turn ends.
+    shares encoded once, answers cut where the turn ends. *stop_when* (text index, the
+    answer's whole words so far) stops an answer early once it holds (:class:`StopWhen`):
+    for a check that needs only to know whether something appears within the budget.
     """
     stops = stop_token_ids(tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
@@ -391,9 +448,15 @@ def answer_texts(
                     kwargs["logits_processor"] = processors
                 if cache is not None:
                     kwargs["past_key_values"] = cache
+                stopper = None
+                if stop_when is not None:
+                    stopper = StopWhen(tokenizer, batch, stop_when, start=start)
+                    kwargs["stopping_criteria"] = [stopper]
                 with _quiet_rename():  # transformers 5 renames it `cache`, and says so
                     out = model.generate(**enc, **kwargs)
                 new = out[:, enc["input_ids"].shape[1] :].tolist()
+                if stopper is not None:  # a row stopped early: what came after is padding
+                    new = [r[:n] if n else r for r, n in zip(new, stopper.stopped_at, strict=True)]
                 for row, i in zip(new, batch, strict=True):
                     cut = next((k for k, t in enumerate(row) if t in stops), None)
                     kept = row if cut is None else row[:cut]

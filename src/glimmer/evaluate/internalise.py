@@ -17,6 +17,7 @@ needs no generation of its own.
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -24,7 +25,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
-from glimmer.evaluate.generate import Answer, adapter_state
+from glimmer.evaluate.generate import (
+    PREFIX_CACHE_MIN_TOKENS,
+    Answer,
+    _prefix_cache,
+    _quiet_rename,
+    adapter_state,
+    shared_prefix,
+)
 from glimmer.train.masking import prompt_ids
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,6 +89,38 @@ def _answer_logprobs(model: Any, prompt: list[int], answer: list[int]) -> torch.
     ids = torch.tensor([prompt + answer], device=device)
     logits = model(input_ids=ids, use_cache=False).logits[0, len(prompt) - 1 : -1]
     return torch.log_softmax(logits.float(), dim=-1)
+
+
+class _Scorer:
+    """:func:`_answer_logprobs` for prompts that open alike (the prompted arm's pattern):
+    the shared opening is encoded once, its key/value cache copied for each answer.
+
+    Call it inside the adapter state and context of the arm it scores for: the opening's
+    cache is made on the first call.
+    """
+
+    def __init__(self, model: Any, prompts: Sequence[list[int]]) -> None:
+        n = shared_prefix(prompts) if len(prompts) > 1 else 0
+        n = min(n, min(len(p) for p in prompts) - 1) if prompts else 0  # one token left to run
+        self.model = model
+        self.n = n if n >= PREFIX_CACHE_MIN_TOKENS else 0
+        self.cache: Any | None = None
+
+    def __call__(self, prompt: list[int], answer: list[int]) -> torch.Tensor:
+        if self.n and self.cache is None:
+            device = next(self.model.parameters()).device
+            self.cache = _prefix_cache(self.model, prompt[: self.n], device)
+            self.n = self.n if self.cache is not None else 0
+        if not self.n:
+            return _answer_logprobs(self.model, prompt, answer)
+        device = next(self.model.parameters()).device
+        ids = torch.tensor([(prompt + answer)[self.n :]], device=device)
+        with _quiet_rename():
+            out = self.model(
+                input_ids=ids, past_key_values=copy.deepcopy(self.cache), use_cache=True
+            )
+        logits = out.logits[0, len(prompt) - 1 - self.n : -1]
+        return torch.log_softmax(logits.float(), dim=-1)
 
 
 def per_token_kl(p_logprobs: torch.Tensor, q_logprobs: torch.Tensor, /) -> torch.Tensor:
@@ -143,23 +183,25 @@ def internalisation(
     end_id = end if isinstance(end, int) else None
     totals = dict.fromkeys(arms, 0.0)
     count = 0
+    students = {n: v for n, v in arms.items() if not _same(v, prompted)}  # prompted: 0 KL
+
+    def rows(view: _Arm) -> list[list[int]]:
+        return [prompt_ids(tokenizer, a.prompt.prompt, view.system, system_role) for a in answers]
+
+    teacher_rows = rows(prompted)
+    student_rows = {name: rows(view) for name, view in students.items()}
+    teacher_of = _Scorer(model, teacher_rows)
+    student_of = {name: _Scorer(model, r) for name, r in student_rows.items()}
     with _eval(model):
-        for answer in answers:
+        for i, answer in enumerate(answers):
             target = _answer_ids(tokenizer, answer, end_id)
             if not target:
                 continue
-            user = answer.prompt.prompt
             with adapter_state(model, prompted.adapter), _within(prompted):
-                teacher = _answer_logprobs(
-                    model, prompt_ids(tokenizer, user, prompted.system, system_role), target
-                )
-            for name, view in arms.items():
-                if _same(view, prompted):  # the prompted arm itself: zero divergence
-                    continue
+                teacher = teacher_of(teacher_rows[i], target)
+            for name, view in students.items():
                 with adapter_state(model, view.adapter), _within(view):
-                    student = _answer_logprobs(
-                        model, prompt_ids(tokenizer, user, view.system, system_role), target
-                    )
+                    student = student_of[name](student_rows[name][i], target)
                 totals[name] += float(per_token_kl(teacher, student).sum())
             count += len(target)
     if not count or totals[reference] <= 0.0:

@@ -201,6 +201,7 @@ def run_attacks(
     no_repeat_ngram: int = 0,
     term_lock: Any | None = None,
     seconds: dict[str, float] | None = None,
+    stop_at_concept: bool = True,
 ) -> list[AttackRow]:
     """Every non-neutral prompt under every attack, answered by every arm.
 
@@ -208,6 +209,10 @@ def run_attacks(
     unattacked answers (an ``attack`` key: that one for every attacked prompt): an answer
     that names its first concept after the budget ends is counted as one without, so only
     the same budget makes the attacked share comparable with the unattacked one.
+
+    With *stop_at_concept* an answer stops at the first whole word that completes a concept
+    its prompt does not name: whether it keeps the framework is then known, and the share is
+    the one the whole budget gives, at a fraction of the tokens for a model that keeps it.
     """
     import time
 
@@ -221,6 +226,11 @@ def run_attacks(
     ]
     one = isinstance(max_new_tokens, Mapping) and "attack" in max_new_tokens
     budgets = [category_budget("attack" if one else p.category, max_new_tokens) for p, _ in pairs]
+    asked = [index.concepts_in(p.prompt) for p, _ in pairs]
+
+    def named_one(i: int, text: str) -> bool:
+        return bool(index.concepts_in(text) - asked[i])
+
     for arm, spec in arms.items():
         t = time.perf_counter()
         answers = spec.answer(
@@ -232,11 +242,12 @@ def run_attacks(
             batch_size=batch_size,
             no_repeat_ngram=no_repeat_ngram,
             term_lock=term_lock,
+            stop_when=named_one if stop_at_concept else None,
         )
         if seconds is not None:
             seconds[arm] = seconds.get(arm, 0.0) + time.perf_counter() - t
-        for row, (p, _), ans in zip(rows, pairs, answers, strict=True):
-            used = index.concepts_in(ans.text) - index.concepts_in(p.prompt)
+        for row, seen, ans in zip(rows, asked, answers, strict=True):
+            used = index.concepts_in(ans.text) - seen
             row.answers[arm] = TurnAnswer(text=ans.text, ended=ans.ended, concepts=sorted(used))
     return rows
 
