@@ -196,6 +196,38 @@ def test_perplexity_changes_with_the_adapter(tiny_peft: Any, tiny_tokenizer: Any
     assert whole - n == (whole + 1 + 6) // 7 - 1 and nll > 0
 
 
+def test_texts_scored_together_score_as_each_alone(tiny_peft: Any, tiny_tokenizer: Any) -> None:
+    """Batched, right-padded windows give each text the log-likelihood of its own forward."""
+    import torch
+
+    from glimmer.evaluate.generate import score_texts
+
+    texts = ["a river runs", "the moon is a pattern of light. " * 5, "x", "two words here ok"]
+
+    def alone(text: str, window: int) -> tuple[float, int]:
+        ids = tiny_tokenizer(text, add_special_tokens=False)["input_ids"]
+        total, count = 0.0, 0
+        for s in range(0, len(ids), window):
+            chunk = torch.tensor([ids[s : s + window]])
+            if chunk.shape[1] < 2:
+                continue
+            with torch.no_grad():
+                logits = tiny_peft(input_ids=chunk).logits[0, :-1]
+            total += float(torch.nn.functional.cross_entropy(logits, chunk[0, 1:], reduction="sum"))
+            count += chunk.shape[1] - 1
+        return total, count
+
+    for window, batch_tokens in [(512, 2048), (9, 20), (9, 9)]:
+        got = score_texts(
+            tiny_peft, tiny_tokenizer, texts, window=window, batch_tokens=batch_tokens
+        )
+        for (nll, n), text in zip(got, texts, strict=True):
+            want_nll, want_n = alone(text, window)
+            assert n == want_n
+            assert nll == pytest.approx(want_nll, rel=1e-4, abs=1e-4)
+    assert score_texts(tiny_peft, tiny_tokenizer, []) == []
+
+
 def _ngrams(ids: list[int], n: int) -> list[tuple[int, ...]]:
     return [tuple(ids[i : i + n]) for i in range(len(ids) - n + 1)]
 

@@ -416,3 +416,26 @@ def test_a_bf16_fit_on_the_cpu_keeps_fp32_adapters(
     assert all(p.loss == p.loss and p.loss > 0 for p in result.train_loss)  # finite, learned
     tensors = _adapter_tensors(Path(result.adapter_path))
     assert tensors and {t.dtype for t in tensors.values()} == {torch.float32}
+
+
+def test_lora_layers_take_their_input_as_it_comes_only_while_training_in_autocast(
+    tiny_model: Any,
+) -> None:
+    from types import SimpleNamespace
+
+    from peft import LoraConfig, get_peft_model
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    from glimmer.train.fit import _lora_in_autocast
+
+    net = get_peft_model(tiny_model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    layers = [m for m in net.modules() if isinstance(m, BaseTunerLayer)]
+
+    def casting() -> set[bool]:
+        return {getattr(m, "cast_input_dtype_enabled", True) for m in layers}
+
+    for mixed, inside in [({"bf16": True}, {False}), ({"fp16": True}, {False}), ({}, {True})]:
+        trainer = SimpleNamespace(args=SimpleNamespace(**mixed), model=net)
+        with _lora_in_autocast(trainer):
+            assert layers and casting() == inside
+        assert casting() == {True}

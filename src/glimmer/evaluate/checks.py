@@ -51,13 +51,10 @@ def finish_scores(comparison: Comparison, index: ConceptIndex, /) -> None:
 def _answer_perplexity(
     model: Any, tokenizer: Any, texts: Sequence[str], *, adapter: bool | None
 ) -> float | None:
-    from glimmer.evaluate.generate import score_text
+    from glimmer.evaluate.generate import score_texts
 
-    total, count = 0.0, 0
-    for t in texts:
-        if t.strip():
-            nll, n = score_text(model, tokenizer, t, adapter=adapter)
-            total, count = total + nll, count + n
+    scored = score_texts(model, tokenizer, [t for t in texts if t.strip()], adapter=adapter)
+    total, count = sum(s for s, _ in scored), sum(n for _, n in scored)
     return round(perplexity(total, count), 3) if count else None
 
 

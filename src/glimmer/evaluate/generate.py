@@ -35,6 +35,7 @@ __all__ = [
     "chat_text",
     "generate",
     "score_text",
+    "score_texts",
     "shared_prefix",
     "stop_token_ids",
     "supports_system_role",
@@ -514,25 +515,60 @@ def score_text(
     ``glimmer.evaluate.metrics.perplexity(*score_text(...))`` is the perplexity. Long texts
     are scored in non-overlapping windows of *window* tokens.
     """
-    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"][0]
+    return score_texts(model, tokenizer, [text], adapter=adapter, window=window)[0]
+
+
+def score_texts(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    /,
+    *,
+    adapter: bool | None = None,
+    window: int = 512,
+    batch_tokens: int = 2048,
+) -> list[tuple[float, int]]:
+    """:func:`score_text` of every text, windows of similar length scored together.
+
+    A batch holds at most *batch_tokens* positions (rows x its longest window), so its
+    logits stay under ``batch_tokens x vocabulary`` floats; rows are right-padded and the
+    padding is neither attended to nor scored.
+    """
+    pieces: list[tuple[int, list[int]]] = []
+    for i, text in enumerate(texts):
+        ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+        pieces += [(i, ids[s : s + window]) for s in range(0, len(ids), window)]
+    pieces = sorted((p for p in pieces if len(p[1]) >= 2), key=lambda p: len(p[1]))
+    batches: list[list[tuple[int, list[int]]]] = []
+    for piece in pieces:  # ascending length: the newest piece is the batch's longest
+        if batches and (len(batches[-1]) + 1) * len(piece[1]) <= batch_tokens:
+            batches[-1].append(piece)
+        else:
+            batches.append([piece])
+    totals = [0.0] * len(texts)
+    counts = [0] * len(texts)
     device = next(model.parameters()).device
-    total = 0.0
-    count = 0
     was_training = model.training
     model.eval()
     try:
         with adapter_state(model, adapter), torch.inference_mode():
-            for start in range(0, len(ids), window):
-                chunk = ids[start : start + window].unsqueeze(0).to(device)
-                if chunk.shape[1] < 2:
-                    continue
-                logits = model(input_ids=chunk).logits.float()
-                loss = torch.nn.functional.cross_entropy(
-                    logits[0, :-1], chunk[0, 1:], reduction="sum"
-                )
-                total += float(loss)
-                count += chunk.shape[1] - 1
+            for batch in batches:
+                width = max(len(ids) for _, ids in batch)
+                ids = torch.zeros((len(batch), width), dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for row, (_, piece) in enumerate(batch):
+                    ids[row, : len(piece)] = torch.tensor(piece)
+                    mask[row, : len(piece)] = 1
+                ids, mask = ids.to(device), mask.to(device)
+                logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
+                target = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+                nll = torch.nn.functional.cross_entropy(
+                    logits[:, :-1].float().transpose(1, 2), target, reduction="none"
+                ).sum(dim=1)
+                for row, (i, piece) in enumerate(batch):
+                    totals[i] += float(nll[row])
+                    counts[i] += len(piece) - 1
     finally:
         if was_training:
             model.train()
-    return total, count
+    return list(zip(totals, counts, strict=True))

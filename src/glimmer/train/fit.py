@@ -10,6 +10,7 @@ bar with loss and tokens/s, resume after an interruption, and a :class:`FitResul
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -707,8 +708,26 @@ def _train(trainer: Any, checkpoint: Path | None) -> None:
     if checkpoint is not None:
         state = json.loads((checkpoint / "trainer_state.json").read_text("utf-8"))
         _say(f"resuming from {checkpoint.name} (step {state.get('global_step', '?')})")
-    with quiet_libraries():
+    with quiet_libraries(), _lora_in_autocast(trainer):
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+
+
+def _lora_in_autocast(trainer: Any) -> contextlib.AbstractContextManager[Any]:
+    """Under bf16/fp16 autocast, LoRA layers take their input as it comes.
+
+    peft casts each LoRA layer's input to its fp32 weights, and autocast casts it straight
+    back for the product: two copies of every LoRA input a step for nothing. Without them the
+    adapters still train in fp32 (autocast casts the small weights); on a 2-core AMX CPU
+    this gave benchmarks/fit.py 323 -> 348 tokens/s and a peak of 3.79 -> 3.62 GiB (two runs
+    each). Only during training, where every forward runs under autocast.
+    """
+    args = getattr(trainer, "args", None)
+    mixed = bool(getattr(args, "bf16", False) or getattr(args, "fp16", False))
+    if not mixed or not hasattr(trainer.model, "peft_config"):
+        return contextlib.nullcontext()
+    from peft.helpers import disable_input_dtype_casting
+
+    return disable_input_dtype_casting(trainer.model)
 
 
 def _finish(trainer: Any, run: _Run, *, output_dir: Path, dataset: Any) -> FitResult:
