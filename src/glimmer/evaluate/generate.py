@@ -536,15 +536,15 @@ def score_texts(
     """
     pieces: list[tuple[int, list[int]]] = []
     for i, text in enumerate(texts):
-        ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
-        pieces += [(i, ids[s : s + window]) for s in range(0, len(ids), window)]
+        tokens = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+        pieces += [(i, tokens[s : s + window]) for s in range(0, len(tokens), window)]
     pieces = sorted((p for p in pieces if len(p[1]) >= 2), key=lambda p: len(p[1]))
     batches: list[list[tuple[int, list[int]]]] = []
-    for piece in pieces:  # ascending length: the newest piece is the batch's longest
-        if batches and (len(batches[-1]) + 1) * len(piece[1]) <= batch_tokens:
-            batches[-1].append(piece)
+    for item in pieces:  # ascending length: the newest piece is the batch's longest
+        if batches and (len(batches[-1]) + 1) * len(item[1]) <= batch_tokens:
+            batches[-1].append(item)
         else:
-            batches.append([piece])
+            batches.append([item])
     totals = [0.0] * len(texts)
     counts = [0] * len(texts)
     device = next(model.parameters()).device
@@ -553,7 +553,7 @@ def score_texts(
     try:
         with adapter_state(model, adapter), torch.inference_mode():
             for batch in batches:
-                width = max(len(ids) for _, ids in batch)
+                width = max(len(piece) for _, piece in batch)
                 ids = torch.zeros((len(batch), width), dtype=torch.long)
                 mask = torch.zeros((len(batch), width), dtype=torch.long)
                 for row, (_, piece) in enumerate(batch):
