@@ -423,6 +423,7 @@ def test_lora_layers_take_their_input_as_it_comes_only_while_training_in_autocas
 ) -> None:
     from types import SimpleNamespace
 
+    import torch
     from peft import LoraConfig, get_peft_model
     from peft.tuners.tuners_utils import BaseTunerLayer
 
@@ -432,10 +433,18 @@ def test_lora_layers_take_their_input_as_it_comes_only_while_training_in_autocas
     layers = [m for m in net.modules() if isinstance(m, BaseTunerLayer)]
 
     def casting() -> set[bool]:
-        return {getattr(m, "cast_input_dtype_enabled", True) for m in layers}
+        return {bool(getattr(m, "cast_input_dtype_enabled", True)) for m in layers}
 
-    for mixed, inside in [({"bf16": True}, {False}), ({"fp16": True}, {False}), ({}, {True})]:
+    before = [m.__dict__.get("cast_input_dtype_enabled") for m in layers]
+
+    for mixed, uncast in [({"bf16": True}, True), ({"fp16": True}, True), ({}, False)]:
         trainer = SimpleNamespace(args=SimpleNamespace(**mixed), model=net)
         with _lora_in_autocast(trainer):
-            assert layers and casting() == inside
-        assert casting() == {True}
+            assert layers and casting() == {True}  # outside autocast: cast as peft does
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                assert casting() == {not uncast}
+            # and a bf16 input through fp32 adapters works both ways
+            x = torch.randn(1, 3, net.config.hidden_size, dtype=torch.bfloat16)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                layers[0](x)
+        assert [m.__dict__.get("cast_input_dtype_enabled") for m in layers] == before

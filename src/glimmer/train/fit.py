@@ -17,7 +17,7 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast, get_args
@@ -712,22 +712,50 @@ def _train(trainer: Any, checkpoint: Path | None) -> None:
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 
 
-def _lora_in_autocast(trainer: Any) -> contextlib.AbstractContextManager[Any]:
+class _CastUnlessAutocast:
+    """peft's ``cast_input_dtype_enabled`` switch, true only while autocast is off."""
+
+    def __init__(self, device_type: str) -> None:
+        self.device_type = device_type
+
+    def __bool__(self) -> bool:
+        import torch
+
+        return not torch.is_autocast_enabled(self.device_type)
+
+
+@contextlib.contextmanager
+def _lora_in_autocast(trainer: Any) -> Iterator[None]:
     """Under bf16/fp16 autocast, LoRA layers take their input as it comes.
 
     peft casts each LoRA layer's input to its fp32 weights, and autocast casts it straight
     back for the product: two copies of every LoRA input a step for nothing. Without them the
     adapters still train in fp32 (autocast casts the small weights); on a 2-core AMX CPU
     this gave benchmarks/fit.py 323 -> 348 tokens/s and a peak of 3.79 -> 3.62 GiB (two runs
-    each). Only during training, where every forward runs under autocast.
+    each). A forward outside autocast (a teacher's pass, say) still casts.
     """
     args = getattr(trainer, "args", None)
     mixed = bool(getattr(args, "bf16", False) or getattr(args, "fp16", False))
-    if not mixed or not hasattr(trainer.model, "peft_config"):
-        return contextlib.nullcontext()
-    from peft.helpers import disable_input_dtype_casting
+    model = trainer.model
+    if not mixed or not hasattr(model, "peft_config"):
+        yield
+        return
+    from peft.tuners.tuners_utils import BaseTunerLayer
 
-    return disable_input_dtype_casting(trainer.model)
+    device_type = next(model.parameters()).device.type
+    layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
+    before = [m.__dict__.get("cast_input_dtype_enabled") for m in layers]
+    switch = _CastUnlessAutocast(device_type)
+    try:
+        for m in layers:
+            m.__dict__["cast_input_dtype_enabled"] = switch
+        yield
+    finally:
+        for m, value in zip(layers, before, strict=True):
+            if value is None:
+                m.__dict__.pop("cast_input_dtype_enabled", None)
+            else:
+                m.__dict__["cast_input_dtype_enabled"] = value
 
 
 def _finish(trainer: Any, run: _Run, *, output_dir: Path, dataset: Any) -> FitResult:
