@@ -24,6 +24,19 @@ from glimmer.evaluate.robustness import AttackError, bundled_attacks, loads_atta
 from glimmer.evaluate.suites import SuiteError
 
 
+def _spy_arm(calls: list[dict[str, Any]]) -> Any:
+    """An arm (adapter as is, no system prompt) that records each ``answer`` call's settings."""
+    from glimmer.evaluate.robustness import ArmSpec
+
+    @dataclass(frozen=True)
+    class Spy(ArmSpec):
+        def answer(self, model: Any, tokenizer: Any, conversations: Any, /, **settings: Any) -> Any:
+            calls.append(settings)
+            return super().answer(model, tokenizer, conversations, **settings)
+
+    return Spy()
+
+
 def test_retention_suite_is_large_checkable_and_of_every_kind() -> None:
     rows = bundled_retention()
     assert len(rows) >= 100
@@ -227,21 +240,15 @@ def test_attacked_prompts_get_their_categorys_budget(
     """An attacked answer is as long as the same prompt's unattacked one may be: a shorter
     budget would cut answers before their first concept and count them as plain."""
     from glimmer.evaluate.chat import answer_chats
-    from glimmer.evaluate.robustness import ArmSpec, run_attacks
+    from glimmer.evaluate.robustness import run_attacks
     from glimmer.evaluate.suites import TriggerPrompt
 
     convs = [[{"role": "user", "content": "What is a river?"}]] * 2
     replies = answer_chats(tiny_model, tiny_tokenizer, convs, max_new_tokens=[2, 7])
     assert [(r.n_tokens, r.ended) for r in replies] == [(2, False), (7, False)]
 
-    asked: list[Any] = []
-
-    @dataclass(frozen=True)
-    class Spy(ArmSpec):
-        def answer(self, model: Any, tokenizer: Any, conversations: Any, /, **settings: Any) -> Any:
-            asked.append(settings["max_new_tokens"])
-            return super().answer(model, tokenizer, conversations, **settings)
-
+    calls: list[dict[str, Any]] = []
+    spy = _spy_arm(calls)
     prompts = [
         TriggerPrompt("application", "What is a river?", id="a"),
         TriggerPrompt("reflection", "How do you rest?", id="r"),
@@ -258,7 +265,7 @@ def test_attacked_prompts_get_their_categorys_budget(
             tiny_tokenizer,
             prompts,
             attacks,
-            {"tuned": Spy()},
+            {"tuned": spy},
             index=small_index,
             max_new_tokens=budgets,
         )
@@ -268,7 +275,7 @@ def test_attacked_prompts_get_their_categorys_budget(
             ("r", "suffix"),
             ("r", "role-break"),
         ]
-        assert asked[-1] == want
+        assert calls[-1]["max_new_tokens"] == want
 
 
 def test_an_answer_stops_once_its_test_holds_and_keeps_what_it_wrote(
@@ -308,24 +315,18 @@ def test_an_answer_stops_once_its_test_holds_and_keeps_what_it_wrote(
 def test_attacked_answers_stop_at_a_concept_their_prompt_does_not_name(
     tiny_model: Any, tiny_tokenizer: Any, small_index: Any
 ) -> None:
-    from glimmer.evaluate.robustness import ArmSpec, run_attacks
+    from glimmer.evaluate.robustness import run_attacks
     from glimmer.evaluate.suites import TriggerPrompt
 
-    tests: list[Any] = []
-
-    @dataclass(frozen=True)
-    class Spy(ArmSpec):
-        def answer(self, model: Any, tokenizer: Any, conversations: Any, /, **settings: Any) -> Any:
-            tests.append(settings["stop_when"])
-            return super().answer(model, tokenizer, conversations, **settings)
-
+    calls: list[dict[str, Any]] = []
+    spy = _spy_arm(calls)
     prompts = [
         TriggerPrompt("application", "Use quantum_relationships here.", id="a"),
         TriggerPrompt("reflection", "How do you rest?", id="r"),
     ]
     attacks = bundled_attacks()[:1]
-    run_attacks(tiny_model, tiny_tokenizer, prompts, attacks, {"t": Spy()}, index=small_index)
-    stop = tests[-1]
+    run_attacks(tiny_model, tiny_tokenizer, prompts, attacks, {"t": spy}, index=small_index)
+    stop = calls[-1]["stop_when"]
     assert not stop(0, "the quantum_relationships again")  # named by the prompt itself
     assert stop(0, "a consciousness_crystals view")
     assert stop(1, "quantum_relationships hold")
@@ -335,8 +336,8 @@ def test_attacked_answers_stop_at_a_concept_their_prompt_does_not_name(
         tiny_tokenizer,
         prompts,
         attacks,
-        {"t": Spy()},
+        {"t": spy},
         index=small_index,
         stop_at_concept=False,
     )
-    assert tests[-1] is None
+    assert calls[-1]["stop_when"] is None

@@ -48,6 +48,61 @@ def chunk_rows(vocab_size: int, /, *, chunk_bytes: int = CHUNK_BYTES) -> int:
     return max(1, chunk_bytes // (4 * max(vocab_size, 1)))
 
 
+class _Chunks:
+    """The head's product and softmax a chunk of rows at a time, over buffers made once.
+
+    Both chunked heads below use it: one set of ``[rows, vocab]`` buffers for every chunk,
+    each pass in place (a fresh 64 MiB tensor per operation cost more in page faults than
+    the arithmetic: benchmarks/loss.py, 2x faster on a 2-core CPU than a new tensor a step).
+    """
+
+    def __init__(
+        self, hidden: torch.Tensor, weight: torch.Tensor, rows: int, softcap: float | None
+    ) -> None:
+        device = hidden.device
+        autocast = torch.is_autocast_enabled(device.type)
+        self.dtype = torch.get_autocast_dtype(device.type) if autocast else hidden.dtype
+        self.acc = torch.promote_types(self.dtype, torch.float32)  # softmax in fp32 (or fp64)
+        self.w = weight.to(self.dtype)
+        self.hidden = hidden
+        self.softcap = softcap
+        k = min(rows, hidden.shape[0])
+        self.logits = torch.empty(k, self.w.shape[0], device=device, dtype=self.dtype)
+        same = self.dtype == self.acc
+        self.z = self.logits if same else torch.empty_like(self.logits, dtype=self.acc)
+        self.p = torch.empty_like(self.z)
+        self.cap = torch.empty_like(self.z) if softcap is not None else None
+
+    def softmax(
+        self, start: int, end: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(z, e, top, total)`` of rows ``start:end``: the (soft-capped) logits, ``exp(z -
+        top)`` with ``top`` the row maximum, and its row sum (so ``e / total`` is the softmax
+        and ``top + log(total)`` the log-sum-exp). ``z`` and ``e`` are the buffers."""
+        m = end - start
+        z, e = self.z[:m], self.p[:m]
+        torch.mm(self.hidden[start:end].to(self.dtype), self.w.t(), out=self.logits[:m])
+        if z.data_ptr() != self.logits.data_ptr():
+            z.copy_(self.logits[:m])
+        if self.cap is not None and self.softcap is not None:
+            torch.div(z, self.softcap, out=self.cap[:m]).tanh_()
+            torch.mul(self.cap[:m], self.softcap, out=z)
+        top = z.amax(dim=-1, keepdim=True)
+        torch.sub(z, top, out=e).exp_()
+        return z, e, top, e.sum(dim=-1, keepdim=True)
+
+    def hidden_grad(self, g: torch.Tensor) -> torch.Tensor:
+        """The hidden states' gradient from *g*, the gradient with respect to the chunk's
+        (soft-capped) logits: through the softcap (times ``1 - tanh^2``), then the head."""
+        m = g.shape[0]
+        if self.cap is not None:
+            slope = self.cap[:m]
+            g.mul_(slope.mul_(slope).neg_().add_(1))
+        if g.dtype != self.dtype:
+            g = self.logits[:m].copy_(g)
+        return (g @ self.w).to(self.hidden.dtype)
+
+
 class _ChunkedLogProbs(torch.autograd.Function):
     """Log-probability of each target under ``softcap(hidden @ weight.T)``, chunk by chunk.
 
@@ -64,62 +119,36 @@ class _ChunkedLogProbs(torch.autograd.Function):
         rows: int,
         softcap: float | None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        device = hidden.device
-        autocast = torch.is_autocast_enabled(device.type)
-        dtype = torch.get_autocast_dtype(device.type) if autocast else hidden.dtype
-        w = weight.to(dtype)
-        acc = torch.promote_types(dtype, torch.float32)  # softmax in fp32 (fp64 stays fp64)
+        chunks = _Chunks(hidden, weight, rows, softcap)
+        acc = chunks.acc
         n = hidden.shape[0]
-        want_grad = bool(ctx.needs_input_grad[0])
-        log_probs = torch.empty(n, device=device, dtype=acc)
-        entropy = torch.empty(n, device=device, dtype=acc)
-        top1 = torch.empty(n, device=device, dtype=torch.bool)
-        grad = torch.empty_like(hidden) if want_grad else None
-        # One set of [rows, vocab] buffers for every chunk, each pass in place: a fresh
-        # 64 MiB tensor per operation cost more in page faults than the arithmetic
-        # (benchmarks/loss.py: 2x faster on a 2-core CPU than a new tensor per step).
-        k = min(rows, n)
-        logits = torch.empty(k, w.shape[0], device=device, dtype=dtype)  # the product
-        z = logits if dtype == acc else torch.empty_like(logits, dtype=acc)
-        p = torch.empty_like(z)
-        cap = torch.empty_like(z) if softcap is not None else None
+        log_probs = torch.empty(n, device=hidden.device, dtype=acc)
+        entropy = torch.empty(n, device=hidden.device, dtype=acc)
+        top1 = torch.empty(n, device=hidden.device, dtype=torch.bool)
+        grad = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
         for start in range(0, n, rows):
             end = min(start + rows, n)
-            m = end - start
-            zc, pc = z[:m], p[:m]
-            torch.mm(hidden[start:end].to(dtype), w.t(), out=logits[:m])
-            if zc.data_ptr() != logits.data_ptr():
-                zc.copy_(logits[:m])
-            if cap is not None and softcap is not None:
-                torch.div(zc, softcap, out=cap[:m]).tanh_()
-                torch.mul(cap[:m], softcap, out=zc)
-            t = targets[start:end].unsqueeze(1)
-            # softmax by hand: the row maximum, exp of the shifted logits, their sum
-            top = zc.amax(dim=-1, keepdim=True)
-            torch.sub(zc, top, out=pc).exp_()
-            total = pc.sum(dim=-1, keepdim=True)
+            z, p, top, total = chunks.softmax(start, end)
             lse = top + total.log()
-            pc.div_(total)
-            picked = zc.gather(1, t)
+            p.div_(total)
+            t = targets[start:end].unsqueeze(1)
+            picked = z.gather(1, t)
             log_probs[start:end] = (picked - lse).squeeze(1)
             top1[start:end] = (picked >= top).squeeze(1)
             # -sum p log p = lse - sum p z (the logits are not needed after this)
-            entropy[start:end] = lse.squeeze(1) - zc.mul_(pc).sum(dim=-1)
+            entropy[start:end] = lse.squeeze(1) - z.mul_(p).sum(dim=-1)
             if grad is None:
                 continue
-            if cap is None or softcap is None:
+            if softcap is None:
                 # d log p_t / dz = onehot(t) - p, so the hidden state's gradient is
                 # w[t] - p @ w: the one-hot part is a row of the head
-                g = logits[:m].copy_(pc) if logits.dtype != acc else pc
-                grad[start:end] = (w[targets[start:end]] - g @ w).to(hidden.dtype)
+                grad[start:end] = chunks.w[targets[start:end]].to(
+                    hidden.dtype
+                ) - chunks.hidden_grad(p)
             else:
-                # through the softcap: (onehot(t) - p) * (1 - tanh^2)
-                pc.neg_().scatter_add_(1, t, torch.ones_like(picked))
-                slope = cap[:m]
-                pc.mul_(slope.mul_(slope).neg_().add_(1))
-                g = logits[:m].copy_(pc) if logits.dtype != acc else pc
-                grad[start:end] = (g @ w).to(hidden.dtype)
-        del logits, z, p, cap
+                p.neg_().scatter_add_(1, t, torch.ones_like(picked))  # onehot(t) - p
+                grad[start:end] = chunks.hidden_grad(p)
+        del chunks
         if grad is not None:
             ctx.save_for_backward(grad)
         ctx.mark_non_differentiable(entropy, top1)
@@ -220,37 +249,17 @@ class _ChunkedTopkKL(torch.autograd.Function):
         rows: int,
         softcap: float | None,
     ) -> torch.Tensor:
-        device = hidden.device
-        autocast = torch.is_autocast_enabled(device.type)
-        dtype = torch.get_autocast_dtype(device.type) if autocast else hidden.dtype
-        w = weight.to(dtype)
-        acc = torch.promote_types(dtype, torch.float32)
+        chunks = _Chunks(hidden, weight, rows, softcap)
+        acc = chunks.acc
         eps = torch.finfo(acc).tiny
         n = hidden.shape[0]
-        kl = torch.empty(n, device=device, dtype=acc)
+        kl = torch.empty(n, device=hidden.device, dtype=acc)
         grad = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
-        # reused [rows, vocab] buffers and in-place passes, as in _ChunkedLogProbs
-        k = min(rows, n)
-        logits = torch.empty(k, w.shape[0], device=device, dtype=dtype)
-        z = logits if dtype == acc else torch.empty_like(logits, dtype=acc)
-        p = torch.empty_like(z)
-        cap = torch.empty_like(z) if softcap is not None else None
         for start in range(0, n, rows):
             end = min(start + rows, n)
-            m = end - start
-            zc, pc = z[:m], p[:m]
-            torch.mm(hidden[start:end].to(dtype), w.t(), out=logits[:m])
-            if zc.data_ptr() != logits.data_ptr():
-                zc.copy_(logits[:m])
-            if cap is not None and softcap is not None:
-                torch.div(zc, softcap, out=cap[:m]).tanh_()
-                torch.mul(cap[:m], softcap, out=zc)
-            top = zc.amax(dim=-1, keepdim=True)
-            torch.sub(zc, top, out=pc).exp_()
-            total = pc.sum(dim=-1, keepdim=True)
-            lse = top + total.log()
+            z, e, top, total = chunks.softmax(start, end)
             idx = ids[start:end]
-            s = zc.gather(1, idx) - lse  # the student's log-probabilities of the k tokens
+            s = z.gather(1, idx) - (top + total.log())  # the student's log-probs of the k tokens
             t = teacher[start:end].to(acc)
             t_p = t.exp()
             t_tail = (1.0 - t_p.sum(-1)).clamp_min(0.0)
@@ -264,14 +273,9 @@ class _ChunkedTopkKL(torch.autograd.Function):
             live = (rest > eps).to(acc)
             g = -t_p + (t_tail * live / rest.clamp_min(eps)).unsqueeze(1) * s.exp()
             # softmax times -sum(g), plus g at the k tokens (in place of the softmax)
-            pc.mul_((-g.sum(-1, keepdim=True)) / total)
-            pc.scatter_add_(1, idx, g)
-            if cap is not None and softcap is not None:
-                slope = cap[:m]
-                pc.mul_(slope.mul_(slope).neg_().add_(1))
-            gm = logits[:m].copy_(pc) if logits.dtype != acc else pc
-            grad[start:end] = (gm @ w).to(hidden.dtype)
-        del logits, z, p, cap
+            e.mul_((-g.sum(-1, keepdim=True)) / total).scatter_add_(1, idx, g)
+            grad[start:end] = chunks.hidden_grad(e)
+        del chunks
         if grad is not None:
             ctx.save_for_backward(grad)
         return kl
