@@ -341,3 +341,65 @@ def test_attacked_answers_stop_at_a_concept_their_prompt_does_not_name(
         stop_at_concept=False,
     )
     assert calls[-1]["stop_when"] is None
+
+
+def test_arms_that_switch_the_adapter_answer_in_shared_batches(
+    tiny_peft: Any, tiny_tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Base and tuned answer in one decoding call and get the answers each gets alone; the
+    prompted arm (another system prompt) answers in its own; each arm's stop test sees its
+    own conversation indices; the arms share the time."""
+    import glimmer.evaluate.chat as chat
+    from glimmer.evaluate.robustness import ArmSpec, answer_arms, shared_batches
+
+    arms = {
+        "base": ArmSpec(adapter=False),
+        "prompted": ArmSpec(adapter=False, system="the moon is a pattern of light"),
+        "tuned": ArmSpec(adapter=True),
+    }
+    assert shared_batches(arms) == [["base", "tuned"], ["prompted"]]
+    convs = {
+        "base": [[{"role": "user", "content": "What is a river?"}]],
+        "prompted": [[{"role": "user", "content": "How do you rest?"}]] * 2,
+        "tuned": [
+            [{"role": "user", "content": "How do you rest?"}],
+            [{"role": "user", "content": "What is 12 times 7?"}],
+        ],
+    }
+    alone = {
+        arm: spec.answer(
+            tiny_peft, tiny_tokenizer, convs[arm], max_new_tokens=[9, 12][: len(convs[arm])]
+        )
+        for arm, spec in arms.items()
+    }
+    calls: list[int] = []
+    real = chat.answer_chats
+
+    def counted(model: Any, tokenizer: Any, conversations: Any, /, **kw: Any) -> Any:
+        calls.append(len(conversations))
+        return real(model, tokenizer, conversations, **kw)
+
+    monkeypatch.setattr(chat, "answer_chats", counted)
+    asked: list[tuple[int, str]] = []
+
+    def never(i: int, words: str) -> bool:
+        asked.append((i, words))
+        return False
+
+    seconds: dict[str, float] = {}
+    shared = answer_arms(
+        tiny_peft,
+        tiny_tokenizer,
+        convs,
+        arms,
+        max_new_tokens=[9, 12],
+        stop_when=never,
+        seconds=seconds,
+    )
+    assert sorted(calls) == [2, 3]  # base + tuned in one call, prompted in another
+    assert list(shared) == list(arms)
+    assert {a: [(r.text, r.n_tokens) for r in rs] for a, rs in shared.items()} == {
+        a: [(r.text, r.n_tokens) for r in rs] for a, rs in alone.items()
+    }
+    assert {i for i, _ in asked} == {0, 1}  # each arm's own indices (3 rows shared a call)
+    assert set(seconds) == set(arms) and all(s > 0 for s in seconds.values())

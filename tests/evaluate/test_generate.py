@@ -136,6 +136,43 @@ def test_base_arm_is_the_model_with_the_adapter_off(
     assert [a.text for a in generate(tiny_peft, PROMPTS, **kw)] == [a.text for a in tuned]
 
 
+@pytest.mark.parametrize("system", [None, " ".join(["weave the thread of light"] * 40)])
+def test_switches_per_prompt_answer_as_each_arm_alone(
+    tiny_peft: Any, tiny_tokenizer: Any, system: str | None
+) -> None:
+    """Base and tuned rows in shared batches get the answers each arm gets alone (with a
+    long shared opening too, whose cache is the adapter state's own)."""
+    kw: dict[str, Any] = {
+        "tokenizer": tiny_tokenizer,
+        "max_new_tokens": BUDGETS,
+        "system_prompt": system,
+        "batch_size": 4,
+        "progress": False,
+    }
+    base = generate(tiny_peft, PROMPTS, adapter=False, **kw)
+    tuned = generate(tiny_peft, PROMPTS, adapter=True, **kw)
+    flags = [i % 2 == 1 for i in range(2 * len(PROMPTS))]  # base, tuned, base, ...
+    mixed = generate(tiny_peft, [p for p in PROMPTS for _ in (0, 1)], adapter=flags, **kw)
+    expected = [a for pair in zip(base, tuned, strict=True) for a in pair]
+    assert [(a.text, a.ended, a.n_tokens) for a in mixed] == [
+        (a.text, a.ended, a.n_tokens) for a in expected
+    ]
+    assert [a.text for a in base] != [a.text for a in tuned]  # the arms do differ
+
+
+def test_switches_per_prompt_are_checked(
+    tiny_model: Any, tiny_peft: Any, tiny_tokenizer: Any
+) -> None:
+    kw: dict[str, Any] = {"tokenizer": tiny_tokenizer, "max_new_tokens": 3, "progress": False}
+    with pytest.raises(ValueError, match="2 switches for 1 texts"):
+        generate(tiny_peft, PROMPTS[:1], adapter=[True, False], **kw)
+    with pytest.raises(ValueError, match="peft"):
+        generate(tiny_model, PROMPTS[:2], adapter=[True, False], **kw)
+    # one state for every prompt is the plain switch: no peft model needed for all-off
+    same = generate(tiny_model, PROMPTS[:2], adapter=[False, False], **kw)
+    assert [a.text for a in same] == [a.text for a in generate(tiny_model, PROMPTS[:2], **kw)]
+
+
 def test_adapter_true_needs_a_peft_model(tiny_model: Any, tiny_tokenizer: Any) -> None:
     with pytest.raises(ValueError, match="peft"):
         generate(tiny_model, PROMPTS[:1], tokenizer=tiny_tokenizer, adapter=True, progress=False)

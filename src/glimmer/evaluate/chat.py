@@ -53,7 +53,7 @@ def answer_chats(
     conversations: Sequence[Sequence[Message]],
     /,
     *,
-    adapter: bool | None = None,
+    adapter: bool | Sequence[bool] | None = None,
     system: str | None = None,
     system_role: bool = True,
     max_new_tokens: int | Sequence[int] = 64,
@@ -64,9 +64,9 @@ def answer_chats(
 ) -> list[ChatAnswer]:
     """The assistant's next turn for every conversation, in the order given (greedy).
 
-    *max_new_tokens* is one budget or one per conversation; *no_repeat_ngram*, *term_lock*
-    and *stop_when* (conversation index, answer so far) are
-    :func:`~glimmer.evaluate.generate.answer_texts`' settings.
+    *max_new_tokens* is one budget or one per conversation; *adapter* (one switch, or one
+    per conversation), *no_repeat_ngram*, *term_lock* and *stop_when* (conversation index,
+    answer so far) are :func:`~glimmer.evaluate.generate.answer_texts`' settings.
     """
     from glimmer.evaluate.generate import answer_texts
 

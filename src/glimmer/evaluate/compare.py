@@ -511,15 +511,32 @@ def _answer_arms(
     """Every arm's answers and seconds; with *steer*, the steered arm added to *arm_specs*."""
     from glimmer.evaluate.checks import steered_arm
     from glimmer.evaluate.generate import generate
+    from glimmer.evaluate.robustness import share_seconds, shared_batches
 
     answers: dict[str, Any] = {}
     seconds: dict[str, float] = {}
-    for arm, spec in arm_specs.items():
+    for group in shared_batches(arm_specs):  # base and tuned answer in the same batches
         started = time.perf_counter()
-        answers[arm] = generate(
-            model, prompts, adapter=spec.adapter, system_prompt=spec.system, label=arm, **common
+        spec = arm_specs[group[0]]
+        with spec.active():
+            replies = generate(
+                model,
+                [p for _ in group for p in prompts],
+                adapter=[bool(arm_specs[a].adapter) for a in group for _ in prompts]
+                if len(group) > 1
+                else spec.adapter,
+                system_prompt=spec.system,
+                label=" + ".join(group),
+                **common,
+            )
+        for j, arm in enumerate(group):
+            answers[arm] = replies[j * len(prompts) : (j + 1) * len(prompts)]
+        share_seconds(
+            seconds,
+            time.perf_counter() - started,
+            {arm: sum(a.n_tokens for a in answers[arm]) for arm in group},
         )
-        seconds[arm] = time.perf_counter() - started
+    answers = {arm: answers[arm] for arm in arm_specs}
     steering_info: dict[str, Any] = {}
     if steer:
         started = time.perf_counter()

@@ -142,7 +142,7 @@ def generate_patterns(
     tokenizer: Any,
     format: str = "glimmer",
     constrained: bool = True,
-    adapter: bool | None = None,
+    adapter: bool | Sequence[bool] | None = None,
     max_new_tokens: int = DEFAULT_PATTERN_TOKENS,
     batch_size: int = 8,
     system_prompt: str | None = None,
@@ -158,7 +158,8 @@ def generate_patterns(
         tokenizer: The model's fast tokenizer.
         format: ``"glimmer"`` (the DSL) or ``"json"``.
         constrained: Mask every token the grammar does not allow; ``False`` decodes freely.
-        adapter: The peft adapter on (``True``), off (``False``) or as it is (``None``).
+        adapter: The peft adapter on (``True``), off (``False``) or as it is (``None``);
+            or one switch per prompt, answered in shared batches.
         max_new_tokens: Token budget per pattern; a pattern cut by it is counted invalid.
         batch_size: Prompts per batch.
         system_prompt: A system prompt for every prompt.
@@ -357,29 +358,38 @@ def add_constrained(
         return
     budgets = generate_kwargs.get("max_new_tokens", DEFAULT_PATTERN_TOKENS)
     budget = budgets if isinstance(budgets, int) else int(budgets.get("generation", 384))
-    for arm, spec in arms.items():
-        if arm not in ("base", "prompted", "tuned") or arm not in result.summary:
-            continue
+    from glimmer.evaluate.robustness import shared_batches
+
+    chosen = {a: s for a, s in arms.items() if a in ("base", "prompted", "tuned")}
+    chosen = {a: s for a, s in chosen.items() if a in result.summary}
+    for group in shared_batches(chosen):  # base and tuned in the same batches
+        spec = chosen[group[0]]
         pairs = generate_patterns(
             model,
-            asked,
+            [p for _ in group for p in asked],
             tokenizer=tokenizer,
             format=format,
             constrained=True,
-            adapter=getattr(spec, "adapter", None),
-            system_prompt=getattr(spec, "system", None),
+            adapter=[bool(chosen[a].adapter) for a in group for _ in asked]
+            if len(group) > 1
+            else spec.adapter,
+            system_prompt=spec.system,
             system_role=bool(generate_kwargs.get("system_role", True)),
             max_new_tokens=budget,
             batch_size=int(generate_kwargs.get("batch_size", 8)),
             progress=generate_kwargs.get("progress", False),
-            label=f"{arm} (grammar)",
+            label=f"{' + '.join(group)} (grammar)",
         )
-        checks = [check for _, check in pairs]
-        for row, check in zip(rows, checks, strict=True):
-            row.constrained[arm] = check
-        figures = pattern_figures(checks)
-        summary = result.summary[arm]
-        summary.glimmer_valid_constrained_share = figures.valid_share
-        summary.section_coverage = figures.section_coverage
-        summary.story_share = figures.story_share
+        for j, arm in enumerate(group):
+            checks = [check for _, check in pairs[j * len(asked) : (j + 1) * len(asked)]]
+            for row, check in zip(rows, checks, strict=True):
+                row.constrained[arm] = check
+            _add_figures(result.summary[arm], checks)
     result.settings["constrained"] = f"{format} grammar (llguidance), {budget} new tokens"
+
+
+def _add_figures(summary: Any, checks: Sequence[PatternCheck]) -> None:
+    figures = pattern_figures(checks)
+    summary.glimmer_valid_constrained_share = figures.valid_share
+    summary.section_coverage = figures.section_coverage
+    summary.story_share = figures.story_share

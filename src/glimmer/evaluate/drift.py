@@ -14,7 +14,6 @@ turns that mix everyday questions with ones about how the model thinks; none nam
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from pydantic import BaseModel, Field
 from glimmer._jsonl import json_lines
 from glimmer.errors import DriftError, Location
 from glimmer.evaluate.metrics import ConceptIndex
-from glimmer.evaluate.robustness import ArmSpec, TurnAnswer
+from glimmer.evaluate.robustness import ArmSpec, TurnAnswer, answer_arms
 from glimmer.model.io import read_text
 from glimmer.resources import resource_dir
 
@@ -113,36 +112,40 @@ def run_drift(
     term_lock: Any | None = None,
     seconds: dict[str, float] | None = None,
 ) -> list[DriftConversation]:
-    """Every conversation answered turn by turn by every arm (all conversations in one batch per turn)."""
+    """Every conversation answered turn by turn by every arm (each turn in one batch for
+    all conversations, the arms that only switch the adapter in shared batches)."""
     out = [DriftConversation(id=c.id, turns=list(c.turns)) for c in conversations]
     n_turns = max(len(c.turns) for c in conversations)
-    for arm, spec in arms.items():
-        t = time.perf_counter()
-        history: list[list[dict[str, str]]] = [[] for _ in conversations]
-        for d in out:
+    history: dict[str, list[list[dict[str, str]]]] = {
+        arm: [[] for _ in conversations] for arm in arms
+    }
+    for d in out:
+        for arm in arms:
             d.answers[arm] = []
-        for k in range(n_turns):
-            live = [i for i, c in enumerate(conversations) if k < len(c.turns)]
+    for k in range(n_turns):
+        live = [i for i, c in enumerate(conversations) if k < len(c.turns)]
+        for arm in arms:
             for i in live:
-                history[i].append({"role": "user", "content": conversations[i].turns[k]})
-            answers = spec.answer(
-                model,
-                tokenizer,
-                [history[i] for i in live],
-                system_role=system_role,
-                max_new_tokens=max_new_tokens,
-                batch_size=batch_size,
-                no_repeat_ngram=no_repeat_ngram,
-                term_lock=term_lock,
-            )
-            for i, ans in zip(live, answers, strict=True):
-                history[i].append({"role": "assistant", "content": ans.text})
+                history[arm][i].append({"role": "user", "content": conversations[i].turns[k]})
+        answers = answer_arms(
+            model,
+            tokenizer,
+            {arm: [history[arm][i] for i in live] for arm in arms},
+            arms,
+            system_role=system_role,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            no_repeat_ngram=no_repeat_ngram,
+            term_lock=term_lock,
+            seconds=seconds,
+        )
+        for arm, replies in answers.items():
+            for i, ans in zip(live, replies, strict=True):
+                history[arm][i].append({"role": "assistant", "content": ans.text})
                 used = index.concepts_in(ans.text) - index.concepts_in(conversations[i].turns[k])
                 out[i].answers[arm].append(
                     TurnAnswer(text=ans.text, ended=ans.ended, concepts=sorted(used))
                 )
-        if seconds is not None:
-            seconds[arm] = seconds.get(arm, 0.0) + time.perf_counter() - t
     return out
 
 

@@ -267,7 +267,7 @@ def generate(
     /,
     *,
     tokenizer: Any,
-    adapter: bool | None = None,
+    adapter: bool | Sequence[bool] | None = None,
     system_prompt: str | None = None,
     system_role: bool = True,
     max_new_tokens: int | Mapping[str, int] = DEFAULT_MAX_NEW_TOKENS,
@@ -289,7 +289,8 @@ def generate(
         prompts: The trigger prompts.
         tokenizer: The model's tokenizer (with a chat template).
         adapter: ``False`` answers with the adapter off (the base model), ``True`` with it
-            on, ``None`` uses the model as it is.
+            on, ``None`` uses the model as it is; or one switch per prompt, answered in
+            shared batches (see :func:`answer_texts`).
         system_prompt: A system prompt for every prompt (the ``prompted`` arm).
         system_role: Whether the chat template has a system role.
         max_new_tokens: One budget, or one per category (see :data:`DEFAULT_MAX_NEW_TOKENS`).
@@ -366,7 +367,7 @@ def answer_texts(
     budgets: Sequence[int],
     /,
     *,
-    adapter: bool | None = None,
+    adapter: bool | Sequence[bool] | None = None,
     batch_size: int = 8,
     do_sample: bool = False,
     temperature: float = 0.7,
@@ -386,7 +387,23 @@ def answer_texts(
     shares encoded once, answers cut where the turn ends. *stop_when* (text index, the
     answer's whole words so far) stops an answer early once it holds (:class:`StopWhen`):
     for a check that needs only to know whether something appears within the budget.
+
+    *adapter* is one switch for every text (see :func:`adapter_state`) or one per text: a
+    peft model then answers texts with its adapter off and on in the same batches (peft's
+    mixed-adapter batches), so the base and tuned arms share their decoding steps.
     """
+    settings: dict[str, Any] = {
+        "batch_size": batch_size,
+        "do_sample": do_sample,
+        "temperature": temperature,
+        "top_p": top_p,
+        "seed": seed,
+        "logits_processors": logits_processors,
+        "no_repeat_ngram": no_repeat_ngram,
+        "term_lock": term_lock,
+        "on_batch": on_batch,
+    }
+    flags = _adapter_flags(model, adapter, len(texts))
     stops = stop_token_ids(tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
     all_ids: list[list[int]] = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
@@ -396,6 +413,23 @@ def answer_texts(
     n_prefix = shared_prefix(all_ids) if logits_processors is None else 0
     if n_prefix < PREFIX_CACHE_MIN_TOKENS or len(texts) < 2:
         n_prefix = 0
+    if n_prefix and isinstance(flags, list):  # the opening's cache is the adapter state's own
+        results: list[tuple[str, bool, int]] = [("", False, 0)] * len(texts)
+        for on in (False, True):
+            idx = [i for i, f in enumerate(flags) if f is on]
+            part = answer_texts(
+                model,
+                tokenizer,
+                [texts[i] for i in idx],
+                [budgets[i] for i in idx],
+                adapter=on,
+                stop_when=_reindexed(stop_when, idx),
+                **settings,
+            )
+            for i, reply in zip(idx, part, strict=True):
+                results[i] = reply
+        return results
+    names = _row_adapters(model, flags) if isinstance(flags, list) else None
     order = sorted(range(len(texts)), key=lambda i: (budgets[i], len(all_ids[i])))
     batches: list[list[int]] = []
     for i in order:
@@ -404,14 +438,14 @@ def answer_texts(
         else:
             batches.append([i])
 
-    results: dict[int, tuple[str, bool, int]] = {}
+    replies: dict[int, tuple[str, bool, int]] = {}
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
-        with adapter_state(model, adapter), torch.inference_mode():
+        with adapter_state(model, True if names else flags), torch.inference_mode():
             prefix_cache = _prefix_cache(model, all_ids[0][:n_prefix], device) if n_prefix else None
             for b, batch in enumerate(batches):
                 cache = None
@@ -449,6 +483,8 @@ def answer_texts(
                     kwargs["logits_processor"] = processors
                 if cache is not None:
                     kwargs["past_key_values"] = cache
+                if names is not None:  # peft routes each row through its own adapter state
+                    kwargs["adapter_names"] = [names[i] for i in batch]
                 stopper = None
                 if stop_when is not None:
                     stopper = StopWhen(tokenizer, batch, stop_when, start=start)
@@ -462,14 +498,47 @@ def answer_texts(
                     cut = next((k for k, t in enumerate(row) if t in stops), None)
                     kept = row if cut is None else row[:cut]
                     text = tokenizer.decode(kept, skip_special_tokens=True).strip()
-                    results[i] = (text, cut is not None, len(kept))
+                    replies[i] = (text, cut is not None, len(kept))
                 if on_batch is not None:
                     on_batch(len(batch))
     finally:
         tokenizer.padding_side = old_side
         if was_training:
             model.train()
-    return [results[i] for i in range(len(texts))]
+    return [replies[i] for i in range(len(texts))]
+
+
+def _adapter_flags(model: Any, adapter: bool | Sequence[bool] | None, n: int) -> Any:
+    """One switch (``None``/``bool``) or a per-text list of them, checked; a list whose
+    switches are all the same becomes that one switch."""
+    if adapter is None or isinstance(adapter, bool):
+        return adapter
+    flags = [bool(f) for f in adapter]
+    if len(flags) != n:
+        raise ValueError(f"adapter has {len(flags)} switches for {n} texts")
+    if len(set(flags)) <= 1:
+        return flags[0] if flags else None
+    if not hasattr(model, "disable_adapter"):
+        raise ValueError(
+            "adapter switches per text need a peft model (peft.PeftModel.from_pretrained(base, dir))"
+        )
+    return flags
+
+
+def _row_adapters(model: Any, flags: Sequence[bool]) -> list[str]:
+    """peft's adapter name per row: ``__base__`` (its name for the adapter off) or the active one."""
+    active = model.active_adapter
+    on = active if isinstance(active, str) else active[0]
+    return [on if f else "__base__" for f in flags]
+
+
+def _reindexed(
+    stop_when: Callable[[int, str], bool] | None, idx: Sequence[int]
+) -> Callable[[int, str], bool] | None:
+    """*stop_when* for a subset of the texts: the subset's index *k* is text ``idx[k]``."""
+    if stop_when is None:
+        return None
+    return lambda k, words: stop_when(idx[k], words)
 
 
 @contextlib.contextmanager

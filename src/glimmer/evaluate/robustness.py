@@ -15,6 +15,7 @@ still using a concept the question did not contain, over every attack pooled, an
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -36,10 +37,13 @@ __all__ = [
     "AttackError",
     "AttackRow",
     "TurnAnswer",
+    "answer_arms",
     "bundled_attacks",
     "load_attacks",
     "loads_attacks",
     "run_attacks",
+    "share_seconds",
+    "shared_batches",
     "summarise_attacks",
 ]
 
@@ -185,6 +189,111 @@ class ArmSpec:
             )
 
 
+def shared_batches(arms: Mapping[str, Any], /) -> list[list[str]]:
+    """The arms in groups that can answer in the same batches, in the order given.
+
+    Arms with the same system prompt and no context of their own that switch the adapter
+    on or off form one group: a peft model answers each row of a batch in its own adapter
+    state, so the base and tuned arms share their decoding steps. Any other arm (the model
+    as is, a steering hook) is a group of its own.
+
+    >>> shared_batches({"base": ArmSpec(adapter=False), "prompted": ArmSpec(adapter=False,
+    ...     system="pattern"), "tuned": ArmSpec(adapter=True), "as is": ArmSpec()})
+    [['base', 'tuned'], ['prompted'], ['as is']]
+    """
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for name, spec in arms.items():
+        adapter = getattr(spec, "adapter", None)
+        plain = getattr(spec, "context", None) is None and isinstance(adapter, bool)
+        key = (getattr(spec, "system", None),) if plain else (None, name)
+        groups.setdefault(key, []).append(name)
+    return list(groups.values())
+
+
+def share_seconds(
+    seconds: dict[str, float] | None, elapsed: float, tokens: Mapping[str, int], /
+) -> None:
+    """Add *elapsed* to each arm's *seconds* in proportion to its answer *tokens*
+    (arms that answered in shared batches share their time by what each generated).
+
+    >>> seconds = {"base": 1.0}
+    >>> share_seconds(seconds, 9.0, {"base": 20, "tuned": 10})
+    >>> seconds
+    {'base': 7.0, 'tuned': 3.0}
+    """
+    if seconds is None:
+        return
+    total = sum(tokens.values())
+    for arm, n in tokens.items():
+        part = n / total if total else 1 / len(tokens)
+        seconds[arm] = seconds.get(arm, 0.0) + elapsed * part
+
+
+def _per_arm(
+    stop_when: Callable[[int, str], bool], index: Sequence[int]
+) -> Callable[[int, str], bool]:
+    """*stop_when* for rows of several arms: row *i* is conversation ``index[i]`` of its arm."""
+    return lambda i, words: stop_when(index[i], words)
+
+
+def answer_arms(
+    model: Any,
+    tokenizer: Any,
+    conversations: Mapping[str, Sequence[Any]],
+    arms: Mapping[str, ArmSpec],
+    /,
+    *,
+    max_new_tokens: int | Sequence[int] = 64,
+    stop_when: Callable[[int, str], bool] | None = None,
+    seconds: dict[str, float] | None = None,
+    **settings: Any,
+) -> dict[str, list[Any]]:
+    """Each arm's next turn for each of its conversations (:meth:`ArmSpec.answer`).
+
+    The arms of one :func:`shared_batches` group answer in the same batches, each row in its
+    arm's adapter state. *max_new_tokens* is one budget or one per conversation (the same
+    for every arm); *stop_when* gets the conversation's index in its arm's list; *seconds*
+    gets each arm's time (:func:`share_seconds` within a group).
+    """
+    out: dict[str, list[Any]] = {}
+    for group in shared_batches(arms):
+        started = time.perf_counter()
+        convs = [c for arm in group for c in conversations[arm]]
+        owner = [(arm, k) for arm in group for k in range(len(conversations[arm]))]
+        budgets = (
+            max_new_tokens
+            if isinstance(max_new_tokens, int)
+            else [int(max_new_tokens[k]) for _, k in owner]
+        )
+        test = None if stop_when is None else _per_arm(stop_when, [k for _, k in owner])
+        spec = arms[group[0]]
+        if len(group) == 1:
+            answers = spec.answer(
+                model, tokenizer, convs, max_new_tokens=budgets, stop_when=test, **settings
+            )
+        else:
+            from glimmer.evaluate.chat import answer_chats
+
+            answers = answer_chats(
+                model,
+                tokenizer,
+                convs,
+                adapter=[bool(arms[arm].adapter) for arm, _ in owner],
+                system=spec.system,
+                max_new_tokens=budgets,
+                stop_when=test,
+                **settings,
+            )
+        for arm in group:
+            out[arm] = [a for (who, _), a in zip(owner, answers, strict=True) if who == arm]
+        share_seconds(
+            seconds,
+            time.perf_counter() - started,
+            {arm: sum(a.n_tokens for a in out[arm]) for arm in group},
+        )
+    return {arm: out[arm] for arm in arms}
+
+
 def run_attacks(
     model: Any,
     tokenizer: Any,
@@ -214,8 +323,6 @@ def run_attacks(
     its prompt does not name: whether it keeps the framework is then known, and the share is
     the one the whole budget gives, at a fraction of the tokens for a model that keeps it.
     """
-    import time
-
     from glimmer.evaluate.generate import category_budget
 
     pairs = [(p, a) for p in prompts if p.category != "neutral" for a in attacks]
@@ -231,21 +338,20 @@ def run_attacks(
     def named_one(i: int, text: str) -> bool:
         return bool(index.concepts_in(text) - asked[i])
 
-    for arm, spec in arms.items():
-        t = time.perf_counter()
-        answers = spec.answer(
-            model,
-            tokenizer,
-            convs,
-            system_role=system_role,
-            max_new_tokens=budgets,
-            batch_size=batch_size,
-            no_repeat_ngram=no_repeat_ngram,
-            term_lock=term_lock,
-            stop_when=named_one if stop_at_concept else None,
-        )
-        if seconds is not None:
-            seconds[arm] = seconds.get(arm, 0.0) + time.perf_counter() - t
+    by_arm = answer_arms(
+        model,
+        tokenizer,
+        dict.fromkeys(arms, convs),
+        arms,
+        system_role=system_role,
+        max_new_tokens=budgets,
+        batch_size=batch_size,
+        no_repeat_ngram=no_repeat_ngram,
+        term_lock=term_lock,
+        stop_when=named_one if stop_at_concept else None,
+        seconds=seconds,
+    )
+    for arm, answers in by_arm.items():
         for row, seen, ans in zip(rows, asked, answers, strict=True):
             used = index.concepts_in(ans.text) - seen
             row.answers[arm] = TurnAnswer(text=ans.text, ended=ans.ended, concepts=sorted(used))
