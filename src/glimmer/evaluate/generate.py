@@ -10,6 +10,7 @@ before any metric sees it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -20,6 +21,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from glimmer.data.records import fold_system
+from glimmer.evaluate.kvcache import roomy_cache
 from glimmer.evaluate.suites import TriggerPrompt
 from glimmer.evaluate.termlock import TermLock, TermLockProcessor
 from glimmer.train.masking import END_OF_TURN_TOKENS
@@ -448,11 +450,8 @@ def answer_texts(
         with adapter_state(model, True if names else flags), torch.inference_mode():
             prefix_cache = _prefix_cache(model, all_ids[0][:n_prefix], device) if n_prefix else None
             for b, batch in enumerate(batches):
-                cache = None
                 if prefix_cache is not None:
-                    enc, cache = _with_prefix(
-                        [all_ids[i] for i in batch], n_prefix, prefix_cache, pad_id, device
-                    )
+                    enc = _with_prefix([all_ids[i] for i in batch], n_prefix, pad_id, device)
                 else:
                     enc = tokenizer(
                         [texts[i] for i in batch],
@@ -460,6 +459,12 @@ def answer_texts(
                         padding=True,
                         add_special_tokens=False,
                     ).to(device)
+                # room for the prompt and the whole budget: each step writes in place
+                room = enc["input_ids"].shape[1] + budgets[batch[0]]
+                cache = roomy_cache(model, room, prefix=prefix_cache, rows=len(batch))
+                if cache is None and prefix_cache is not None:
+                    cache = copy.deepcopy(prefix_cache)
+                    cache.batch_repeat_interleave(len(batch))
                 kwargs: dict[str, Any] = {
                     "max_new_tokens": budgets[batch[0]],
                     "do_sample": do_sample,
@@ -557,23 +562,18 @@ def _quiet_rename() -> Iterator[None]:
 
 
 def _with_prefix(
-    rows: list[list[int]], n_prefix: int, cache: Any, pad_id: int, device: Any
-) -> tuple[dict[str, torch.Tensor], Any]:
-    """Inputs ``[shared opening | padding | own tokens]`` and a copy of the opening's cache."""
-    import copy
-
+    rows: list[list[int]], n_prefix: int, pad_id: int, device: Any
+) -> dict[str, torch.Tensor]:
+    """Inputs ``[shared opening | padding | own tokens]`` (the opening's cache is copied in)."""
     own = [r[n_prefix:] for r in rows]
     width = max(len(o) for o in own)
     opening = rows[0][:n_prefix]
     ids = [opening + [pad_id] * (width - len(o)) + o for o in own]
     mask = [[1] * n_prefix + [0] * (width - len(o)) + [1] * len(o) for o in own]
-    batch_cache = copy.deepcopy(cache)
-    batch_cache.batch_repeat_interleave(len(rows))
-    enc = {
+    return {
         "input_ids": torch.tensor(ids, device=device),
         "attention_mask": torch.tensor(mask, device=device),
     }
-    return enc, batch_cache
 
 
 def score_text(
