@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from glimmer.evaluate.suites import TriggerPrompt
 
@@ -46,6 +48,9 @@ def test_answers_are_those_of_the_default_cache(
     monkeypatch.setattr(g, "roomy_cache", roomy)
     mine = g.generate(tiny_peft, PROMPTS, **kw)
     assert made and all(c is not None for c in made)
+    # with the long system prompt, its opening was kept once (sdpa reads it once a step)
+    kept_once = any(layer.shared is not None for c in made for layer in c.layers)
+    assert kept_once == (system is not None)
     monkeypatch.setattr(g, "roomy_cache", lambda *_a, **_k: None)  # transformers' own cache
     theirs = g.generate(tiny_peft, PROMPTS, **kw)
     assert [(a.text, a.ended, a.n_tokens) for a in mine] == [
@@ -74,22 +79,83 @@ def test_the_cache_writes_in_place_and_hands_out_the_filled_part(tiny_model: Any
     assert cache.get_seq_length() == 0 or cache.layers[0].get_seq_length() == 6
 
 
-def test_an_opening_is_copied_into_every_row(tiny_model: Any) -> None:
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_an_opening_is_kept_once_where_attention_reads_it_once(
+    tiny_model: Any, attention: str
+) -> None:
+    """With sdpa the opening stays one batch-1 copy; any other attention gets it in every row."""
+    import copy
+
     import torch
     from transformers.cache_utils import DynamicCache
 
     from glimmer.evaluate.kvcache import roomy_cache
 
+    model = copy.deepcopy(tiny_model)
+    model.config._attn_implementation = attention
     prefix = DynamicCache()
-    blocks = tiny_model.config.num_hidden_layers
+    blocks = model.config.num_hidden_layers
     for i in range(blocks):
         prefix.update(torch.randn(1, 2, 4, 8), torch.randn(1, 2, 4, 8), i)
-    cache = roomy_cache(tiny_model, 10, prefix=prefix, rows=3)
+    cache = roomy_cache(model, 10, prefix=prefix, rows=3)
     assert cache is not None and len(cache.layers) == blocks
     for mine, theirs in zip(cache.layers, prefix.layers, strict=True):
-        assert mine.keys.shape == (3, 2, 4, 8)
-        assert torch.equal(mine.keys, theirs.keys.expand(3, -1, -1, -1))
-        assert torch.equal(mine.values, theirs.values.expand(3, -1, -1, -1))
+        assert mine.get_seq_length() == 4
+        if attention == "sdpa":
+            assert mine.shared[0] is theirs.keys and mine.shared[1] is theirs.values
+        else:
+            assert mine.shared is None and mine.keys.shape == (3, 2, 4, 8)
+            assert torch.equal(mine.keys, theirs.keys.expand(3, -1, -1, -1))
+            assert torch.equal(mine.values, theirs.values.expand(3, -1, -1, -1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(1, 4),
+    kv_heads=st.integers(1, 3),
+    group=st.integers(1, 3),
+    opening=st.integers(1, 9),
+    own=st.integers(1, 7),
+    data=st.data(),
+)
+def test_attention_over_a_shared_opening_is_attention_over_the_whole_rows(
+    rows: int, kv_heads: int, group: int, opening: int, own: int, data: Any
+) -> None:
+    """The opening read once and joined in one softmax equals sdpa over [opening | own] with
+    the opening copied into every row: decoding (one query) and a prompt's own tokens
+    (causal), with padding masked, bool or additive masks, and none (causal)."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    from glimmer.evaluate.kvcache import _with_opening
+
+    torch.manual_seed(data.draw(st.integers(0, 2**16)))
+    q = data.draw(st.sampled_from([1, own]))
+    d, heads = 8, kv_heads * group
+    query = torch.randn(rows, heads, q, d)
+    keys, values = torch.randn(rows, kv_heads, own, d), torch.randn(rows, kv_heads, own, d)
+    ok, ov = torch.randn(1, kv_heads, opening, d), torch.randn(1, kv_heads, opening, d)
+    total = opening + own
+    causal = torch.ones(q, total, dtype=torch.bool).tril(total - q)
+    pads = [data.draw(st.integers(0, own - 1)) for _ in range(rows)]  # left padding per row
+    mask = causal.expand(rows, 1, q, total).clone()
+    for r, pad in enumerate(pads):
+        mask[r, :, :, opening : opening + pad] = False
+    kind = data.draw(st.sampled_from(["bool", "additive", "none"]))
+    given_mask: Any = {
+        "bool": mask,
+        "additive": torch.zeros(mask.shape).masked_fill(~mask, float("-inf")),
+        "none": None,
+    }[kind]
+    if kind == "none":
+        mask = causal.expand(rows, 1, q, total)
+    scale = d**-0.5
+    mine = _with_opening(query, keys, values, given_mask, scale, ok, ov)
+    full_k = torch.cat([ok.expand(rows, -1, -1, -1), keys], dim=2).repeat_interleave(group, 1)
+    full_v = torch.cat([ov.expand(rows, -1, -1, -1), values], dim=2).repeat_interleave(group, 1)
+    theirs = F.scaled_dot_product_attention(query, full_k, full_v, attn_mask=mask, scale=scale)
+    assert mine.shape == (rows, q, heads, d)
+    torch.testing.assert_close(mine, theirs.transpose(1, 2), atol=1e-5, rtol=1e-4)
 
 
 def test_models_with_other_caches_keep_transformers_own() -> None:

@@ -21,7 +21,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from glimmer.data.records import fold_system
-from glimmer.evaluate.kvcache import roomy_cache
+from glimmer.evaluate.kvcache import attending, roomy_cache
 from glimmer.evaluate.suites import TriggerPrompt
 from glimmer.evaluate.termlock import TermLock, TermLockProcessor
 from glimmer.train.masking import END_OF_TURN_TOKENS
@@ -459,8 +459,9 @@ def answer_texts(
                         padding=True,
                         add_special_tokens=False,
                     ).to(device)
-                # room for the prompt and the whole budget: each step writes in place
-                room = enc["input_ids"].shape[1] + budgets[batch[0]]
+                # room for the rows' own tokens and the whole budget: each step writes in
+                # place; a shared opening is kept once (glimmer.evaluate.kvcache)
+                room = enc["input_ids"].shape[1] - n_prefix + budgets[batch[0]]
                 cache = roomy_cache(model, room, prefix=prefix_cache, rows=len(batch))
                 if cache is None and prefix_cache is not None:
                     cache = copy.deepcopy(prefix_cache)
@@ -494,7 +495,7 @@ def answer_texts(
                 if stop_when is not None:
                     stopper = StopWhen(tokenizer, batch, stop_when, start=start)
                     kwargs["stopping_criteria"] = [stopper]
-                with _quiet_rename():  # transformers 5 renames it `cache`, and says so
+                with _quiet_rename(), attending(cache):  # `cache` in transformers 5
                     out = model.generate(**enc, **kwargs)
                 new = out[:, enc["input_ids"].shape[1] :].tolist()
                 if stopper is not None:  # a row stopped early: what came after is padding

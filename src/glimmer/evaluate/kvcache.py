@@ -1,21 +1,30 @@
-"""A key/value cache with room set aside, so decoding writes each new token in place.
+"""Key/value caches for batched answers: room set aside, and one copy of a shared opening.
 
 transformers' default cache (``DynamicCache``) concatenates each layer's whole cache with the
 new token's keys and values at every step: a copy of the entire cache per token, which on a
 CPU costs as much as the attention that reads it once (a quarter of a decoding step of
 SmolLM2-135M at 64 rows and 200 positions). :func:`roomy_cache` gives ``generate`` a cache
 whose layers hold room for the prompt and the whole answer budget from the start and hand
-attention a view of the filled part, so the answers are the same token for token.
+attention a view of the filled part.
+
+The prompted arm's rows all open with the same system prompt (a whole pattern, hundreds of
+tokens). With *prefix*, the cache keeps that opening once, not once per row, and inside
+:func:`attending` every row's queries read it in one product (the rest of each row as
+usual, the two parts joined in one softmax): a 64-row batch reads the opening's keys and
+values once a step instead of 64 times, and holds one copy of them. The answers are those
+of the plain cache up to float rounding.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
 import torch
 
-__all__ = ["roomy_cache"]
+__all__ = ["attending", "roomy_cache"]
 
 
 @cache
@@ -30,6 +39,12 @@ def _layer_class() -> type:
         def __init__(self, room: int) -> None:
             super().__init__()
             self.room = room
+            #: An opening every row shares, kept once (batch 1), before the rows' own tokens
+            self.shared: tuple[torch.Tensor, torch.Tensor] | None = None
+
+        def get_seq_length(self) -> int:
+            opening = 0 if self.shared is None else self.shared[0].shape[-2]
+            return opening + (self.keys.shape[-2] if self.is_initialized else 0)
 
         def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
             self.device = key_states.device
@@ -76,9 +91,10 @@ def roomy_cache(
 ) -> Any | None:
     """A cache for ``model.generate`` with *room* positions a row set aside.
 
-    *prefix* (a batch-1 cache of an opening every row shares) is copied into each of *rows*
-    rows. ``None`` where the model's cache is not one plain full-attention layer per block
-    (sliding windows, linear attention): there transformers' own cache is the right one.
+    *prefix* (a batch-1 cache of an opening every row shares) is kept once where the model
+    attends with ``sdpa`` (generate inside :func:`attending`), else copied into each of
+    *rows* rows. ``None`` where the model's cache is not one plain full-attention layer per
+    block (sliding windows, linear attention): there transformers' own cache is the right one.
     """
     from transformers.cache_utils import DynamicCache, DynamicLayer
 
@@ -100,6 +116,87 @@ def roomy_cache(
     out.layers = layers
     out.layer_class_to_replicate = None
     if prefix is not None:
+        once = getattr(config, "_attn_implementation", None) == "sdpa"
         for mine, theirs in zip(layers, prefix.layers, strict=True):
-            mine.fill(theirs.keys, theirs.values, rows)
+            if once:
+                mine.shared = (theirs.keys, theirs.values)
+            else:
+                mine.fill(theirs.keys, theirs.values, rows)
     return out
+
+
+@contextlib.contextmanager
+def attending(kv: Any | None, /) -> Iterator[None]:
+    """Generate with *kv* (a :func:`roomy_cache`) inside this: its shared opening is read once
+    a step for all rows. Nothing changes for any other cache."""
+    shared = [getattr(layer, "shared", None) for layer in getattr(kv, "layers", [])]
+    if not any(s is not None for s in shared):
+        yield
+        return
+    from transformers.modeling_utils import AttentionInterface
+
+    mapping = AttentionInterface._global_mapping
+    plain = mapping["sdpa"]
+
+    def attend(
+        module: Any,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        dropout: float = 0.0,
+        scaling: float | None = None,
+        **kwargs: Any,
+    ) -> tuple[torch.Tensor, None]:
+        opening = shared[module.layer_idx]
+        if opening is None:
+            return plain(module, query, key, value, attention_mask, dropout, scaling, **kwargs)  # type: ignore[no-any-return]
+        scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+        return _with_opening(query, key, value, attention_mask, scale, *opening), None
+
+    mapping["sdpa"] = attend
+    try:
+        yield
+    finally:
+        mapping["sdpa"] = plain
+
+
+def _with_opening(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor | None,
+    scale: float,
+    opening_keys: torch.Tensor,
+    opening_values: torch.Tensor,
+) -> torch.Tensor:
+    """Attention of *query* ``[rows, heads, q, d]`` over a shared opening (``[1, kv heads,
+    p, d]``, seen by every query) then each row's own *key*/*value* ``[rows, kv heads, n, d]``;
+    *mask* covers ``p + n`` positions (bool: attend, or additive; ``None``: causal).
+    Returns ``[rows, q, heads, d]``, as transformers' attention functions do."""
+    rows, heads, q, d = query.shape
+    kv_heads, p = opening_keys.shape[1], opening_keys.shape[2]
+    n = key.shape[2]
+    group = heads // kv_heads  # query head h reads key/value head h // group
+    grouped = query.reshape(rows, kv_heads, group * q, d)
+    flat = grouped.transpose(0, 1).reshape(kv_heads, rows * group * q, d)
+    s_open = torch.bmm(flat, opening_keys[0].transpose(1, 2)).mul_(scale)
+    s_open = s_open.view(kv_heads, rows, group * q, p).transpose(0, 1)
+    s_own = torch.matmul(grouped, key.transpose(-1, -2)).mul_(scale)  # [rows, kv, group*q, n]
+    if mask is None:  # causal among the own tokens: query i is position n - q + i
+        mask = torch.ones(q, p + n, dtype=torch.bool, device=query.device).tril(p + n - q)
+    own = mask[..., p:]
+    own = own.expand(rows, 1, q, n).unsqueeze(2).expand(rows, 1, group, q, n)
+    own = own.reshape(rows, 1, group * q, n)
+    if own.dtype == torch.bool:
+        s_own = s_own.masked_fill(~own, float("-inf"))
+    else:
+        s_own = s_own + own
+    top = torch.maximum(s_open.amax(-1, keepdim=True), s_own.amax(-1, keepdim=True))
+    e_open = (s_open - top).exp_()
+    e_own = (s_own - top).exp_()
+    total = e_open.sum(-1, keepdim=True) + e_own.sum(-1, keepdim=True)
+    weights = e_open.transpose(0, 1).reshape(kv_heads, rows * group * q, p)
+    out = torch.bmm(weights, opening_values[0]).view(kv_heads, rows, group * q, d).transpose(0, 1)
+    out = (out + torch.matmul(e_own, value)).div_(total)
+    return out.reshape(rows, heads, q, d).transpose(1, 2).contiguous()
