@@ -136,7 +136,7 @@ def attending(kv: Any | None, /) -> Iterator[None]:
     from transformers.modeling_utils import AttentionInterface
 
     mapping = AttentionInterface._global_mapping
-    plain = mapping["sdpa"]
+    plain: Any = mapping["sdpa"]
 
     def attend(
         module: Any,
@@ -188,10 +188,8 @@ def _with_opening(
     own = mask[..., p:]
     own = own.expand(rows, 1, q, n).unsqueeze(2).expand(rows, 1, group, q, n)
     own = own.reshape(rows, 1, group * q, n)
-    if own.dtype == torch.bool:
-        s_own = s_own.masked_fill(~own, float("-inf"))
-    else:
-        s_own = s_own + own
+    bool_mask = own.dtype == torch.bool
+    s_own = s_own.masked_fill(~own, float("-inf")) if bool_mask else s_own + own
     top = torch.maximum(s_open.amax(-1, keepdim=True), s_own.amax(-1, keepdim=True))
     e_open = (s_open - top).exp_()
     e_own = (s_own - top).exp_()
