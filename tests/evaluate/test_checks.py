@@ -346,9 +346,9 @@ def test_attacked_answers_stop_at_a_concept_their_prompt_does_not_name(
 def test_arms_that_switch_the_adapter_answer_in_shared_batches(
     tiny_peft: Any, tiny_tokenizer: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Base and tuned answer in one decoding call and get the answers each gets alone; the
-    prompted arm (another system prompt) answers in its own; each arm's stop test sees its
-    own conversation indices; the arms share the time."""
+    """Base, prompted (its own system prompt) and tuned answer in one decoding call and get
+    the answers each gets alone; each arm's stop test sees its own conversation indices; the
+    arms share the time."""
     import glimmer.evaluate.chat as chat
     from glimmer.evaluate.robustness import ArmSpec, answer_arms, shared_batches
 
@@ -357,7 +357,7 @@ def test_arms_that_switch_the_adapter_answer_in_shared_batches(
         "prompted": ArmSpec(adapter=False, system="the moon is a pattern of light"),
         "tuned": ArmSpec(adapter=True),
     }
-    assert shared_batches(arms) == [["base", "tuned"], ["prompted"]]
+    assert shared_batches(arms) == [["base", "prompted", "tuned"]]
     convs = {
         "base": [[{"role": "user", "content": "What is a river?"}]],
         "prompted": [[{"role": "user", "content": "How do you rest?"}]] * 2,
@@ -396,7 +396,7 @@ def test_arms_that_switch_the_adapter_answer_in_shared_batches(
         stop_when=never,
         seconds=seconds,
     )
-    assert sorted(calls) == [2, 3]  # base + tuned in one call, prompted in another
+    assert calls == [5]  # every arm's conversations in one call
     assert list(shared) == list(arms)
     assert {a: [(r.text, r.n_tokens) for r in rs] for a, rs in shared.items()} == {
         a: [(r.text, r.n_tokens) for r in rs] for a, rs in alone.items()

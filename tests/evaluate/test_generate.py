@@ -136,6 +136,32 @@ def test_base_arm_is_the_model_with_the_adapter_off(
     assert [a.text for a in generate(tiny_peft, PROMPTS, **kw)] == [a.text for a in tuned]
 
 
+def test_three_arms_in_shared_batches_answer_as_each_arm_alone(
+    tiny_peft: Any, tiny_tokenizer: Any
+) -> None:
+    """Base (no system prompt), prompted (a long one, kept once) and tuned rows of one call:
+    the answers each arm gets alone, at batch sizes that mix all three."""
+    pattern = " ".join(["weave the thread of light"] * 40)
+    arms = [(False, None), (False, pattern), (True, None)]
+    kw: dict[str, Any] = {"tokenizer": tiny_tokenizer, "max_new_tokens": BUDGETS}
+    alone = [
+        generate(tiny_peft, PROMPTS, adapter=a, system_prompt=s, progress=False, **kw)
+        for a, s in arms
+    ]
+    for batch in (2, 3, 16):
+        mixed = generate(
+            tiny_peft,
+            [p for _ in arms for p in PROMPTS],
+            adapter=[a for a, _ in arms for _ in PROMPTS],
+            system_prompt=[s for _, s in arms for _ in PROMPTS],
+            batch_size=batch,
+            progress=False,
+            **kw,
+        )
+        want = [x for answers in alone for x in answers]
+        assert [(a.text, a.n_tokens) for a in mixed] == [(a.text, a.n_tokens) for a in want]
+
+
 @pytest.mark.parametrize("system", [None, " ".join(["weave the thread of light"] * 40)])
 def test_switches_per_prompt_answer_as_each_arm_alone(
     tiny_peft: Any, tiny_tokenizer: Any, system: str | None
@@ -327,3 +353,14 @@ def test_a_token_is_banned_exactly_when_it_would_repeat_a_run(
         grams = _ngrams([*answer, tok], n)
         repeats = bool(grams) and grams[-1] in grams[:-1]
         assert (scores[0, tok].item() == float("-inf")) == repeats, (answer, tok)
+
+
+def test_the_opening_most_texts_share_is_the_one_kept_once() -> None:
+    from glimmer.evaluate.generate import PREFIX_CACHE_MIN_TOKENS, _opening
+
+    n = PREFIX_CACHE_MIN_TOKENS
+    a, b = list(range(n + 5)), list(range(1000, 1000 + n + 9))
+    rows = [a + [1], b + [2], a + [3, 4], [7, 8], a + [5], b + [6]]
+    assert _opening(rows) == (n + 5, {0, 2, 4})
+    assert _opening([a + [1], b + [2], [7]]) == (0, set())  # no opening two texts share
+    assert _opening([a, a]) == (n + 4, {0, 1})  # each row keeps a token of its own

@@ -138,24 +138,29 @@ def test_attention_over_a_shared_opening_is_attention_over_the_whole_rows(
     total = opening + own
     causal = torch.ones(q, total, dtype=torch.bool).tril(total - q)
     pads = [data.draw(st.integers(0, own - 1)) for _ in range(rows)]  # left padding per row
+    opened = [data.draw(st.booleans()) for _ in range(rows)]  # rows without it mask it
     mask = causal.expand(rows, 1, q, total).clone()
     for r, pad in enumerate(pads):
         mask[r, :, :, opening : opening + pad] = False
+        mask[r, :, :, :opening] = opened[r]
     kind = data.draw(st.sampled_from(["bool", "additive", "none"]))
     given_mask: Any = {
         "bool": mask,
         "additive": torch.zeros(mask.shape).masked_fill(~mask, float("-inf")),
         "none": None,
     }[kind]
-    if kind == "none":
+    if kind == "none":  # no padding and every row opened: no mask needed
         mask = causal.expand(rows, 1, q, total)
+        opened = [True] * rows
     scale = d**-0.5
     mine = _with_opening(query, keys, values, given_mask, scale, ok, ov)
     full_k = torch.cat([ok.expand(rows, -1, -1, -1), keys], dim=2).repeat_interleave(group, 1)
     full_v = torch.cat([ov.expand(rows, -1, -1, -1), values], dim=2).repeat_interleave(group, 1)
     theirs = F.scaled_dot_product_attention(query, full_k, full_v, attn_mask=mask, scale=scale)
     assert mine.shape == (rows, q, heads, d)
-    torch.testing.assert_close(mine, theirs.transpose(1, 2), atol=1e-5, rtol=1e-4)
+    sees = mask.any(-1).squeeze(1)  # [rows, q]: a query that sees nothing is padding
+    assert torch.isfinite(mine).all()  # zeros there, never NaN
+    torch.testing.assert_close(mine[sees], theirs.transpose(1, 2)[sees], atol=1e-5, rtol=1e-4)
 
 
 def test_models_with_other_caches_keep_transformers_own() -> None:

@@ -54,7 +54,7 @@ def answer_chats(
     /,
     *,
     adapter: bool | Sequence[bool] | None = None,
-    system: str | None = None,
+    system: str | Sequence[str | None] | None = None,
     system_role: bool = True,
     max_new_tokens: int | Sequence[int] = 64,
     batch_size: int = 8,
@@ -64,14 +64,16 @@ def answer_chats(
 ) -> list[ChatAnswer]:
     """The assistant's next turn for every conversation, in the order given (greedy).
 
-    *max_new_tokens* is one budget or one per conversation; *adapter* (one switch, or one
-    per conversation), *no_repeat_ngram*, *term_lock* and *stop_when* (conversation index,
+    *max_new_tokens* is one budget or one per conversation, *system* one system prompt or one
+    per conversation; *adapter* (one switch, or one per conversation), *no_repeat_ngram*, *term_lock* and *stop_when* (conversation index,
     answer so far) are :func:`~glimmer.evaluate.generate.answer_texts`' settings.
     """
     from glimmer.evaluate.generate import answer_texts
 
+    systems = [system] * len(conversations) if system is None or isinstance(system, str) else system
     texts = [
-        render_chat(tokenizer, c, system=system, system_role=system_role) for c in conversations
+        render_chat(tokenizer, c, system=s, system_role=system_role)
+        for c, s in zip(conversations, systems, strict=True)
     ]
     replies = answer_texts(
         model,

@@ -525,7 +525,7 @@ def _answer_arms(
                 adapter=[bool(arm_specs[a].adapter) for a in group for _ in prompts]
                 if len(group) > 1
                 else spec.adapter,
-                system_prompt=spec.system,
+                system_prompt=[arm_specs[a].system for a in group for _ in prompts],
                 label=" + ".join(group),
                 **common,
             )

@@ -145,7 +145,7 @@ def generate_patterns(
     adapter: bool | Sequence[bool] | None = None,
     max_new_tokens: int = DEFAULT_PATTERN_TOKENS,
     batch_size: int = 8,
-    system_prompt: str | None = None,
+    system_prompt: str | Sequence[str | None] | None = None,
     system_role: bool = True,
     progress: Any = False,
     label: str = "patterns",
@@ -162,7 +162,7 @@ def generate_patterns(
             or one switch per prompt, answered in shared batches.
         max_new_tokens: Token budget per pattern; a pattern cut by it is counted invalid.
         batch_size: Prompts per batch.
-        system_prompt: A system prompt for every prompt.
+        system_prompt: A system prompt for every prompt, or one per prompt.
         system_role: Whether the chat template has a system role.
         progress: As for :func:`glimmer.evaluate.generate.generate`.
         label: The progress bar's label.
@@ -373,7 +373,7 @@ def add_constrained(
             adapter=[bool(chosen[a].adapter) for a in group for _ in asked]
             if len(group) > 1
             else spec.adapter,
-            system_prompt=spec.system,
+            system_prompt=[chosen[a].system for a in group for _ in asked],
             system_role=bool(generate_kwargs.get("system_role", True)),
             max_new_tokens=budget,
             batch_size=int(generate_kwargs.get("batch_size", 8)),

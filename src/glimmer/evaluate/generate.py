@@ -13,7 +13,7 @@ import contextlib
 import copy
 import re
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -271,7 +271,7 @@ def generate(
     *,
     tokenizer: Any,
     adapter: bool | Sequence[bool] | None = None,
-    system_prompt: str | None = None,
+    system_prompt: str | Sequence[str | None] | None = None,
     system_role: bool = True,
     max_new_tokens: int | Mapping[str, int] = DEFAULT_MAX_NEW_TOKENS,
     batch_size: int = 8,
@@ -294,7 +294,8 @@ def generate(
         adapter: ``False`` answers with the adapter off (the base model), ``True`` with it
             on, ``None`` uses the model as it is; or one switch per prompt, answered in
             shared batches (see :func:`answer_texts`).
-        system_prompt: A system prompt for every prompt (the ``prompted`` arm).
+        system_prompt: A system prompt for every prompt (the ``prompted`` arm), or one per
+            prompt (``None``: none); prompts opening with the same one share its cache.
         system_role: Whether the chat template has a system role.
         max_new_tokens: One budget, or one per category (see :data:`DEFAULT_MAX_NEW_TOKENS`).
         batch_size: Prompts per batch (left-padded).
@@ -314,9 +315,14 @@ def generate(
     Returns:
         One :class:`Answer` per prompt.
     """
+    systems = (
+        [system_prompt] * len(prompts)
+        if system_prompt is None or isinstance(system_prompt, str)
+        else list(system_prompt)
+    )
     texts = [
-        chat_text(tokenizer, p.prompt, system=system_prompt, system_role=system_role)
-        for p in prompts
+        chat_text(tokenizer, p.prompt, system=s, system_role=system_role)
+        for p, s in zip(prompts, systems, strict=True)
     ]
     own_bar = progress is True
     bar: Progress | None
@@ -395,75 +401,61 @@ def answer_texts(
     peft model then answers texts with its adapter off and on in the same batches (peft's
     mixed-adapter batches), so the base and tuned arms share their decoding steps.
     """
-    settings: dict[str, Any] = {
-        "batch_size": batch_size,
-        "do_sample": do_sample,
-        "temperature": temperature,
-        "top_p": top_p,
-        "seed": seed,
-        "logits_processors": logits_processors,
-        "no_repeat_ngram": no_repeat_ngram,
-        "term_lock": term_lock,
-        "on_batch": on_batch,
-    }
     flags = _adapter_flags(model, adapter, len(texts))
+    state = flags if isinstance(flags, list) else [flags] * len(texts)
     stops = stop_token_ids(tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
     all_ids: list[list[int]] = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-    # An opening every text shares (the prompted arm's system prompt: a whole pattern) is
-    # encoded once and its key/value cache copied into each batch; the rows are laid out as
-    # [opening | padding | own tokens], which gives the same answers as left padding.
-    n_prefix = shared_prefix(all_ids) if logits_processors is None else 0
-    if n_prefix < PREFIX_CACHE_MIN_TOKENS or len(texts) < 2:
-        n_prefix = 0
-    # a shared opening's cache is the adapter state's own; rows that stop early would keep
-    # a batch of the other state's rows decoding: each state answers alone
-    if isinstance(flags, list) and (n_prefix or stop_when is not None):
-        results: list[tuple[str, bool, int]] = [("", False, 0)] * len(texts)
-        for on in (False, True):
-            idx = [i for i, f in enumerate(flags) if f is on]
-            part = answer_texts(
-                model,
-                tokenizer,
-                [texts[i] for i in idx],
-                [budgets[i] for i in idx],
-                adapter=on,
-                stop_when=_reindexed(stop_when, idx),
-                **settings,
-            )
-            for i, reply in zip(idx, part, strict=True):
-                results[i] = reply
-        return results
+    # An opening many texts share (the prompted arm's system prompt: a whole pattern) is
+    # encoded once per adapter state and kept once in each batch's cache; its rows are laid
+    # out as [opening | padding | own tokens], the others' opening masked out, which gives
+    # the same answers as left padding.
+    n_prefix, members = (0, set()) if logits_processors is not None else _opening(all_ids)
+    opened = [i in members for i in range(len(texts))]
     names = _row_adapters(model, flags) if isinstance(flags, list) else None
-    lengths = [len(ids) for ids in all_ids]
-    batches = plan_batches(budgets, lengths, batch_size, flags if names else None)
+    # rows that stop early would keep a batch of the other state's rows decoding: with
+    # stop_when, each adapter state decodes apart; an opening's rows share one state a batch
+    kinds = [(state[i], opened[i]) for i in range(len(texts))]
+    lengths = [len(ids) - (n_prefix if opened[i] else 0) for i, ids in enumerate(all_ids)]
+    batches = plan_batches(
+        budgets,
+        lengths,
+        batch_size,
+        kinds,
+        apart=lambda a, b: a[0] != b[0] and (stop_when is not None or (a[1] and b[1])),
+    )
 
     replies: dict[int, tuple[str, bool, int]] = {}
-    old_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
-        with adapter_state(model, None if names else flags), torch.inference_mode():
-            prefix_cache = _prefix_cache(model, all_ids[0][:n_prefix], device) if n_prefix else None
+        with torch.inference_mode():
+            openings: dict[Any, Any] = {}  # adapter state -> the opening's cache
             for b, batch in enumerate(batches):
-                states = {flags[i] for i in batch} if names else set()
-                if prefix_cache is not None:
-                    enc = _with_prefix([all_ids[i] for i in batch], n_prefix, pad_id, device)
-                else:
-                    enc = tokenizer(
-                        [texts[i] for i in batch],
-                        return_tensors="pt",
-                        padding=True,
-                        add_special_tokens=False,
-                    ).to(device)
+                states = {state[i] for i in batch}
+                opening = None
+                if any(opened[i] for i in batch):
+                    first = next(i for i in batch if opened[i])
+                    on = state[first]  # plan_batches keeps an opening's rows to one state
+                    if on not in openings:
+                        with adapter_state(model, on):
+                            openings[on] = _prefix_cache(model, all_ids[first][:n_prefix], device)
+                    opening = openings[on]
+                enc = _layout(
+                    [all_ids[i] for i in batch],
+                    [opened[i] for i in batch],
+                    n_prefix if opening is not None else 0,
+                    pad_id,
+                    device,
+                )
                 # room for the rows' own tokens and the whole budget: each step writes in
                 # place; a shared opening is kept once (glimmer.evaluate.kvcache)
-                room = enc["input_ids"].shape[1] - n_prefix + budgets[batch[0]]
-                cache = roomy_cache(model, room, prefix=prefix_cache, rows=len(batch))
-                if cache is None and prefix_cache is not None:
-                    cache = copy.deepcopy(prefix_cache)
+                p = n_prefix if opening is not None else 0
+                room = enc["input_ids"].shape[1] - p + budgets[batch[0]]
+                cache = roomy_cache(model, room, prefix=opening, rows=len(batch))
+                if cache is None and opening is not None:
+                    cache = copy.deepcopy(opening)
                     cache.batch_repeat_interleave(len(batch))
                 kwargs: dict[str, Any] = {
                     "max_new_tokens": budgets[batch[0]],
@@ -494,8 +486,8 @@ def answer_texts(
                 if stop_when is not None:
                     stopper = StopWhen(tokenizer, batch, stop_when, start=start)
                     kwargs["stopping_criteria"] = [stopper]
-                state = adapter_state(model, states.pop() if len(states) == 1 else None)
-                with _quiet_rename(), attending(cache), state:  # `cache` in transformers 5
+                switch = adapter_state(model, states.pop() if len(states) == 1 else None)
+                with _quiet_rename(), attending(cache), switch:  # `cache` in transformers 5
                     out = model.generate(**enc, **kwargs)
                 new = out[:, enc["input_ids"].shape[1] :].tolist()
                 if stopper is not None:  # a row stopped early: what came after is padding
@@ -508,7 +500,6 @@ def answer_texts(
                 if on_batch is not None:
                     on_batch(len(batch))
     finally:
-        tokenizer.padding_side = old_side
         if was_training:
             model.train()
     return [replies[i] for i in range(len(texts))]
@@ -518,40 +509,60 @@ def plan_batches(
     budgets: Sequence[int],
     lengths: Sequence[int],
     batch_size: int,
-    adapter: Sequence[bool] | None = None,
+    kinds: Sequence[Hashable] | None = None,
     /,
+    *,
+    apart: Callable[[Any, Any], bool] | None = None,
 ) -> list[list[int]]:
     """Text indices in decoding batches: one budget a batch, similar lengths together.
 
-    With one *adapter* switch per text, each state fills batches of its own and only the two
-    states' last, part-filled batches of a budget share one (peft then routes each row):
-    routing costs a quarter more per row on a CPU, so sharing pays only for rows that would
-    otherwise decode in small batches, where a step costs about the same for few rows as
-    for many.
+    With a *kind* per text (the arm's adapter state and whether the text opens with a
+    shared system prompt), each kind fills batches of its own, and only the kinds' last,
+    part-filled batches of a budget share one where they fit, unless ``apart(kind_a,
+    kind_b)``: mixing adapter states costs peft's per-row routing (a quarter more a row on a
+    CPU), so sharing pays only for rows that would otherwise decode in small batches, where a
+    step costs about the same for few rows as for many.
 
     >>> plan_batches([32] * 5, [9, 8, 7, 6, 5], 2)
     [[4, 3], [2, 1], [0]]
     >>> plan_batches([32] * 6, [5] * 6, 4, [False, True, False, True, False, False])
     [[0, 2, 4, 5], [1, 3]]
-    >>> plan_batches([32] * 4, [5] * 4, 4, [False, True, False, True])
-    [[0, 2, 1, 3]]
+    >>> plan_batches([32] * 4, [5] * 4, 4, ["base", "tuned", "prompted", "base"])
+    [[0, 3, 1, 2]]
+    >>> plan_batches([32] * 3, [5] * 3, 4, ["a", "b", "c"], apart=lambda x, y: "c" in x + y)
+    [[0, 1], [2]]
     """
-    state = [False] * len(budgets) if adapter is None else [bool(a) for a in adapter]
+    kind: list[Hashable] = [None] * len(budgets) if kinds is None else list(kinds)
+    order = list(dict.fromkeys(kind))  # kinds in the order they first appear
     batches: list[list[int]] = []
     for budget in sorted(set(budgets)):
-        off, on = (
+        per_kind = [
             _chunks(
                 sorted(
-                    (i for i in range(len(budgets)) if budgets[i] == budget and state[i] is s),
+                    (i for i in range(len(budgets)) if budgets[i] == budget and kind[i] == k),
                     key=lambda i: lengths[i],
                 ),
                 batch_size,
             )
-            for s in (False, True)
-        )
-        if off and on and len(off[-1]) + len(on[-1]) <= batch_size:  # both part-filled
-            off[-1] += on.pop()
-        batches += off + on
+            for k in order
+        ]
+        full = [c for chunks in per_kind for c in chunks if len(c) == batch_size]
+        shared: list[list[int]] = []
+        for part in (c for chunks in per_kind for c in chunks if len(c) < batch_size):
+            home = next(
+                (
+                    s
+                    for s in shared
+                    if len(s) + len(part) <= batch_size
+                    and not (apart and any(apart(kind[j], kind[part[0]]) for j in s))
+                ),
+                None,
+            )
+            if home is None:
+                shared.append(list(part))
+            else:
+                home.extend(part)
+        batches += full + shared
     return batches
 
 
@@ -583,15 +594,6 @@ def _row_adapters(model: Any, flags: Sequence[bool]) -> list[str]:
     return [on if f else "__base__" for f in flags]
 
 
-def _reindexed(
-    stop_when: Callable[[int, str], bool] | None, idx: Sequence[int]
-) -> Callable[[int, str], bool] | None:
-    """*stop_when* for a subset of the texts: the subset's index *k* is text ``idx[k]``."""
-    if stop_when is None:
-        return None
-    return lambda k, words: stop_when(idx[k], words)
-
-
 @contextlib.contextmanager
 def _quiet_rename() -> Iterator[None]:
     """Without transformers' notice that ``past_key_values`` is called ``cache`` now."""
@@ -607,15 +609,34 @@ def _quiet_rename() -> Iterator[None]:
         hf_logging.set_verbosity(level)
 
 
-def _with_prefix(
-    rows: list[list[int]], n_prefix: int, pad_id: int, device: Any
+def _opening(rows: Sequence[Sequence[int]], /) -> tuple[int, set[int]]:
+    """The longest opening of at least :data:`PREFIX_CACHE_MIN_TOKENS` tokens that two or more
+    *rows* share (the most rows, then the longest), and which rows: ``(0, set())`` if none."""
+    n = PREFIX_CACHE_MIN_TOKENS
+    heads: dict[tuple[int, ...], list[int]] = {}
+    for i, row in enumerate(rows):
+        if len(row) > n:
+            heads.setdefault(tuple(row[:n]), []).append(i)
+    groups = [g for g in heads.values() if len(g) >= 2]
+    if not groups:
+        return 0, set()
+    best = max(groups, key=len)
+    return shared_prefix([rows[i] for i in best]), set(best)
+
+
+def _layout(
+    rows: list[list[int]], opened: list[bool], n_prefix: int, pad_id: int, device: Any
 ) -> dict[str, torch.Tensor]:
-    """Inputs ``[shared opening | padding | own tokens]`` (the opening's cache is copied in)."""
-    own = [r[n_prefix:] for r in rows]
-    width = max(len(o) for o in own)
-    opening = rows[0][:n_prefix]
-    ids = [opening + [pad_id] * (width - len(o)) + o for o in own]
-    mask = [[1] * n_prefix + [0] * (width - len(o)) + [1] * len(o) for o in own]
+    """Inputs ``[opening | padding | own tokens]``: the opening's rows attend to it (its cache
+    is copied in), the others have it masked and their whole text as own tokens."""
+    own = [r[n_prefix:] if o else r for r, o in zip(rows, opened, strict=True)]
+    width = max(len(x) for x in own)
+    opening = next((r[:n_prefix] for r, o in zip(rows, opened, strict=True) if o), [])
+    ids = [opening + [pad_id] * (width - len(x)) + x for x in own]
+    mask = [
+        [int(o)] * n_prefix + [0] * (width - len(x)) + [1] * len(x)
+        for x, o in zip(own, opened, strict=True)
+    ]
     return {
         "input_ids": torch.tensor(ids, device=device),
         "attention_mask": torch.tensor(mask, device=device),

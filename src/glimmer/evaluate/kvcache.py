@@ -185,16 +185,26 @@ def _with_opening(
     s_own = torch.matmul(grouped, key.transpose(-1, -2)).mul_(scale)  # [rows, kv, group*q, n]
     if mask is None:  # causal among the own tokens: query i is position n - q + i
         mask = torch.ones(q, p + n, dtype=torch.bool, device=query.device).tril(p + n - q)
-    own = mask[..., p:]
-    own = own.expand(rows, 1, q, n).unsqueeze(2).expand(rows, 1, group, q, n)
-    own = own.reshape(rows, 1, group * q, n)
-    bool_mask = own.dtype == torch.bool
-    s_own = s_own.masked_fill(~own, float("-inf")) if bool_mask else s_own + own
+    s_open = _masked(s_open, mask[..., :p], rows, group)  # rows without the opening mask it
+    s_own = _masked(s_own, mask[..., p:], rows, group)
     top = torch.maximum(s_open.amax(-1, keepdim=True), s_own.amax(-1, keepdim=True))
+    top = top.nan_to_num(neginf=0.0)  # a query that sees nothing (padding) gets zeros
     e_open = (s_open - top).exp_()
     e_own = (s_own - top).exp_()
     total = e_open.sum(-1, keepdim=True) + e_own.sum(-1, keepdim=True)
+    total = total.clamp_min_(torch.finfo(total.dtype).tiny)
     weights = e_open.transpose(0, 1).reshape(kv_heads, rows * group * q, p)
     out = torch.bmm(weights, opening_values[0]).view(kv_heads, rows, group * q, d).transpose(0, 1)
     out = (out + torch.matmul(e_own, value)).div_(total)
     return out.reshape(rows, heads, q, d).transpose(1, 2).contiguous()
+
+
+def _masked(scores: torch.Tensor, mask: torch.Tensor, rows: int, group: int) -> torch.Tensor:
+    """*scores* ``[rows, kv heads, group * q, k]`` with *mask* ``[rows or 1, 1, q, k]`` applied
+    (bool: attend; else additive), the same for every query head of a group."""
+    q, k = mask.shape[-2], mask.shape[-1]
+    grown = mask.expand(rows, 1, q, k).unsqueeze(2).expand(rows, 1, group, q, k)
+    grown = grown.reshape(rows, 1, group * q, k)
+    if grown.dtype == torch.bool:
+        return scores.masked_fill(~grown, float("-inf"))
+    return scores + grown

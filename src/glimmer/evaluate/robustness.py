@@ -192,21 +192,21 @@ class ArmSpec:
 def shared_batches(arms: Mapping[str, Any], /) -> list[list[str]]:
     """The arms in groups that can answer in the same batches, in the order given.
 
-    Arms with the same system prompt and no context of their own that switch the adapter
-    on or off form one group: a peft model answers each row of a batch in its own adapter
-    state, so the base and tuned arms share their decoding steps. Any other arm (the model
+    Arms with no context of their own that switch the adapter on or off form one group: a
+    peft model answers each row of a batch in its own adapter state, and each row has its
+    arm's system prompt, so the base, prompted and tuned arms share their decoding steps
+    (:func:`~glimmer.evaluate.generate.plan_batches` says which). Any other arm (the model
     as is, a steering hook) is a group of its own.
 
     >>> shared_batches({"base": ArmSpec(adapter=False), "prompted": ArmSpec(adapter=False,
     ...     system="pattern"), "tuned": ArmSpec(adapter=True), "as is": ArmSpec()})
-    [['base', 'tuned'], ['prompted'], ['as is']]
+    [['base', 'prompted', 'tuned'], ['as is']]
     """
     groups: dict[tuple[Any, ...], list[str]] = {}
     for name, spec in arms.items():
         adapter = getattr(spec, "adapter", None)
         plain = getattr(spec, "context", None) is None and isinstance(adapter, bool)
-        key = (getattr(spec, "system", None),) if plain else (None, name)
-        groups.setdefault(key, []).append(name)
+        groups.setdefault(("shared",) if plain else ("own", name), []).append(name)
     return list(groups.values())
 
 
@@ -279,7 +279,7 @@ def answer_arms(
                 tokenizer,
                 convs,
                 adapter=[bool(arms[arm].adapter) for arm, _ in owner],
-                system=spec.system,
+                system=[arms[arm].system for arm, _ in owner],
                 max_new_tokens=budgets,
                 stop_when=test,
                 **settings,
