@@ -360,7 +360,7 @@ def test_the_opening_most_texts_share_is_the_one_kept_once() -> None:
 
     n = PREFIX_CACHE_MIN_TOKENS
     a, b = list(range(n + 5)), list(range(1000, 1000 + n + 9))
-    rows = [a + [1], b + [2], a + [3, 4], [7, 8], a + [5], b + [6]]
+    rows = [[*a, 1], [*b, 2], [*a, 3, 4], [7, 8], [*a, 5], [*b, 6]]
     assert _opening(rows) == (n + 5, {0, 2, 4})
-    assert _opening([a + [1], b + [2], [7]]) == (0, set())  # no opening two texts share
+    assert _opening([[*a, 1], [*b, 2], [7]]) == (0, set())  # no opening two texts share
     assert _opening([a, a]) == (n + 4, {0, 1})  # each row keeps a token of its own

@@ -128,7 +128,8 @@ def roomy_cache(
 @contextlib.contextmanager
 def attending(kv: Any | None, /) -> Iterator[None]:
     """Generate with *kv* (a :func:`roomy_cache`) inside this: its shared opening is read once
-    a step for all rows. Nothing changes for any other cache."""
+    a decoding step for all rows (a prompt's own tokens, once a batch, attend over whole rows
+    through sdpa). Nothing changes for any other cache."""
     shared = [getattr(layer, "shared", None) for layer in getattr(kv, "layers", [])]
     if not any(s is not None for s in shared):
         yield
@@ -149,6 +150,16 @@ def attending(kv: Any | None, /) -> Iterator[None]:
         **kwargs: Any,
     ) -> tuple[torch.Tensor, None]:
         opening = shared[module.layer_idx]
+        if opening is not None and query.shape[2] > 1:
+            # a prompt's own tokens (once a batch): sdpa's fused kernel over whole rows
+            rows, p, n = query.shape[0], opening[0].shape[2], key.shape[2]
+            key = torch.cat([opening[0].expand(rows, -1, -1, -1), key], dim=2)
+            value = torch.cat([opening[1].expand(rows, -1, -1, -1), value], dim=2)
+            if attention_mask is None:
+                q = query.shape[2]
+                attention_mask = torch.ones(q, p + n, dtype=torch.bool, device=query.device)
+                attention_mask = attention_mask.tril(p + n - q)[None, None]
+            opening = None
         if opening is None:
             return plain(module, query, key, value, attention_mask, dropout, scaling, **kwargs)  # type: ignore[no-any-return]
         scale = scaling if scaling is not None else query.shape[-1] ** -0.5
