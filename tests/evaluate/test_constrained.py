@@ -127,6 +127,27 @@ def test_generation_is_batched_with_the_adapter_on_or_off(adapter: bool | None) 
             loads(answer.text, strict=True)
 
 
+def test_a_shared_system_prompt_kept_once_gives_the_same_constrained_patterns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The grammar sees only the answer: a long system prompt kept once for the batch (and
+    rows without it in the same batch) give the patterns each row gets on its own."""
+    import glimmer.evaluate.generate as g
+
+    tok = _tok()
+    model = make_model(len(tok))
+    system = " ".join(["weave a pattern of light for the keeper"] * 20)
+    prompts = _prompts(3)
+    kw: dict[str, Any] = {"tokenizer": tok, "max_new_tokens": 24, "batch_size": 4}
+    shared = generate_patterns(model, prompts * 2, system_prompt=[system] * 3 + [None] * 3, **kw)
+    monkeypatch.setattr(g, "PREFIX_CACHE_MIN_TOKENS", 10**9)  # every row encodes its own
+    alone = [
+        *generate_patterns(model, prompts, system_prompt=system, **kw | {"batch_size": 1}),
+        *generate_patterns(model, prompts, **kw | {"batch_size": 1}),
+    ]
+    assert [(a.text, a.n_tokens) for a, _ in shared] == [(a.text, a.n_tokens) for a, _ in alone]
+
+
 def test_free_decoding_is_checked_by_the_same_strict_reading() -> None:
     tok = _tok()
     [(_, check)] = generate_patterns(

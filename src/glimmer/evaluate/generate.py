@@ -410,7 +410,7 @@ def answer_texts(
     # encoded once per adapter state and kept once in each batch's cache; its rows are laid
     # out as [opening | padding | own tokens], the others' opening masked out, which gives
     # the same answers as left padding.
-    n_prefix, members = (0, set()) if logits_processors is not None else _opening(all_ids)
+    n_prefix, members = _opening(all_ids)
     opened = [i in members for i in range(len(texts))]
     names = _row_adapters(model, flags) if isinstance(flags, list) else None
     # rows that stop early would keep a batch of the other state's rows decoding: with
