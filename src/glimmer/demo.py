@@ -103,9 +103,9 @@ _FIT_COMMON: dict[str, Any] = {
     "replay_samples": 48,
     "replay_tokens": 128,
     # fp32 on every machine, so the demo's figures are the same everywhere. glimmer's own
-    # choice on a 2-core AMX CPU, bf16 (the frozen base held in bf16), fits in 248 s instead
-    # of 319 s and compares in 349 s instead of 381 s, but moves the figures with the
-    # numerics: concept share 90%, perplexity +5.1%, robust share 70%, and retention 32%
+    # choice on a 2-core AMX CPU, bf16 (the frozen base held in bf16), fitted in 248 s instead
+    # of 319 s and compared in 349 s instead of 381 s (before the arms shared batches; fp32
+    # compares in 281 s now), but moves the figures with the numerics: concept share 90%, perplexity +5.1%, robust share 70%, and retention 32%
     # against the base's 43% (fp32: 37% against 40%). `glimmer fit` itself still decides.
     "precision": "fp32",
 }

@@ -350,7 +350,10 @@ def compare(
         model, prompts, arm_specs, common, steer=steer, index=index, framework=framework
     )
     base_ppl, tuned_ppl = _perplexities(model, tok, neutral_text)
-    notes = ["the prompted arm has the base weights, so its perplexity is the base one"]
+    notes = [
+        "the prompted arm has the base weights, so its perplexity is the base one",
+        "the arms answered in shared batches: each arm's seconds are its share by answer tokens",
+    ]
     if not system_role:
         notes.append(
             "the chat template has no system role: the pattern was put before each user message"
@@ -515,7 +518,7 @@ def _answer_arms(
 
     answers: dict[str, Any] = {}
     seconds: dict[str, float] = {}
-    for group in shared_batches(arm_specs):  # base and tuned answer in the same batches
+    for group in shared_batches(arm_specs):  # base, prompted and tuned share batches
         started = time.perf_counter()
         spec = arm_specs[group[0]]
         with spec.active():

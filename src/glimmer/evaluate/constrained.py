@@ -362,7 +362,7 @@ def add_constrained(
 
     chosen = {a: s for a, s in arms.items() if a in ("base", "prompted", "tuned")}
     chosen = {a: s for a, s in chosen.items() if a in result.summary}
-    for group in shared_batches(chosen):  # base and tuned in the same batches
+    for group in shared_batches(chosen):  # the arms share batches
         spec = chosen[group[0]]
         pairs = generate_patterns(
             model,

@@ -392,14 +392,16 @@ def answer_texts(
 
     The one decoding loop of :func:`generate` and
     :func:`~glimmer.evaluate.chat.answer_chats`: batches of one budget with texts of similar
-    length together (a batch is left-padded to its longest text), an opening every text
-    shares encoded once, answers cut where the turn ends. *stop_when* (text index, the
+    length together (a batch is left-padded to its longest text), an opening many texts
+    share encoded once and kept once (:mod:`glimmer.evaluate.kvcache`), answers cut where
+    the turn ends. *stop_when* (text index, the
     answer's whole words so far) stops an answer early once it holds (:class:`StopWhen`):
     for a check that needs only to know whether something appears within the budget.
 
     *adapter* is one switch for every text (see :func:`adapter_state`) or one per text: a
     peft model then answers texts with its adapter off and on in the same batches (peft's
-    mixed-adapter batches), so the base and tuned arms share their decoding steps.
+    mixed-adapter batches, :func:`plan_batches` says which), so the arms share their
+    decoding steps.
     """
     flags = _adapter_flags(model, adapter, len(texts))
     state = flags if isinstance(flags, list) else [flags] * len(texts)
@@ -519,8 +521,8 @@ def plan_batches(
     With a *kind* per text (the arm's adapter state and whether the text opens with a
     shared system prompt), each kind fills batches of its own, and only the kinds' last,
     part-filled batches of a budget share one where they fit, unless ``apart(kind_a,
-    kind_b)``: mixing adapter states costs peft's per-row routing (a quarter more a row on a
-    CPU), so sharing pays only for rows that would otherwise decode in small batches, where a
+    kind_b)``: mixing adapter states costs peft's per-row routing (a fifth more a row on a
+    CPU, 64 rows), so sharing pays only for rows that would otherwise decode in small batches, where a
     step costs about the same for few rows as for many.
 
     >>> plan_batches([32] * 5, [9, 8, 7, 6, 5], 2)
