@@ -181,3 +181,55 @@ def test_models_with_other_caches_keep_transformers_own() -> None:
     )
     assert roomy_cache(sliding, 16) is None
     assert roomy_cache(object(), 16) is None
+
+
+def _opening_cache(model: Any, rows: int) -> Any:
+    import torch
+    from transformers.cache_utils import DynamicCache
+
+    from glimmer.evaluate.kvcache import roomy_cache
+
+    prefix = DynamicCache()
+    kv_heads = model.config.num_key_value_heads
+    head = model.config.hidden_size // model.config.num_attention_heads
+    for i in range(model.config.num_hidden_layers):
+        prefix.update(torch.randn(1, kv_heads, 4, head), torch.randn(1, kv_heads, 4, head), i)
+    return roomy_cache(model, 8, prefix=prefix, rows=rows)
+
+
+def test_other_threads_attend_as_usual_while_an_opening_is_read_once(tiny_model: Any) -> None:
+    import threading
+
+    import torch
+
+    from glimmer.evaluate.kvcache import attending
+
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.inference_mode():
+        want = tiny_model(ids).logits
+        got: list[Any] = []
+        with attending(_opening_cache(tiny_model, 1)):
+            worker = threading.Thread(target=lambda: got.append(tiny_model(ids).logits))
+            worker.start()
+            worker.join()
+            tiny_model(ids, past_key_values=None)  # this context reads the opening
+    torch.testing.assert_close(got[0], want)
+
+
+def test_a_model_that_never_reads_the_opening_is_an_error(tiny_model: Any) -> None:
+    """Rows must never silently miss the opening: a model attending outside transformers'
+    sdpa slot fails (on the cache's shapes, or on the check after generating)."""
+    import copy
+
+    import torch
+
+    from glimmer.evaluate.kvcache import attending
+
+    model = copy.deepcopy(tiny_model)
+    cache = _opening_cache(model, 1)
+    with pytest.raises(RuntimeError, match="did not attend through transformers' sdpa"):  # noqa: SIM117
+        with attending(cache):
+            pass  # nothing read the opening
+    model.config._attn_implementation = "eager"  # attends without transformers' sdpa slot
+    with pytest.raises(RuntimeError), torch.inference_mode(), attending(cache):
+        model(torch.tensor([[5, 6]]), past_key_values=cache)

@@ -18,7 +18,9 @@ of the plain cache up to float rounding.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
+from contextvars import ContextVar
 from functools import cache
 from typing import Any
 
@@ -125,51 +127,93 @@ def roomy_cache(
     return out
 
 
+#: The shared openings of the cache generating in this thread/context (``None``: none)
+_ACTIVE: ContextVar[list[Any] | None] = ContextVar("glimmer_shared_opening", default=None)
+_INSTALL = threading.Lock()
+_installed: list[Any] = []  # [transformers' own sdpa function, users] while installed
+
+
 @contextlib.contextmanager
 def attending(kv: Any | None, /) -> Iterator[None]:
     """Generate with *kv* (a :func:`roomy_cache`) inside this: its shared opening is read once
     a decoding step for all rows (a prompt's own tokens, once a batch, attend over whole rows
-    through sdpa). Nothing changes for any other cache."""
+    through sdpa). Nothing changes for any other cache, or for generation in other threads.
+
+    Raises:
+        RuntimeError: The model never attended through transformers' ``sdpa`` entry, so its
+            rows would have missed the opening (a model with attention of its own).
+    """
     shared = [getattr(layer, "shared", None) for layer in getattr(kv, "layers", [])]
     if not any(s is not None for s in shared):
         yield
         return
-    from transformers.modeling_utils import AttentionInterface
-
-    mapping = AttentionInterface._global_mapping
-    plain: Any = mapping["sdpa"]
-
-    def attend(
-        module: Any,
-        query: torch.Tensor,
-        key: torch.Tensor,
-        value: torch.Tensor,
-        attention_mask: torch.Tensor | None,
-        dropout: float = 0.0,
-        scaling: float | None = None,
-        **kwargs: Any,
-    ) -> tuple[torch.Tensor, None]:
-        opening = shared[module.layer_idx]
-        if opening is not None and query.shape[2] > 1:
-            # a prompt's own tokens (once a batch): sdpa's fused kernel over whole rows
-            rows, p, n = query.shape[0], opening[0].shape[2], key.shape[2]
-            key = torch.cat([opening[0].expand(rows, -1, -1, -1), key], dim=2)
-            value = torch.cat([opening[1].expand(rows, -1, -1, -1), value], dim=2)
-            if attention_mask is None:
-                q = query.shape[2]
-                attention_mask = torch.ones(q, p + n, dtype=torch.bool, device=query.device)
-                attention_mask = attention_mask.tril(p + n - q)[None, None]
-            opening = None
-        if opening is None:
-            return plain(module, query, key, value, attention_mask, dropout, scaling, **kwargs)  # type: ignore[no-any-return]
-        scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-        return _with_opening(query, key, value, attention_mask, scale, *opening), None
-
-    mapping["sdpa"] = attend
+    reads = [0]
+    token = _ACTIVE.set([shared, reads])
+    _install()
     try:
         yield
     finally:
-        mapping["sdpa"] = plain
+        _uninstall()
+        _ACTIVE.reset(token)
+    if not reads[0]:
+        raise RuntimeError(
+            "the model did not attend through transformers' sdpa function, so a shared "
+            "opening kept once was not read: use a model with sdpa attention"
+        )
+
+
+def _install() -> None:
+    """Put :func:`_attend` in transformers' ``sdpa`` slot (once, however many users)."""
+    from transformers.modeling_utils import AttentionInterface
+
+    with _INSTALL:
+        if not _installed:
+            mapping = AttentionInterface._global_mapping
+            _installed[:] = [mapping["sdpa"], 0]
+            mapping["sdpa"] = _attend
+        _installed[1] += 1
+
+
+def _uninstall() -> None:
+    from transformers.modeling_utils import AttentionInterface
+
+    with _INSTALL:
+        _installed[1] -= 1
+        if not _installed[1]:
+            AttentionInterface._global_mapping["sdpa"] = _installed[0]
+            _installed.clear()
+
+
+def _attend(
+    module: Any,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """transformers' sdpa attention, reading this context's shared opening where it has one."""
+    plain: Any = _installed[0]
+    active = _ACTIVE.get()
+    opening = None if active is None else active[0][module.layer_idx]
+    if opening is not None:
+        active[1][0] += 1  # type: ignore[index]
+    if opening is not None and query.shape[2] > 1:
+        # a prompt's own tokens (once a batch): sdpa's fused kernel over whole rows
+        rows, p, n = query.shape[0], opening[0].shape[2], key.shape[2]
+        key = torch.cat([opening[0].expand(rows, -1, -1, -1), key], dim=2)
+        value = torch.cat([opening[1].expand(rows, -1, -1, -1), value], dim=2)
+        if attention_mask is None:
+            q = query.shape[2]
+            attention_mask = torch.ones(q, p + n, dtype=torch.bool, device=query.device)
+            attention_mask = attention_mask.tril(p + n - q)[None, None]
+        opening = None
+    if opening is None:
+        return plain(module, query, key, value, attention_mask, dropout, scaling, **kwargs)  # type: ignore[no-any-return]
+    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+    return _with_opening(query, key, value, attention_mask, scale, *opening), None
 
 
 def _with_opening(
