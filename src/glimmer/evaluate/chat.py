@@ -65,8 +65,9 @@ def answer_chats(
     """The assistant's next turn for every conversation, in the order given (greedy).
 
     *max_new_tokens* is one budget or one per conversation, *system* one system prompt or one
-    per conversation; *adapter* (one switch, or one per conversation), *no_repeat_ngram*, *term_lock* and *stop_when* (conversation index,
-    answer so far) are :func:`~glimmer.evaluate.generate.answer_texts`' settings.
+    per conversation; *adapter* (one switch, or one per conversation), *no_repeat_ngram*,
+    *term_lock* and *stop_when* (conversation index, answer so far) are
+    :func:`~glimmer.evaluate.generate.answer_texts`' settings.
     """
     from glimmer.evaluate.generate import answer_texts
 

@@ -514,26 +514,23 @@ def _answer_arms(
     """Every arm's answers and seconds; with *steer*, the steered arm added to *arm_specs*."""
     from glimmer.evaluate.checks import steered_arm
     from glimmer.evaluate.generate import generate
-    from glimmer.evaluate.robustness import share_seconds, shared_batches
+    from glimmer.evaluate.robustness import arm_rows, share_seconds, shared_batches, split_arms
 
     answers: dict[str, Any] = {}
     seconds: dict[str, float] = {}
     for group in shared_batches(arm_specs):  # base, prompted and tuned share batches
         started = time.perf_counter()
-        spec = arm_specs[group[0]]
-        with spec.active():
+        adapter, system = arm_rows(arm_specs, group, len(prompts))
+        with arm_specs[group[0]].active():
             replies = generate(
                 model,
                 [p for _ in group for p in prompts],
-                adapter=[bool(arm_specs[a].adapter) for a in group for _ in prompts]
-                if len(group) > 1
-                else spec.adapter,
-                system_prompt=[arm_specs[a].system for a in group for _ in prompts],
+                adapter=adapter,
+                system_prompt=system,
                 label=" + ".join(group),
                 **common,
             )
-        for j, arm in enumerate(group):
-            answers[arm] = replies[j * len(prompts) : (j + 1) * len(prompts)]
+        answers.update(split_arms(replies, group))
         share_seconds(
             seconds,
             time.perf_counter() - started,

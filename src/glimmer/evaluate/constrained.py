@@ -358,30 +358,28 @@ def add_constrained(
         return
     budgets = generate_kwargs.get("max_new_tokens", DEFAULT_PATTERN_TOKENS)
     budget = budgets if isinstance(budgets, int) else int(budgets.get("generation", 384))
-    from glimmer.evaluate.robustness import shared_batches
+    from glimmer.evaluate.robustness import arm_rows, shared_batches, split_arms
 
     chosen = {a: s for a, s in arms.items() if a in ("base", "prompted", "tuned")}
     chosen = {a: s for a, s in chosen.items() if a in result.summary}
     for group in shared_batches(chosen):  # the arms share batches
-        spec = chosen[group[0]]
+        adapter, system = arm_rows(chosen, group, len(asked))
         pairs = generate_patterns(
             model,
             [p for _ in group for p in asked],
             tokenizer=tokenizer,
             format=format,
             constrained=True,
-            adapter=[bool(chosen[a].adapter) for a in group for _ in asked]
-            if len(group) > 1
-            else spec.adapter,
-            system_prompt=[chosen[a].system for a in group for _ in asked],
+            adapter=adapter,
+            system_prompt=system,
             system_role=bool(generate_kwargs.get("system_role", True)),
             max_new_tokens=budget,
             batch_size=int(generate_kwargs.get("batch_size", 8)),
             progress=generate_kwargs.get("progress", False),
             label=f"{' + '.join(group)} (grammar)",
         )
-        for j, arm in enumerate(group):
-            checks = [check for _, check in pairs[j * len(asked) : (j + 1) * len(asked)]]
+        for arm, answered in split_arms(pairs, group).items():
+            checks = [check for _, check in answered]
             for row, check in zip(rows, checks, strict=True):
                 row.constrained[arm] = check
             _add_figures(result.summary[arm], checks)

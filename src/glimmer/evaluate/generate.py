@@ -444,16 +444,12 @@ def answer_texts(
                         with adapter_state(model, on):
                             openings[on] = _prefix_cache(model, all_ids[first][:n_prefix], device)
                     opening = openings[on]
+                p = n_prefix if opening is not None else 0
                 enc = _layout(
-                    [all_ids[i] for i in batch],
-                    [opened[i] for i in batch],
-                    n_prefix if opening is not None else 0,
-                    pad_id,
-                    device,
+                    [all_ids[i] for i in batch], [opened[i] for i in batch], p, pad_id, device
                 )
                 # room for the rows' own tokens and the whole budget: each step writes in
                 # place; a shared opening is kept once (glimmer.evaluate.kvcache)
-                p = n_prefix if opening is not None else 0
                 room = enc["input_ids"].shape[1] - p + budgets[batch[0]]
                 cache = roomy_cache(model, room, prefix=opening, rows=len(batch))
                 if cache is None and opening is not None:

@@ -97,6 +97,21 @@ def roomy_cache(
     attends with ``sdpa`` (generate inside :func:`attending`), else copied into each of
     *rows* rows. ``None`` where the model's cache is not one plain full-attention layer per
     block (sliding windows, linear attention): there transformers' own cache is the right one.
+
+    >>> import torch
+    >>> from transformers import LlamaConfig, LlamaForCausalLM
+    >>> _ = torch.manual_seed(0)
+    >>> model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16,
+    ...     intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+    ...     num_key_value_heads=1)).eval()
+    >>> ids = torch.tensor([[1, 2, 3, 4]])
+    >>> settings = {"max_new_tokens": 6, "do_sample": False, "pad_token_id": 0}
+    >>> plain = model.generate(ids, **settings)
+    >>> kv = roomy_cache(model, 4 + 6)  # the prompt and the budget
+    >>> torch.equal(model.generate(ids, past_key_values=kv, **settings), plain)
+    True
+    >>> kv.get_seq_length()  # the last token is never fed back
+    9
     """
     from transformers.cache_utils import DynamicCache, DynamicLayer
 

@@ -38,12 +38,14 @@ __all__ = [
     "AttackRow",
     "TurnAnswer",
     "answer_arms",
+    "arm_rows",
     "bundled_attacks",
     "load_attacks",
     "loads_attacks",
     "run_attacks",
     "share_seconds",
     "shared_batches",
+    "split_arms",
     "summarise_attacks",
 ]
 
@@ -208,6 +210,35 @@ def shared_batches(arms: Mapping[str, Any], /) -> list[list[str]]:
         plain = getattr(spec, "context", None) is None and isinstance(adapter, bool)
         groups.setdefault(("shared",) if plain else ("own", name), []).append(name)
     return list(groups.values())
+
+
+def arm_rows(
+    arms: Mapping[str, Any], group: Sequence[str], n: int, /
+) -> tuple[bool | list[bool] | None, str | list[str | None] | None]:
+    """The adapter switch and system prompt of *n* prompts asked of every arm of *group*, arm
+    after arm: one per row, or the arm's own where the group is one arm.
+
+    >>> arms = {"base": ArmSpec(adapter=False), "prompted": ArmSpec(adapter=False, system="p")}
+    >>> arm_rows(arms, ["base", "prompted"], 2)
+    ([False, False, False, False], [None, None, 'p', 'p'])
+    >>> arm_rows({"as is": ArmSpec()}, ["as is"], 2)
+    (None, None)
+    """
+    if len(group) == 1:
+        spec = arms[group[0]]
+        return getattr(spec, "adapter", None), getattr(spec, "system", None)
+    adapters = [bool(getattr(arms[a], "adapter", None)) for a in group for _ in range(n)]
+    return adapters, [getattr(arms[a], "system", None) for a in group for _ in range(n)]
+
+
+def split_arms(rows: Sequence[Any], group: Sequence[str], /) -> dict[str, list[Any]]:
+    """Rows answered arm after arm (:func:`arm_rows`), back to each arm's own.
+
+    >>> split_arms(["b1", "b2", "t1", "t2"], ["base", "tuned"])
+    {'base': ['b1', 'b2'], 'tuned': ['t1', 't2']}
+    """
+    n = len(rows) // len(group)
+    return {arm: list(rows[j * n : (j + 1) * n]) for j, arm in enumerate(group)}
 
 
 def share_seconds(
