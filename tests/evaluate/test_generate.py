@@ -364,3 +364,66 @@ def test_the_opening_most_texts_share_is_the_one_kept_once() -> None:
     assert _opening(rows) == (n + 5, {0, 2, 4})
     assert _opening([[*a, 1], [*b, 2], [7]]) == (0, set())  # no opening two texts share
     assert _opening([a, a]) == (n + 4, {0, 1})  # each row keeps a token of its own
+
+
+def test_adapter_rows_scales_each_row_and_restores_the_scale(tiny_peft: Any) -> None:
+    """Rows on get the adapter's logits, rows off the base's, bit for bit; the layers' own
+    scale is back after the block, also when it raises."""
+    import torch
+
+    from glimmer.evaluate.generate import adapter_rows
+
+    ids = torch.tensor([[5, 6, 7, 8]] * 3)
+    with torch.no_grad():
+        on = tiny_peft(ids).logits
+        with tiny_peft.disable_adapter():
+            off = tiny_peft(ids).logits
+        block = adapter_rows(tiny_peft, [False, True, False])
+        assert block is not None
+        with block:
+            mixed = tiny_peft(ids).logits
+    assert torch.equal(mixed[1], on[1])
+    assert torch.equal(mixed[0], off[0]) and torch.equal(mixed[2], off[2])
+    scales = {id(m): dict(m.scaling) for m in tiny_peft.modules() if hasattr(m, "lora_A")}
+    again = adapter_rows(tiny_peft, [True, False])
+    assert again is not None
+    with pytest.raises(RuntimeError, match="inside"), again:
+        raise RuntimeError("inside")
+    assert {id(m): dict(m.scaling) for m in tiny_peft.modules() if hasattr(m, "lora_A")} == scales
+
+
+def test_adapter_rows_declines_what_it_cannot_route(tiny_model: Any, tiny_peft: Any) -> None:
+    """No adapter, adapters switched off or merged into the weights: None (peft routes)."""
+    from glimmer.evaluate.generate import adapter_rows
+
+    assert adapter_rows(tiny_model, [True, False]) is None
+    with tiny_peft.disable_adapter():
+        assert adapter_rows(tiny_peft, [True, False]) is None
+    tiny_peft.merge_adapter()
+    try:
+        assert adapter_rows(tiny_peft, [True, False]) is None
+    finally:
+        tiny_peft.unmerge_adapter()
+    assert adapter_rows(tiny_peft, [True, False]) is not None
+
+
+def test_mixed_batches_routed_by_peft_answer_as_each_arm_alone(
+    tiny_peft: Any, tiny_tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where glimmer cannot scale rows itself, peft's ``adapter_names`` routes them: the same
+    answers as each arm alone."""
+    import glimmer.evaluate.generate as g
+
+    kw: dict[str, Any] = {
+        "tokenizer": tiny_tokenizer,
+        "max_new_tokens": BUDGETS,
+        "batch_size": 4,
+        "progress": False,
+    }
+    base = generate(tiny_peft, PROMPTS, adapter=False, **kw)
+    tuned = generate(tiny_peft, PROMPTS, adapter=True, **kw)
+    monkeypatch.setattr(g, "adapter_rows", lambda *_: None)
+    flags = [i % 2 == 1 for i in range(2 * len(PROMPTS))]
+    mixed = generate(tiny_peft, [p for p in PROMPTS for _ in (0, 1)], adapter=flags, **kw)
+    expected = [a for pair in zip(base, tuned, strict=True) for a in pair]
+    assert [(a.text, a.n_tokens) for a in mixed] == [(a.text, a.n_tokens) for a in expected]
