@@ -192,8 +192,9 @@ def adapter_rows(
     ``+ 0``), in one product over the whole batch. peft's own mixed batches
     (``adapter_names``) select each state's rows, compute, and scatter them back, a few
     tensor operations more per layer and step (``benchmarks/routing.py``: the demo's 12-row
-    batch of 256 tokens 1.13x as fast on a 2-core CPU, the same answers). Plain LoRA linear layers of the active adapter
-    only, inputs ``[rows, positions, features]`` (a causal LM's); anything else is ``None``.
+    batch of 256 tokens 1.13x as fast on a 2-core CPU, the same answers). Plain LoRA linear
+    layers of the active adapter only, inputs ``[rows, positions, features]`` (a causal
+    LM's); anything else is ``None``.
 
     >>> import torch
     >>> from peft import LoraConfig, get_peft_model
@@ -598,8 +599,8 @@ def plan_batches(
     shared system prompt), each kind fills batches of its own, and only the kinds' last,
     part-filled batches of a budget share one where they fit, unless ``apart(kind_a,
     kind_b)``: mixing adapter states costs the per-row routing (peft's: a fifth more a row on
-    a CPU, 64 rows), so sharing pays only for rows that would otherwise decode in small batches, where a
-    step costs about the same for few rows as for many.
+    a CPU, 64 rows), so sharing pays only for rows that would otherwise decode in small
+    batches, where a step costs about the same for few rows as for many.
 
     >>> plan_batches([32] * 5, [9, 8, 7, 6, 5], 2)
     [[4, 3], [2, 1], [0]]
