@@ -116,8 +116,26 @@ def _file_terminals() -> dict[str, _Terminal]:
             out[term.name] = _Terminal(term.name, re.escape(pattern.value), pattern.value, False)
             continue
         regex, lookahead = _strip_trailing_lookahead(pattern.value)
-        out[term.name] = _Terminal(term.name, regex, None, lookahead)
+        out[term.name] = _Terminal(term.name, _no_surrogates(regex), None, lookahead)
     return out
+
+
+#: A ``\uXXXX`` escape of a string, as the lexer takes it, and as generation may write it:
+#: never a UTF-16 surrogate (``D800``-``DFFF``), which the parser refuses unless two make a
+#: pair (a model writes the character itself instead).
+_ANY_ESCAPE = "u[0-9a-fA-F]{4}"
+_NO_SURROGATE = "u(?:[0-9a-cA-CefEF][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2})"
+
+
+def _no_surrogates(regex: str) -> str:
+    r"""*regex* with its ``\uXXXX`` escapes kept off the surrogates.
+
+    >>> import re
+    >>> string = re.compile(_no_surrogates(r'"(?:[^"\\]|\\u[0-9a-fA-F]{4})*"'))
+    >>> [bool(string.fullmatch(s)) for s in (r'"\u00e9"', r'"\uD7FF"', r'"\uDB6A"', r'"\uE000"')]
+    [True, True, False, True]
+    """
+    return regex.replace(_ANY_ESCAPE, _NO_SURROGATE)
 
 
 def _strip_trailing_lookahead(regex: str) -> tuple[str, bool]:
