@@ -6,8 +6,9 @@ whatever device :func:`glimmer.train.device.choose_device` picks (the CPU here),
 prompted and tuned on the bundled suites, writes ``report.html`` (plus ``report.md`` and
 ``result.json``) and prints the headline figures.
 
-Two profiles: the default fits the whole job in about a quarter of an hour on a 2-core CPU;
-``quick`` takes a few minutes (fewer steps, one prompt per category, two neutral ones).
+Two profiles: the default fits the whole job in ten minutes on a 2-core CPU with AVX-512 (17
+on one with AVX2 only); ``quick`` takes a few minutes (fewer steps, one prompt per category,
+two neutral ones).
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ PROFILES: dict[str, DemoProfile] = {
         train_records=100,
         validation_records=32,
         # 60 of the 111 retention items (every kind) and no steered arm keep the demo inside
-        # fifteen minutes on two cores; `glimmer compare` runs the whole set and --steer.
+        # fifteen minutes on two AVX-512 cores; `glimmer compare` runs the whole set and --steer.
         # No 8-token run twice in an answer: measured by benchmarks/decoding.py on the demo's
         # adapter (off / 4 / 6 / 8 / 12: tuned repetition 15% / 5 / 0 / 0 / 0%, invented terms
         # 19 / 50 / 19 / 19 / 25%, concept share and neutral correct within two points).
