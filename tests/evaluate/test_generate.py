@@ -162,12 +162,20 @@ def test_three_arms_in_shared_batches_answer_as_each_arm_alone(
         assert [(a.text, a.n_tokens) for a in mixed] == [(a.text, a.n_tokens) for a in want]
 
 
+@pytest.mark.parametrize("routing", ["glimmer", "peft"])
 @pytest.mark.parametrize("system", [None, " ".join(["weave the thread of light"] * 40)])
 def test_switches_per_prompt_answer_as_each_arm_alone(
-    tiny_peft: Any, tiny_tokenizer: Any, system: str | None
+    tiny_peft: Any,
+    tiny_tokenizer: Any,
+    system: str | None,
+    routing: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Base and tuned rows in shared batches get the answers each arm gets alone (with a
-    long shared opening too, whose cache is the adapter state's own)."""
+    long shared opening too, whose cache is the adapter state's own), whether each row is
+    scaled by adapter_rows or, where it declines, routed by peft's ``adapter_names``."""
+    import glimmer.evaluate.generate as g
+
     kw: dict[str, Any] = {
         "tokenizer": tiny_tokenizer,
         "max_new_tokens": BUDGETS,
@@ -177,6 +185,8 @@ def test_switches_per_prompt_answer_as_each_arm_alone(
     }
     base = generate(tiny_peft, PROMPTS, adapter=False, **kw)
     tuned = generate(tiny_peft, PROMPTS, adapter=True, **kw)
+    if routing == "peft":
+        monkeypatch.setattr(g, "adapter_rows", lambda *_: None)
     flags = [i % 2 == 1 for i in range(2 * len(PROMPTS))]  # base, tuned, base, ...
     mixed = generate(tiny_peft, [p for p in PROMPTS for _ in (0, 1)], adapter=flags, **kw)
     expected = [a for pair in zip(base, tuned, strict=True) for a in pair]
@@ -405,25 +415,3 @@ def test_adapter_rows_declines_what_it_cannot_route(tiny_model: Any, tiny_peft: 
     finally:
         tiny_peft.unmerge_adapter()
     assert adapter_rows(tiny_peft, [True, False]) is not None
-
-
-def test_mixed_batches_routed_by_peft_answer_as_each_arm_alone(
-    tiny_peft: Any, tiny_tokenizer: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Where glimmer cannot scale rows itself, peft's ``adapter_names`` routes them: the same
-    answers as each arm alone."""
-    import glimmer.evaluate.generate as g
-
-    kw: dict[str, Any] = {
-        "tokenizer": tiny_tokenizer,
-        "max_new_tokens": BUDGETS,
-        "batch_size": 4,
-        "progress": False,
-    }
-    base = generate(tiny_peft, PROMPTS, adapter=False, **kw)
-    tuned = generate(tiny_peft, PROMPTS, adapter=True, **kw)
-    monkeypatch.setattr(g, "adapter_rows", lambda *_: None)
-    flags = [i % 2 == 1 for i in range(2 * len(PROMPTS))]
-    mixed = generate(tiny_peft, [p for p in PROMPTS for _ in (0, 1)], adapter=flags, **kw)
-    expected = [a for pair in zip(base, tuned, strict=True) for a in pair]
-    assert [(a.text, a.n_tokens) for a in mixed] == [(a.text, a.n_tokens) for a in expected]
