@@ -487,7 +487,6 @@ def answer_texts(
     # the same answers as left padding.
     n_prefix, members = _opening(all_ids)
     opened = [i in members for i in range(len(texts))]
-    names = _row_adapters(model, flags) if isinstance(flags, list) else None
     # rows that stop early would keep a batch of the other state's rows decoding: with
     # stop_when, each adapter state decodes apart; an opening's rows share one state a batch
     kinds = [(state[i], opened[i]) for i in range(len(texts))]
@@ -551,22 +550,19 @@ def answer_texts(
                     kwargs["logits_processor"] = processors
                 if cache is not None:
                     kwargs["past_key_values"] = cache
-                switch: contextlib.AbstractContextManager[Any] | None
-                if len(states) > 1:  # each row in its own adapter state
-                    switch = adapter_rows(model, [state[i] for i in batch])
-                    if switch is None and names is not None:  # peft routes each row
-                        kwargs["adapter_names"] = [names[i] for i in batch]
-                else:
-                    switch = adapter_state(model, states.pop())
+                switch = (  # each row in its own adapter state where the batch mixes them
+                    adapter_state(model, states.pop())
+                    if len(states) == 1
+                    else adapter_rows(model, [state[i] for i in batch])
+                )
+                if switch is None:  # adapter_rows declined: peft routes each row
+                    kwargs["adapter_names"] = _row_adapters(model, [state[i] for i in batch])
+                    switch = contextlib.nullcontext()
                 stopper = None
                 if stop_when is not None:
                     stopper = StopWhen(tokenizer, batch, stop_when, start=start)
                     kwargs["stopping_criteria"] = [stopper]
-                with (
-                    _quiet_rename(),
-                    attending(cache),
-                    switch or contextlib.nullcontext(),
-                ):  # `cache` in transformers 5
+                with _quiet_rename(), attending(cache), switch:  # `cache` in transformers 5
                     out = model.generate(**enc, **kwargs)
                 new = out[:, enc["input_ids"].shape[1] :].tolist()
                 if stopper is not None:  # a row stopped early: what came after is padding
