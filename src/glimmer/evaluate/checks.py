@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from glimmer.evaluate.drift import Conversation
     from glimmer.evaluate.results import ArmSummary, Comparison
 
-__all__ = ["finish_scores", "framework_name", "run_checks", "steered_arm"]
+__all__ = ["attack_set", "finish_scores", "framework_name", "run_checks", "steered_arm"]
 
 
 def framework_name(glossary: Any | None, /) -> str:
@@ -144,6 +144,33 @@ def _tuned_summaries(
     return out
 
 
+def attack_set(
+    prompts: Sequence[TriggerPrompt],
+    robustness: bool | Sequence[Attack],
+    robust_per_category: int | None = None,
+    /,
+) -> tuple[list[TriggerPrompt], list[Attack]] | None:
+    """The prompts :func:`run_checks` attacks and the attacks (``None`` when it runs none):
+    the non-neutral prompts (the first *robust_per_category* of each category when given)
+    under the bundled attacks, or the *robustness* ones given.
+
+    >>> from glimmer.evaluate.suites import TriggerPrompt
+    >>> ps = [TriggerPrompt(f"r{i}", "reflection", f"q{i}?") for i in range(3)]
+    >>> chosen, attacks = attack_set(ps, True, 2)
+    >>> [p.id for p in chosen], len(attacks) > 0
+    (['r0', 'r1'], True)
+    """
+    from glimmer.evaluate.robustness import bundled_attacks
+    from glimmer.evaluate.suites import quick_subset
+
+    if not robustness:
+        return None
+    attacked = [p for p in prompts if p.category != "neutral"]
+    if robust_per_category is not None:
+        attacked = quick_subset(attacked, per_category=robust_per_category)
+    return attacked, bundled_attacks() if robustness is True else list(robustness)
+
+
 def run_checks(
     comparison: Comparison,
     /,
@@ -163,18 +190,20 @@ def run_checks(
     drift_tokens: int = 48,
     extra_adapters: Sequence[str] = (),
     score_tuned: ArmScorer | None = None,
+    answered_attacks: Mapping[str, Sequence[Any]] | None = None,
 ) -> None:
     """Add the attacks, drift, perplexities, seed spread and seconds to *comparison*.
 
     With *extra_adapters* (more fits of the same run), each one answers the prompts and
     *score_tuned* (``compare`` passes its own scoring) turns the answers into an arm summary
-    for the spread across seeds.
+    for the spread across seeds. *answered_attacks* holds arms' answers to the attacks
+    already decoded (:func:`attack_set`'s prompts and attacks, in the order of
+    :func:`~glimmer.evaluate.robustness.plan_attacks`): those arms are not asked again.
     """
     from glimmer.evaluate.drift import bundled_conversations, drift_shares, run_drift
     from glimmer.evaluate.generate import score_text
     from glimmer.evaluate.retention import neutral_texts
-    from glimmer.evaluate.robustness import bundled_attacks, run_attacks, summarise_attacks
-    from glimmer.evaluate.suites import quick_subset
+    from glimmer.evaluate.robustness import run_attacks, summarise_attacks
 
     comparison.settings["framework"] = framework
     # what the attacked and the drifting turns share: the index, the decoding every arm's
@@ -187,18 +216,16 @@ def run_checks(
         "term_lock": generate_kwargs.get("term_lock"),
         "seconds": seconds,
     }
-    if robustness:
-        attacked = [p for p in prompts if p.category != "neutral"]
-        if robust_per_category is not None:
-            attacked = quick_subset(attacked, per_category=robust_per_category)
+    chosen = attack_set(prompts, robustness, robust_per_category)
+    if chosen is not None:
         comparison.robustness = run_attacks(
             model,
             tokenizer,
-            attacked,
-            bundled_attacks() if robustness is True else robustness,
+            *chosen,
             arms,
             framework=framework,
             max_new_tokens=attack_tokens,
+            answered=answered_attacks,
             **shared,
         )
         for arm, summary in comparison.summary.items():

@@ -17,6 +17,7 @@ import math
 import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -310,12 +311,13 @@ def compare(
         GlimmerError: No prompts, or a model or adapter that cannot be loaded.
     """
     require("train", feature="compare()")
-    from glimmer.evaluate.checks import framework_name, run_checks
+    from glimmer.evaluate.checks import attack_set, framework_name, run_checks
     from glimmer.evaluate.embed import load_embedder
     from glimmer.evaluate.generate import DEFAULT_MAX_NEW_TOKENS, supports_system_role
     from glimmer.evaluate.internalise import add_internalisation
-    from glimmer.evaluate.robustness import ArmSpec
+    from glimmer.evaluate.robustness import ArmSpec, plan_attacks
     from glimmer.evaluate.termlock import TermLock
+    from glimmer.extras import missing_modules
 
     _check_decoding(no_repeat_ngram)
     prompts, n_suite = _prompts(suites, retention)
@@ -346,8 +348,22 @@ def compare(
         "prompted": ArmSpec(adapter=False, system=system),
         "tuned": ArmSpec(adapter=True),
     }
+    attacked = attack_set(prompts, robustness, robust_per_category)
+    early = _Early(
+        attacks=None
+        if attacked is None
+        else plan_attacks(*attacked, index=index, framework=framework, max_new_tokens=budgets),
+        patterns=constrained and not missing_modules("generate"),
+    )
     answers, seconds, steering_info = _answer_arms(
-        model, prompts, arm_specs, common, steer=steer, index=index, framework=framework
+        model,
+        prompts,
+        arm_specs,
+        common,
+        steer=steer,
+        index=index,
+        framework=framework,
+        early=early,
     )
     base_ppl, tuned_ppl = _perplexities(model, tok, neutral_text)
     notes = [
@@ -408,11 +424,20 @@ def compare(
         score_tuned=lambda p, answers: score_comparison(p, {"tuned": answers}, index=index).summary[
             "tuned"
         ],
+        answered_attacks=early.attack_answers,
     )
     if constrained:
         from glimmer.evaluate.constrained import add_constrained
 
-        add_constrained(result, model, tok, prompts, arms=arm_specs, generate_kwargs=common)
+        add_constrained(
+            result,
+            model,
+            tok,
+            prompts,
+            arms=arm_specs,
+            generate_kwargs=common,
+            answered=early.pattern_answers,
+        )
     return result
 
 
@@ -501,6 +526,17 @@ def _load_arms(
     return model, tok, str(model_name), placed
 
 
+@dataclass
+class _Early:
+    """Checks decoded beside the arms' own answers (:func:`_answer_arms`): the attacks of
+    this plan and the generation prompts under the grammar, and what each arm answered."""
+
+    attacks: Any | None = None  # an AttackPlan
+    patterns: bool = False
+    attack_answers: dict[str, list[Any]] = field(default_factory=dict)
+    pattern_answers: dict[str, list[Any]] = field(default_factory=dict)
+
+
 def _answer_arms(
     model: Any,
     prompts: Sequence[TriggerPrompt],
@@ -510,8 +546,17 @@ def _answer_arms(
     steer: bool,
     index: m.ConceptIndex,
     framework: str,
+    early: _Early | None = None,
 ) -> tuple[dict[str, Any], dict[str, float], dict[str, Any]]:
-    """Every arm's answers and seconds; with *steer*, the steered arm added to *arm_specs*."""
+    """Every arm's answers and seconds; with *steer*, the steered arm added to *arm_specs*.
+
+    The arms that only switch the adapter (base, prompted, tuned) decode greedily in shared
+    batches, and with them, in the same batches, *early*'s attacks and patterns under the
+    grammar (each in its own settings): three sets of a dozen rows of the generation budget
+    cost little more together than one alone. Their answers go into *early* for
+    :func:`~glimmer.evaluate.checks.run_checks` and
+    :func:`~glimmer.evaluate.constrained.add_constrained`.
+    """
     from glimmer.evaluate.checks import steered_arm
     from glimmer.evaluate.generate import generate
     from glimmer.evaluate.robustness import arm_rows, share_seconds, shared_batches, split_arms
@@ -520,22 +565,22 @@ def _answer_arms(
     seconds: dict[str, float] = {}
     for group in shared_batches(arm_specs):  # base, prompted and tuned share batches
         started = time.perf_counter()
-        adapter, system = arm_rows(arm_specs, group, len(prompts))
-        with arm_specs[group[0]].active():
-            replies = generate(
-                model,
-                [p for _ in group for p in prompts],
-                adapter=adapter,
-                system_prompt=system,
-                label=" + ".join(group),
-                **common,
-            )
-        answers.update(split_arms(replies, group))
-        share_seconds(
-            seconds,
-            time.perf_counter() - started,
-            {arm: sum(a.n_tokens for a in answers[arm]) for arm in group},
-        )
+        if early is not None and not common["do_sample"] and _plain(arm_specs, group):
+            tokens = _answer_together(model, prompts, arm_specs, group, common, early, answers)
+        else:
+            adapter, system = arm_rows(arm_specs, group, len(prompts))
+            with arm_specs[group[0]].active():
+                replies = generate(
+                    model,
+                    [p for _ in group for p in prompts],
+                    adapter=adapter,
+                    system_prompt=system,
+                    label=" + ".join(group),
+                    **common,
+                )
+            answers.update(split_arms(replies, group))
+            tokens = {arm: sum(a.n_tokens for a in answers[arm]) for arm in group}
+        share_seconds(seconds, time.perf_counter() - started, tokens)
     answers = {arm: answers[arm] for arm in arm_specs}
     steering_info: dict[str, Any] = {}
     if steer:
@@ -550,6 +595,115 @@ def _answer_arms(
         )
         seconds["steered"] = time.perf_counter() - started
     return answers, seconds, steering_info
+
+
+def _plain(arm_specs: Mapping[str, Any], group: Sequence[str]) -> bool:
+    """Whether every arm of *group* only switches the adapter (no context of its own)."""
+    return all(
+        getattr(arm_specs[a], "context", None) is None
+        and isinstance(getattr(arm_specs[a], "adapter", None), bool)
+        for a in group
+    )
+
+
+def _answer_together(
+    model: Any,
+    prompts: Sequence[TriggerPrompt],
+    arm_specs: Mapping[str, Any],
+    group: Sequence[str],
+    common: Mapping[str, Any],
+    early: _Early,
+    answers: dict[str, Any],
+) -> dict[str, int]:
+    """*group*'s answers, attacks and patterns under the grammar in shared batches
+    (:func:`~glimmer.evaluate.generate.answer_lanes`); each arm's tokens over all of them."""
+    from glimmer.evaluate.chat import ChatAnswer, render_chat
+    from glimmer.evaluate.constrained import constrained_budget, grammar_processors
+    from glimmer.evaluate.generate import (
+        Answer,
+        Lane,
+        answer_lanes,
+        category_budget,
+        chat_text,
+        progress_bar,
+    )
+    from glimmer.evaluate.robustness import split_arms
+
+    tok = common["tokenizer"]
+    role = bool(common["system_role"])
+    budgets = common["max_new_tokens"]
+    locked = {"no_repeat_ngram": common["no_repeat_ngram"], "term_lock": common["term_lock"]}
+
+    def texts(asked: Sequence[TriggerPrompt], arms: Sequence[str]) -> list[str]:
+        return [
+            chat_text(tok, p.prompt, system=arm_specs[a].system, system_role=role)
+            for a in arms
+            for p in asked
+        ]
+
+    def flags(arms: Sequence[str], n: int) -> list[bool]:
+        return [bool(arm_specs[a].adapter) for a in arms for _ in range(n)]
+
+    lanes = [
+        Lane(
+            texts(prompts, group),
+            [category_budget(p.category, budgets) for _ in group for p in prompts],
+            flags(group, len(prompts)),
+            **locked,
+        )
+    ]
+    plan = early.attacks
+    if plan is not None:
+        n = len(plan.conversations)
+        lanes.append(
+            Lane(
+                [
+                    render_chat(tok, c, system=arm_specs[a].system, system_role=role)
+                    for a in group
+                    for c in plan.conversations
+                ],
+                [b for _ in group for b in plan.budgets],
+                flags(group, n),
+                stop_when=lambda j, words: bool(plan.named_one(j % n, words)),
+                **locked,
+            )
+        )
+    asked = [p for p in prompts if p.category == "generation"]
+    patterned = [a for a in group if a in ("base", "prompted", "tuned")] if early.patterns else []
+    if asked and patterned:
+        lanes.append(
+            Lane(
+                texts(asked, patterned),
+                [constrained_budget(budgets)] * (len(asked) * len(patterned)),
+                flags(patterned, len(asked)),
+                logits_processors=grammar_processors(tok),
+            )
+        )
+    label = " + ".join(group)
+    with progress_bar(common["progress"], label, sum(len(x.texts) for x in lanes)) as advance:
+        lanes = [replace(x, on_batch=advance) for x in lanes]
+        replies = answer_lanes(
+            model, tok, lanes, batch_size=int(common["batch_size"]), seed=int(common["seed"])
+        )
+    free = [
+        Answer(p, *r) for p, r in zip([p for _ in group for p in prompts], replies[0], strict=True)
+    ]
+    answers.update(split_arms(free, group))
+    tokens = {a: sum(x.n_tokens for x in answers[a]) for a in group}
+    if plan is not None:
+        attacked = [ChatAnswer(*r) for r in replies[1]]
+        early.attack_answers.update(split_arms(attacked, group))
+        for a in group:
+            tokens[a] += sum(x.n_tokens for x in early.attack_answers[a])
+    if asked and patterned:
+        made = [
+            Answer(p, *r)
+            for p, r in zip([p for _ in patterned for p in asked], replies[-1], strict=True)
+        ]
+        early.pattern_answers.update(split_arms(made, patterned))
+        for a in patterned:
+            tokens[a] += sum(x.n_tokens for x in early.pattern_answers[a])
+    return tokens
 
 
 def _perplexities(model: Any, tok: Any, neutral_text: str | None) -> tuple[float, float]:

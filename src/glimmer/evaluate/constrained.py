@@ -16,7 +16,7 @@ many prompts in batches, constrained or free, with a peft adapter on or off.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -43,9 +43,12 @@ __all__ = [
     "GenerationError",
     "GrammarLogitsProcessor",
     "add_constrained",
+    "check_answer",
+    "constrained_budget",
     "generate_pattern",
     "generate_patterns",
     "generation_prompt",
+    "grammar_processors",
 ]
 
 #: New-token budget of one pattern: a compact one needs about 200, a full one about 470.
@@ -176,16 +179,6 @@ def generate_patterns(
         GrammarError: An unknown format or a grammar that does not compile.
     """
     fmt = check_format(format)
-    grammar = generation_grammar(fmt) if constrained else None
-    processors: list[GrammarLogitsProcessor] = []
-
-    def processor(batch: int) -> list[Any]:
-        if grammar is None:
-            return []
-        proc = GrammarLogitsProcessor(grammar, tokenizer, batch)
-        processors.append(proc)
-        return [proc]
-
     answers = generate(
         model,
         prompts,
@@ -197,11 +190,29 @@ def generate_patterns(
         batch_size=batch_size,
         progress=progress,
         label=label,
-        logits_processors=processor,
+        logits_processors=grammar_processors(tokenizer, fmt) if constrained else None,
     )
-    return [
-        (a, check_pattern(a.text, format=fmt, ended=a.ended, n_tokens=a.n_tokens)) for a in answers
-    ]
+    return [(a, check_answer(a, fmt)) for a in answers]
+
+
+def grammar_processors(tokenizer: Any, format: str = "glimmer", /) -> Callable[[int], list[Any]]:
+    """Fresh grammar processors for a batch of *n* rows: ``logits_processors`` of
+    :func:`~glimmer.evaluate.generate.generate` (or a :class:`~glimmer.evaluate.generate.Lane`).
+
+    Raises:
+        GrammarError: An unknown format or a grammar that does not compile.
+    """
+    grammar = generation_grammar(check_format(format))
+
+    def processors(n: int) -> list[Any]:
+        return [GrammarLogitsProcessor(grammar, tokenizer, n)]
+
+    return processors
+
+
+def check_answer(answer: Answer, format: str = "glimmer", /) -> PatternCheck:
+    """The strict check of a generated *answer* as a whole pattern."""
+    return check_pattern(answer.text, format=format, ended=answer.ended, n_tokens=answer.n_tokens)
 
 
 @dataclass(frozen=True)
@@ -327,6 +338,7 @@ def add_constrained(
     arms: Mapping[str, Any],
     generate_kwargs: Mapping[str, Any],
     format: str = "glimmer",
+    answered: Mapping[str, Sequence[Answer]] | None = None,
 ) -> None:
     """Answer *result*'s generation prompts under the grammar, per arm, and add the figures.
 
@@ -343,6 +355,9 @@ def add_constrained(
         arms: Arm -> its spec (``adapter`` on or off, ``system`` prompt).
         generate_kwargs: The settings the free answers were generated with.
         format: ``"glimmer"`` or ``"json"``.
+        answered: Arms' answers already decoded under the grammar (the generation prompts in
+            order, at :func:`constrained_budget`; :func:`~glimmer.compare` decodes them beside
+            its other answers): those arms are not asked again.
     """
     from glimmer.extras import missing_modules
 
@@ -356,12 +371,20 @@ def add_constrained(
             "(pip install 'glimmer-dsl[generate]')"
         )
         return
-    budgets = generate_kwargs.get("max_new_tokens", DEFAULT_PATTERN_TOKENS)
-    budget = budgets if isinstance(budgets, int) else int(budgets.get("generation", 384))
+    budget = constrained_budget(generate_kwargs.get("max_new_tokens", DEFAULT_PATTERN_TOKENS))
     from glimmer.evaluate.robustness import arm_rows, shared_batches, split_arms
 
     chosen = {a: s for a, s in arms.items() if a in ("base", "prompted", "tuned")}
     chosen = {a: s for a, s in chosen.items() if a in result.summary}
+    for arm, given in (answered or {}).items():
+        if arm in chosen:
+            if len(given) != len(rows):
+                raise ValueError(f"{len(given)} answers of {arm} for {len(rows)} prompts")
+            checks = [check_answer(a, format) for a in given]
+            for row, check in zip(rows, checks, strict=True):
+                row.constrained[arm] = check
+            _add_figures(result.summary[arm], checks)
+            del chosen[arm]
     for group in shared_batches(chosen):  # the arms share batches
         adapter, system = arm_rows(chosen, group, len(asked))
         pairs = generate_patterns(
@@ -378,12 +401,23 @@ def add_constrained(
             progress=generate_kwargs.get("progress", False),
             label=f"{' + '.join(group)} (grammar)",
         )
-        for arm, answered in split_arms(pairs, group).items():
-            checks = [check for _, check in answered]
+        for arm, both in split_arms(pairs, group).items():
+            checks = [check for _, check in both]
             for row, check in zip(rows, checks, strict=True):
                 row.constrained[arm] = check
             _add_figures(result.summary[arm], checks)
     result.settings["constrained"] = f"{format} grammar (llguidance), {budget} new tokens"
+
+
+def constrained_budget(max_new_tokens: int | Mapping[str, int], /) -> int:
+    """The token budget of a pattern under the grammar: the generation prompts' own.
+
+    >>> constrained_budget({"generation": 256, "neutral": 32}), constrained_budget(128)
+    (256, 128)
+    """
+    if isinstance(max_new_tokens, int):
+        return max_new_tokens
+    return int(max_new_tokens.get("generation", 384))
 
 
 def _add_figures(summary: Any, checks: Sequence[PatternCheck]) -> None:

@@ -30,14 +30,17 @@ __all__ = [
     "DEFAULT_MAX_NEW_TOKENS",
     "Answer",
     "AnswerNoRepeat",
+    "Lane",
     "StopWhen",
     "adapter_rows",
     "adapter_state",
+    "answer_lanes",
     "answer_texts",
     "category_budget",
     "chat_text",
     "generate",
     "plan_batches",
+    "progress_bar",
     "score_text",
     "score_texts",
     "shared_prefix",
@@ -116,7 +119,8 @@ class StopWhen:
 
     *test* gets the row's index among the texts :func:`answer_texts` was given and the answer's
     whole words so far (the last word, which the next token may still extend, is left out);
-    it is asked every *every* new tokens. A row that stops keeps the tokens it has.
+    it is asked every *every* new tokens. A row that stops keeps the tokens it has. With
+    *watch* (one flag per row), only the flagged rows are asked; the others decode on.
 
     >>> import torch
     >>> class Tok:
@@ -136,6 +140,7 @@ class StopWhen:
         *,
         start: int,
         every: int = 4,
+        watch: Sequence[bool] | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.rows = list(rows)
@@ -143,6 +148,9 @@ class StopWhen:
         self.start = start
         self.every = max(1, every)
         self.done = [False] * len(self.rows)
+        self.watch = [True] * len(self.rows) if watch is None else [bool(w) for w in watch]
+        if len(self.watch) != len(self.rows):
+            raise ValueError(f"{len(self.watch)} watch flags for {len(self.rows)} rows")
         #: New tokens each row had when it stopped (``None``: it did not); generation pads
         #: a stopped row to the batch's end, and those pads are not part of its answer
         self.stopped_at: list[int | None] = [None] * len(self.rows)
@@ -150,7 +158,7 @@ class StopWhen:
     def __call__(self, input_ids: torch.Tensor, scores: Any, **_: Any) -> torch.Tensor:
         new = input_ids.shape[1] - self.start
         if new > 0 and new % self.every == 0:
-            open_rows = [k for k, d in enumerate(self.done) if not d]
+            open_rows = [k for k, d in enumerate(self.done) if not d and self.watch[k]]
             texts = self.tokenizer.batch_decode(
                 input_ids[open_rows, self.start :].tolist(), skip_special_tokens=True
             )
@@ -397,29 +405,7 @@ def generate(
         chat_text(tokenizer, p.prompt, system=s, system_role=system_role)
         for p, s in zip(prompts, systems, strict=True)
     ]
-    own_bar = progress is True
-    bar: Progress | None
-    if isinstance(progress, Progress):
-        bar = progress
-    elif own_bar:
-        bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            transient=False,
-        )
-    else:
-        bar = None
-    task = bar.add_task(label, total=len(prompts)) if bar is not None else None
-
-    def advance(n: int) -> None:
-        if bar is not None and task is not None:
-            bar.advance(task, n)
-
-    try:
-        if bar is not None and own_bar:
-            bar.start()
+    with progress_bar(progress, label, len(prompts)) as advance:
         replies = answer_texts(
             model,
             tokenizer,
@@ -436,10 +422,71 @@ def generate(
             term_lock=term_lock,
             on_batch=advance,
         )
-    finally:
-        if bar is not None and own_bar:
-            bar.stop()
     return [Answer(p, *reply) for p, reply in zip(prompts, replies, strict=True)]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Lane:
+    """Texts to continue and how, decoded in the same batches as other lanes (:func:`answer_lanes`).
+
+    Attributes:
+        texts: Rendered chat texts, each ready for the assistant's turn.
+        budgets: New-token budget per text.
+        adapter: One switch for every text (``None``: the model as it is), or one per text
+            (see :func:`answer_texts`).
+        logits_processors: Called with the number of this lane's rows in a batch, returns
+            fresh ``transformers`` logits processors for them (a grammar); the term lock is
+            then off for these rows.
+        no_repeat_ngram: :class:`AnswerNoRepeat` for these rows when 2 or more.
+        term_lock: A :class:`~glimmer.evaluate.termlock.TermLock` for these rows.
+        stop_when: Stops a row once it holds (its index among *texts*, the answer's whole
+            words so far; :class:`StopWhen`).
+        on_batch: Called with the number of this lane's rows each batch finished.
+    """
+
+    texts: Sequence[str]
+    budgets: Sequence[int]
+    adapter: bool | Sequence[bool] | None = None
+    logits_processors: Callable[[int], list[Any]] | None = None
+    no_repeat_ngram: int = 0
+    term_lock: TermLock | None = None
+    stop_when: Callable[[int, str], bool] | None = None
+    on_batch: Callable[[int], None] | None = None
+
+
+@contextlib.contextmanager
+def progress_bar(
+    progress: Progress | bool, label: str, total: int, /
+) -> Iterator[Callable[[int], None]]:
+    """A task of *total* rows on a rich ``Progress`` (given, ``True`` for a fresh bar shown
+    for the block, ``False`` for none); yields the function that advances it."""
+    bar: Progress | None
+    if isinstance(progress, Progress):
+        bar = progress
+    elif progress is True:
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            transient=False,
+        )
+    else:
+        bar = None
+    task = bar.add_task(label, total=total) if bar is not None else None
+
+    def advance(n: int) -> None:
+        if bar is not None and task is not None:
+            bar.advance(task, n)
+
+    own = bar is not None and progress is True
+    if own and bar is not None:
+        bar.start()
+    try:
+        yield advance
+    finally:
+        if own and bar is not None:
+            bar.stop()
 
 
 def answer_texts(
@@ -464,7 +511,8 @@ def answer_texts(
     """Continue every rendered chat text; ``(text, ended, tokens)`` per text, in order.
 
     The one decoding loop of :func:`generate` and
-    :func:`~glimmer.evaluate.chat.answer_chats`: batches of one budget with texts of similar
+    :func:`~glimmer.evaluate.chat.answer_chats` (one :class:`Lane` of
+    :func:`answer_lanes`): batches of one budget with texts of similar
     length together (a batch is left-padded to its longest text), an opening many texts
     share encoded once and kept once (:mod:`glimmer.evaluate.kvcache`), answers cut where
     the turn ends. *stop_when* (text index, the
@@ -476,19 +524,82 @@ def answer_texts(
     scaled by :func:`adapter_rows`, else peft's mixed-adapter batches; :func:`plan_batches`
     says which), so the arms share their decoding steps.
     """
-    flags = _adapter_flags(model, adapter, len(texts))
+    lane = Lane(
+        texts,
+        budgets,
+        adapter,
+        logits_processors=logits_processors,
+        no_repeat_ngram=no_repeat_ngram,
+        term_lock=term_lock,
+        stop_when=stop_when,
+        on_batch=on_batch,
+    )
+    return answer_lanes(
+        model,
+        tokenizer,
+        [lane],
+        batch_size=batch_size,
+        do_sample=do_sample,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+    )[0]
+
+
+def answer_lanes(
+    model: Any,
+    tokenizer: Any,
+    lanes: Sequence[Lane],
+    /,
+    *,
+    batch_size: int = 8,
+    do_sample: bool = False,
+    temperature: float = 0.7,
+    top_p: float = 0.95,
+    seed: int = 0,
+) -> list[list[tuple[str, bool, int]]]:
+    """Continue the texts of every lane in shared batches; per lane, ``(text, ended,
+    tokens)`` per text, in order.
+
+    Independent checks decode together: the free answers to the generation prompts, the
+    same prompts under the grammar and their attacked versions are three sets of a dozen
+    rows of one budget, and a decoding step of a few rows costs little more than one of a
+    dozen on a CPU (the weights are read once a step whatever the rows) or a GPU (a step is
+    bound by its kernel launches). Each lane keeps its own settings on its own rows (a
+    grammar, the repetition ban, the term lock, a stop test); the batches are planned over
+    every lane's texts as :func:`answer_texts` plans one lane's. With sampling, a text's
+    answer depends on the batch it fell in (each batch draws from ``seed`` plus its number).
+
+    Raises:
+        ValueError: A lane's switches do not match its texts, or lanes mix ``adapter=None``
+            (the model as it is) with adapter switches.
+    """
+    owner: list[tuple[int, int]] = [
+        (k, j) for k, lane in enumerate(lanes) for j in range(len(lane.texts))
+    ]
+    texts = [lane.texts[j] for k, lane in enumerate(lanes) for j in range(len(lane.texts))]
+    budgets = [int(lane.budgets[j]) for k, lane in enumerate(lanes) for j in range(len(lane.texts))]
+    for lane in lanes:
+        if len(lane.budgets) != len(lane.texts):
+            raise ValueError(f"{len(lane.budgets)} budgets for {len(lane.texts)} texts")
+    flags = _lane_flags(model, lanes)
     state = flags if isinstance(flags, list) else [flags] * len(texts)
     stops = stop_token_ids(tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
-    all_ids: list[list[int]] = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    all_ids: list[list[int]] = (
+        tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
+    )
     # An opening many texts share (the prompted arm's system prompt: a whole pattern) is
     # encoded once per adapter state and kept once in each batch's cache; its rows are laid
     # out as [opening | padding | own tokens], the others' opening masked out, which gives
     # the same answers as left padding.
     n_prefix, members = _opening(all_ids)
     opened = [i in members for i in range(len(texts))]
-    # rows that stop early would keep a batch of the other state's rows decoding: with
-    # stop_when, each adapter state decodes apart; an opening's rows share one state a batch
+    # rows that stop early would keep a batch of the other state's rows decoding: with a
+    # stop test on every text, each adapter state decodes apart (where lanes share batches,
+    # the other lanes' rows decode to the budget anyway); an opening's rows share one state
+    stopping = [lanes[k].stop_when is not None for k, _ in owner]
+    stop_apart = all(stopping)
     kinds = [(state[i], opened[i]) for i in range(len(texts))]
     lengths = [len(ids) - (n_prefix if opened[i] else 0) for i, ids in enumerate(all_ids)]
     batches = plan_batches(
@@ -496,7 +607,7 @@ def answer_texts(
         lengths,
         batch_size,
         kinds,
-        apart=lambda a, b: a[0] != b[0] and (stop_when is not None or (a[1] and b[1])),
+        apart=lambda a, b: a[0] != b[0] and (stop_apart or (a[1] and b[1])),
     )
 
     replies: dict[int, tuple[str, bool, int]] = {}
@@ -539,13 +650,10 @@ def answer_texts(
                     kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
                 else:
                     kwargs.update(temperature=None, top_p=None, top_k=None)
-                processors = [] if logits_processors is None else logits_processors(len(batch))
                 start = enc["input_ids"].shape[1]  # where the answers begin
-                if no_repeat_ngram >= 2:
-                    processors.append(AnswerNoRepeat(no_repeat_ngram, start=start))
-                if term_lock is not None and logits_processors is None:  # a grammar decides
-                    accepted = term_lock.rows([texts[i] for i in batch])
-                    processors.append(TermLockProcessor(term_lock, accepted, start=start))
+                processors = _lane_processors(
+                    lanes, [owner[i] for i in batch], [texts[i] for i in batch], start
+                )
                 if processors:
                     kwargs["logits_processor"] = processors
                 if cache is not None:
@@ -559,8 +667,14 @@ def answer_texts(
                     kwargs["adapter_names"] = _row_adapters(model, [state[i] for i in batch])
                     switch = contextlib.nullcontext()
                 stopper = None
-                if stop_when is not None:
-                    stopper = StopWhen(tokenizer, batch, stop_when, start=start)
+                if any(stopping[i] for i in batch):
+                    stopper = StopWhen(
+                        tokenizer,
+                        list(range(len(batch))),
+                        _lane_test(lanes, [owner[i] for i in batch]),
+                        start=start,
+                        watch=[stopping[i] for i in batch],
+                    )
                     kwargs["stopping_criteria"] = [stopper]
                 with _quiet_rename(), attending(cache), switch:  # `cache` in transformers 5
                     out = model.generate(**enc, **kwargs)
@@ -572,12 +686,85 @@ def answer_texts(
                     kept = row if cut is None else row[:cut]
                     text = tokenizer.decode(kept, skip_special_tokens=True).strip()
                     replies[i] = (text, cut is not None, len(kept))
-                if on_batch is not None:
-                    on_batch(len(batch))
+                for k, lane in enumerate(lanes):
+                    done = sum(1 for i in batch if owner[i][0] == k)
+                    if lane.on_batch is not None and done:
+                        lane.on_batch(done)
     finally:
         if was_training:
             model.train()
-    return [replies[i] for i in range(len(texts))]
+    out_lanes: list[list[tuple[str, bool, int]]] = [[] for _ in lanes]
+    for i, (k, _) in enumerate(owner):
+        out_lanes[k].append(replies[i])
+    return out_lanes
+
+
+def _lane_test(lanes: Sequence[Lane], owners: list[tuple[int, int]]) -> Callable[[int, str], bool]:
+    """The stop test of a batch's row *r*: its lane's, asked with the text's index in the lane."""
+
+    def test(r: int, words: str) -> bool:
+        lane, j = owners[r]
+        stop_when = lanes[lane].stop_when
+        return stop_when is not None and stop_when(j, words)
+
+    return test
+
+
+def _lane_flags(model: Any, lanes: Sequence[Lane]) -> Any:
+    """The adapter switch of every lane's texts: one for all, or one per text."""
+    per_lane = [
+        _adapter_flags(model, lane.adapter, len(lane.texts)) for lane in lanes if lane.texts
+    ]
+    if not per_lane:
+        return None
+    if all(not isinstance(f, list) and f == per_lane[0] for f in per_lane):
+        return per_lane[0]
+    if any(f is None for f in per_lane):
+        raise ValueError(
+            "lanes mix adapter=None (the model as it is) with adapter switches: give every "
+            "lane True or False"
+        )
+    out = [
+        flag
+        for lane, f in zip([lane for lane in lanes if lane.texts], per_lane, strict=True)
+        for flag in (f if isinstance(f, list) else [f] * len(lane.texts))
+    ]
+    return _adapter_flags(model, out, len(out))
+
+
+class _OnRows:
+    """A logits processor applied to some rows of a batch (one lane's)."""
+
+    def __init__(self, rows: list[int], inner: list[Any]) -> None:
+        self.rows = torch.tensor(rows)
+        self.inner = inner
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        rows = self.rows.to(scores.device)
+        ids, sub = input_ids[rows], scores[rows]
+        for proc in self.inner:
+            sub = proc(ids, sub)
+        scores[rows] = sub
+        return scores
+
+
+def _lane_processors(
+    lanes: Sequence[Lane], owners: list[tuple[int, int]], texts: list[str], start: int
+) -> list[Any]:
+    """Each lane's logits processors on its rows of a batch (unwrapped when it holds them all)."""
+    out: list[Any] = []
+    for k in dict.fromkeys(lane for lane, _ in owners):
+        lane = lanes[k]
+        rows = [r for r, (owner, _) in enumerate(owners) if owner == k]
+        procs = [] if lane.logits_processors is None else lane.logits_processors(len(rows))
+        if lane.no_repeat_ngram >= 2:
+            procs.append(AnswerNoRepeat(lane.no_repeat_ngram, start=start))
+        if lane.term_lock is not None and lane.logits_processors is None:  # a grammar decides
+            accepted = lane.term_lock.rows([texts[r] for r in rows])
+            procs.append(TermLockProcessor(lane.term_lock, accepted, start=start))
+        if procs:
+            out += procs if len(rows) == len(owners) else [_OnRows(rows, procs)]
+    return out
 
 
 def plan_batches(

@@ -35,6 +35,7 @@ __all__ = [
     "ArmSpec",
     "Attack",
     "AttackError",
+    "AttackPlan",
     "AttackRow",
     "TurnAnswer",
     "answer_arms",
@@ -42,6 +43,7 @@ __all__ = [
     "bundled_attacks",
     "load_attacks",
     "loads_attacks",
+    "plan_attacks",
     "run_attacks",
     "share_seconds",
     "shared_batches",
@@ -325,6 +327,74 @@ def answer_arms(
     return {arm: out[arm] for arm in arms}
 
 
+@dataclass(frozen=True, slots=True)
+class AttackPlan:
+    """The attacked conversations of :func:`run_attacks`, before any arm answers them.
+
+    Attributes:
+        pairs: Each attacked (prompt, attack), in the order of the conversations.
+        conversations: The messages each arm answers the next turn of.
+        budgets: New-token budget per conversation.
+        asked: The concepts each conversation's prompt names itself.
+    """
+
+    pairs: list[tuple[TriggerPrompt, Attack]]
+    conversations: list[list[dict[str, str]]]
+    budgets: list[int]
+    asked: list[set[str]]
+    index: ConceptIndex
+
+    def named_one(self, i: int, text: str, /) -> bool:
+        """Whether *text* uses a concept conversation *i*'s prompt does not name."""
+        return bool(self.index.concepts_in(text) - self.asked[i])
+
+    def rows(self, by_arm: Mapping[str, Sequence[Any]], /) -> list[AttackRow]:
+        """One row per conversation with every arm's answer (``text`` and ``ended``)."""
+        rows = [
+            AttackRow(id=p.id, category=p.category, attack=a.id, prompt=p.prompt, answers={})
+            for p, a in self.pairs
+        ]
+        for arm, answers in by_arm.items():
+            if len(answers) != len(rows):
+                raise ValueError(f"{len(answers)} answers of {arm} for {len(rows)} attacks")
+            for row, seen, ans in zip(rows, self.asked, answers, strict=True):
+                used = self.index.concepts_in(ans.text) - seen
+                row.answers[arm] = TurnAnswer(text=ans.text, ended=ans.ended, concepts=sorted(used))
+        return rows
+
+
+def plan_attacks(
+    prompts: Sequence[TriggerPrompt],
+    attacks: Sequence[Attack],
+    /,
+    *,
+    index: ConceptIndex,
+    framework: str = "STARWEAVE",
+    max_new_tokens: int | Mapping[str, int] = 64,
+) -> AttackPlan:
+    """Every non-neutral prompt under every attack (see :func:`run_attacks` for the budgets).
+
+    >>> from glimmer.evaluate.suites import TriggerPrompt
+    >>> plan = plan_attacks([TriggerPrompt("p1", "reflection", "How do you listen?")],
+    ...     bundled_attacks()[:1], index=ConceptIndex.default(), max_new_tokens={"reflection": 96})
+    >>> plan.budgets, plan.conversations[0][-1]["content"].endswith("How do you listen?")
+    ([96], True)
+    """
+    from glimmer.evaluate.generate import category_budget
+
+    pairs = [(p, a) for p in prompts if p.category != "neutral" for a in attacks]
+    one = isinstance(max_new_tokens, Mapping) and "attack" in max_new_tokens
+    return AttackPlan(
+        pairs=pairs,
+        conversations=[a.messages(p.prompt, framework=framework) for p, a in pairs],
+        budgets=[
+            category_budget("attack" if one else p.category, max_new_tokens) for p, _ in pairs
+        ],
+        asked=[index.concepts_in(p.prompt) for p, _ in pairs],
+        index=index,
+    )
+
+
 def run_attacks(
     model: Any,
     tokenizer: Any,
@@ -342,6 +412,7 @@ def run_attacks(
     term_lock: Any | None = None,
     seconds: dict[str, float] | None = None,
     stop_at_concept: bool = True,
+    answered: Mapping[str, Sequence[Any]] | None = None,
 ) -> list[AttackRow]:
     """Every non-neutral prompt under every attack, answered by every arm.
 
@@ -353,40 +424,31 @@ def run_attacks(
     With *stop_at_concept* an answer stops at the first whole word that completes a concept
     its prompt does not name: whether it keeps the framework is then known, and the share is
     the one the whole budget gives, at a fraction of the tokens for a model that keeps it.
+
+    *answered* holds arms' answers already decoded (in the order of
+    :func:`plan_attacks`' conversations, with the same settings; :func:`compare` decodes
+    them beside its other checks): those arms are not asked again.
     """
-    from glimmer.evaluate.generate import category_budget
-
-    pairs = [(p, a) for p in prompts if p.category != "neutral" for a in attacks]
-    convs = [a.messages(p.prompt, framework=framework) for p, a in pairs]
-    rows = [
-        AttackRow(id=p.id, category=p.category, attack=a.id, prompt=p.prompt, answers={})
-        for p, a in pairs
-    ]
-    one = isinstance(max_new_tokens, Mapping) and "attack" in max_new_tokens
-    budgets = [category_budget("attack" if one else p.category, max_new_tokens) for p, _ in pairs]
-    asked = [index.concepts_in(p.prompt) for p, _ in pairs]
-
-    def named_one(i: int, text: str) -> bool:
-        return bool(index.concepts_in(text) - asked[i])
-
-    by_arm = answer_arms(
-        model,
-        tokenizer,
-        dict.fromkeys(arms, convs),
-        arms,
-        system_role=system_role,
-        max_new_tokens=budgets,
-        batch_size=batch_size,
-        no_repeat_ngram=no_repeat_ngram,
-        term_lock=term_lock,
-        stop_when=named_one if stop_at_concept else None,
-        seconds=seconds,
+    plan = plan_attacks(
+        prompts, attacks, index=index, framework=framework, max_new_tokens=max_new_tokens
     )
-    for arm, answers in by_arm.items():
-        for row, seen, ans in zip(rows, asked, answers, strict=True):
-            used = index.concepts_in(ans.text) - seen
-            row.answers[arm] = TurnAnswer(text=ans.text, ended=ans.ended, concepts=sorted(used))
-    return rows
+    given = dict(answered or {})
+    rest = {arm: spec for arm, spec in arms.items() if arm not in given}
+    if rest:
+        given |= answer_arms(
+            model,
+            tokenizer,
+            dict.fromkeys(rest, plan.conversations),
+            rest,
+            system_role=system_role,
+            max_new_tokens=plan.budgets,
+            batch_size=batch_size,
+            no_repeat_ngram=no_repeat_ngram,
+            term_lock=term_lock,
+            stop_when=plan.named_one if stop_at_concept else None,
+            seconds=seconds,
+        )
+    return plan.rows({arm: given[arm] for arm in arms if arm in given})
 
 
 def summarise_attacks(
