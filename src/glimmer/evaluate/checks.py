@@ -155,7 +155,7 @@ def attack_set(
     under the bundled attacks, or the *robustness* ones given.
 
     >>> from glimmer.evaluate.suites import TriggerPrompt
-    >>> ps = [TriggerPrompt(f"r{i}", "reflection", f"q{i}?") for i in range(3)]
+    >>> ps = [TriggerPrompt("reflection", f"q{i}?", id=f"r{i}") for i in range(3)]
     >>> chosen, attacks = attack_set(ps, True, 2)
     >>> [p.id for p in chosen], len(attacks) > 0
     (['r0', 'r1'], True)

@@ -304,6 +304,11 @@ def compare(
             choice; ``"bf16"``, ``"fp16"`` or ``"fp32"`` force the weights' precision. A
             loaded model is used where and as it is.
 
+    Greedy decoding answers the base, prompted and tuned arms, their attacks and the
+    generation prompts under the grammar in one plan of shared batches
+    (:func:`~glimmer.evaluate.generate.answer_lanes`), each set in its own settings: the
+    answers any of them gets alone, in fewer decoding steps.
+
     Returns:
         The :class:`Comparison`.
 

@@ -375,9 +375,9 @@ def plan_attacks(
     """Every non-neutral prompt under every attack (see :func:`run_attacks` for the budgets).
 
     >>> from glimmer.evaluate.suites import TriggerPrompt
-    >>> plan = plan_attacks([TriggerPrompt("p1", "reflection", "How do you listen?")],
+    >>> plan = plan_attacks([TriggerPrompt("reflection", "How do you listen?", id="p1")],
     ...     bundled_attacks()[:1], index=ConceptIndex.default(), max_new_tokens={"reflection": 96})
-    >>> plan.budgets, plan.conversations[0][-1]["content"].endswith("How do you listen?")
+    >>> plan.budgets, "How do you listen?" in plan.conversations[0][-1]["content"]
     ([96], True)
     """
     from glimmer.evaluate.generate import category_budget
