@@ -233,3 +233,33 @@ def test_a_model_that_never_reads_the_opening_is_an_error(tiny_model: Any) -> No
     model.config._attn_implementation = "eager"  # attends without transformers' sdpa slot
     with pytest.raises(RuntimeError), torch.inference_mode(), attending(cache):
         model(torch.tensor([[5, 6]]), past_key_values=cache)
+
+
+@pytest.mark.parametrize("room", [5, 40])  # 5: the buffers grow while the beams reorder
+def test_beam_search_reorders_the_rows_it_keeps(room: int) -> None:
+    """Beam search repeats the rows for its beams and reorders them every step: on the roomy
+    cache it finds the sequences it finds on transformers' own."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from glimmer.evaluate.kvcache import roomy_cache
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        initializer_range=0.5,
+    )
+    model = LlamaForCausalLM(config).eval()
+    ids = torch.tensor([[1, 2, 3, 4], [5, 6, 7, 8]])
+    settings = {"max_new_tokens": 8, "do_sample": False, "num_beams": 3, "pad_token_id": 0}
+    plain = model.generate(ids, **settings)
+    kv = roomy_cache(model, room, rows=2)
+    assert torch.equal(model.generate(ids, past_key_values=kv, **settings), plain)
+    kv.batch_select_indices(torch.tensor([0, 2]))  # rows kept as the buffers' own
+    assert all(layer.keys.shape[0] == 2 and layer._keys.shape[0] == 2 for layer in kv.layers)
+    assert all(layer.keys.data_ptr() == layer._keys.data_ptr() for layer in kv.layers)

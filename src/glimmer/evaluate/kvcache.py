@@ -78,6 +78,26 @@ def _layer_class() -> type:
             self.keys, self.values = self._keys[:, :, : n + m], self._values[:, :, : n + m]
             return self.keys, self.values
 
+        # transformers' own versions replace ``keys``/``values`` with new tensors, which the
+        # next ``update`` would overwrite with views of the old buffers: beam search and
+        # contrastive search reorder, repeat and select rows through these three
+        def reorder_cache(self, beam_idx: torch.Tensor) -> None:
+            self._rows(lambda t: t.index_select(0, beam_idx.to(t.device)))
+
+        def batch_repeat_interleave(self, repeats: int) -> None:
+            self._rows(lambda t: t.repeat_interleave(repeats, dim=0))
+
+        def batch_select_indices(self, indices: torch.Tensor) -> None:
+            self._rows(lambda t: t[indices, ...])
+
+        def _rows(self, op: Any) -> None:
+            """Apply *op* to the rows of both buffers; keep the filled part as the views."""
+            if not self.is_initialized:
+                return
+            n = self.keys.shape[-2]
+            self._keys, self._values = op(self._keys), op(self._values)
+            self.keys, self.values = self._keys[:, :, :n], self._values[:, :, :n]
+
         @staticmethod
         def _grown(buffer: torch.Tensor, used: int, need: int) -> torch.Tensor:
             room = max(2 * buffer.shape[-2], need)
