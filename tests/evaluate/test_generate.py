@@ -80,13 +80,13 @@ def test_a_shared_opening_encoded_once_gives_the_same_answers(
 
     system = " ".join(["weave the thread of light"] * 40)  # a long shared system prompt
     calls: list[int] = []
-    real = g._prefix_cache
+    real = g.prefix_cache
 
     def counted(model: Any, prefix: list[int], device: Any) -> Any:
         calls.append(len(prefix))
         return real(model, prefix, device)
 
-    monkeypatch.setattr(g, "_prefix_cache", counted)
+    monkeypatch.setattr(g, "prefix_cache", counted)
     kwargs: dict[str, Any] = {
         "tokenizer": tiny_tokenizer,
         "system_prompt": system,

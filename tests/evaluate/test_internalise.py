@@ -126,7 +126,8 @@ def _mixing(model: Any, tokenizer: Any) -> Iterator[None]:
         out = real(input_ids=input_ids, **kwargs)
         if input_ids is None:
             return out
-        with_system = torch.cat([torch.tensor([prefix]), input_ids], dim=1)
+        opening = torch.tensor([prefix]).expand(input_ids.shape[0], -1)  # every row of a batch
+        with_system = torch.cat([opening, input_ids], dim=1)
         prompted = real(input_ids=with_system, **kwargs).logits[:, len(prefix) :]
         mixed = torch.logsumexp(
             torch.stack([torch.log_softmax(out.logits, -1), torch.log_softmax(prompted, -1)]), 0
@@ -209,3 +210,27 @@ def test_a_long_shared_opening_is_scored_once_with_the_same_log_probs(
             assert got.shape == want.shape == (len(answer), len(tokenizer))
             assert torch.allclose(got, want, atol=1e-4)
     assert _Scorer(model, rows[:1]).n == 0  # one prompt: nothing shared to reuse
+
+
+@pytest.mark.parametrize("system", [None, " ".join(["The weave holds every thread."] * 14)])
+def test_answers_scored_in_one_batch_score_as_each_alone(
+    peft_model: tuple[Any, Any], system: str | None
+) -> None:
+    """Rows of different lengths padded on the right, with and without a shared opening:
+    each answer's log-probabilities are those of scoring it alone."""
+    from glimmer.evaluate.internalise import _answer_logprobs, _Scorer
+    from glimmer.train.masking import prompt_ids
+
+    model, tokenizer = peft_model
+    rows = [prompt_ids(tokenizer, p.prompt, system, True) for p in PROMPTS]
+    texts = ["A thread.", "A thread, then another, then a third one.", "Light"]
+    answers = [list(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    answers = (answers * len(rows))[: len(rows)]
+    scorer = _Scorer(model, rows)
+    assert bool(scorer.n) == (system is not None)
+    with torch.inference_mode():
+        together = scorer.many(rows, answers)
+        for got, row, answer in zip(together, rows, answers, strict=True):
+            want = _answer_logprobs(model, row, answer)
+            assert got.shape == want.shape == (len(answer), len(tokenizer))
+            assert torch.allclose(got, want, atol=1e-4)

@@ -40,7 +40,9 @@ __all__ = [
     "chat_text",
     "generate",
     "plan_batches",
+    "prefix_cache",
     "progress_bar",
+    "quiet_rename",
     "score_text",
     "score_texts",
     "shared_prefix",
@@ -313,10 +315,11 @@ def shared_prefix(rows: Sequence[Sequence[int]], /) -> int:
     return n
 
 
-def _prefix_cache(model: Any, prefix: list[int], device: Any) -> Any | None:
-    """The key/value cache of *prefix* (batch 1), or None where it cannot be shared."""
+def prefix_cache(model: Any, prefix: list[int], device: Any, /) -> Any | None:
+    """The key/value cache of *prefix* (batch 1), or None where it cannot be shared (a
+    cache without ``batch_repeat_interleave``); run it in the adapter state it is for."""
     out = model(input_ids=torch.tensor([prefix], device=device), use_cache=True)
-    with _quiet_rename():  # transformers 5 calls it `cache`, and says so on the old name
+    with quiet_rename():  # transformers 5 calls it `cache`, and says so on the old name
         cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
     if cache is None or not hasattr(cache, "batch_repeat_interleave"):
         return None
@@ -625,7 +628,7 @@ def answer_lanes(
                     on = state[first]  # plan_batches keeps an opening's rows to one state
                     if on not in openings:
                         with adapter_state(model, on):
-                            openings[on] = _prefix_cache(model, all_ids[first][:n_prefix], device)
+                            openings[on] = prefix_cache(model, all_ids[first][:n_prefix], device)
                     opening = openings[on]
                 p = n_prefix if opening is not None else 0
                 enc = _layout(
@@ -676,7 +679,7 @@ def answer_lanes(
                         watch=[stopping[i] for i in batch],
                     )
                     kwargs["stopping_criteria"] = [stopper]
-                with _quiet_rename(), attending(cache), switch:  # `cache` in transformers 5
+                with quiet_rename(), attending(cache), switch:  # `cache` in transformers 5
                     out = model.generate(**enc, **kwargs)
                 new = out[:, enc["input_ids"].shape[1] :].tolist()
                 if stopper is not None:  # a row stopped early: what came after is padding
@@ -857,8 +860,9 @@ def _row_adapters(model: Any, flags: Sequence[bool]) -> list[str]:
 
 
 @contextlib.contextmanager
-def _quiet_rename() -> Iterator[None]:
-    """Without transformers' notice that ``past_key_values`` is called ``cache`` now."""
+def quiet_rename() -> Iterator[None]:
+    """The block without transformers' notice that ``past_key_values`` is called ``cache``
+    now (glimmer passes the name both versions accept)."""
     from transformers.utils import logging as hf_logging
 
     level = hf_logging.get_verbosity()
