@@ -4,7 +4,9 @@ Runs ``compare()`` with the full demo profile's settings (its prompts, budgets, 
 decoding and checks; no video) on an adapter you give (the demo's, by default) and prints
 the seconds of each stage (the arms' answers, attacks, drift, grammar pass, internalisation,
 perplexities) and then one line per ``generate`` call: the stage, rows, prompt width, new
-tokens, budget and seconds. The headline figures follow, to check that a change to the
+tokens, budget and seconds. Greedy decoding answers the attacks and the grammar pass in the
+arms' batches (``answer_lanes``): their decoding counts under "answers", their own stages
+keep only the scoring. The headline figures follow, to check that a change to the
 decoding kept them.
 
     .venv/bin/python benchmarks/compare_stages.py demo-output/fit/adapter

@@ -566,9 +566,9 @@ def answer_lanes(
 
     Independent checks decode together: the free answers to the generation prompts, the
     same prompts under the grammar and their attacked versions are three sets of a dozen
-    rows of one budget, and a decoding step of a few rows costs little more than one of a
-    dozen on a CPU (the weights are read once a step whatever the rows) or a GPU (a step is
-    bound by its kernel launches). Each lane keeps its own settings on its own rows (a
+    rows of one budget, and one step of three dozen rows costs far less than three steps of
+    a dozen on a CPU (the weights are read once a step whatever the rows) or a GPU (a step
+    is bound by its kernel launches). Each lane keeps its own settings on its own rows (a
     grammar, the repetition ban, the term lock, a stop test); the batches are planned over
     every lane's texts as :func:`answer_texts` plans one lane's. With sampling, a text's
     answer depends on the batch it fell in (each batch draws from ``seed`` plus its number).
@@ -577,14 +577,12 @@ def answer_lanes(
         ValueError: A lane's switches do not match its texts, or lanes mix ``adapter=None``
             (the model as it is) with adapter switches.
     """
-    owner: list[tuple[int, int]] = [
-        (k, j) for k, lane in enumerate(lanes) for j in range(len(lane.texts))
-    ]
-    texts = [lane.texts[j] for k, lane in enumerate(lanes) for j in range(len(lane.texts))]
-    budgets = [int(lane.budgets[j]) for k, lane in enumerate(lanes) for j in range(len(lane.texts))]
     for lane in lanes:
         if len(lane.budgets) != len(lane.texts):
             raise ValueError(f"{len(lane.budgets)} budgets for {len(lane.texts)} texts")
+    owner = [(k, j) for k, lane in enumerate(lanes) for j in range(len(lane.texts))]
+    texts = [lane.texts[j] for lane in lanes for j in range(len(lane.texts))]
+    budgets = [int(lane.budgets[j]) for lane in lanes for j in range(len(lane.texts))]
     flags = _lane_flags(model, lanes)
     state = flags if isinstance(flags, list) else [flags] * len(texts)
     stops = stop_token_ids(tokenizer)
