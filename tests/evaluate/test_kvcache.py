@@ -10,6 +10,16 @@ from hypothesis import strategies as st
 
 from glimmer.evaluate.suites import TriggerPrompt
 
+#: A decoder of two layers 16 wide, for the cache's own tests
+TINY: dict[str, Any] = {
+    "vocab_size": 64,
+    "hidden_size": 16,
+    "intermediate_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+}
+
 PROMPTS = [
     TriggerPrompt("reflection", "How do you rest?", id="r1"),
     TriggerPrompt("neutral", "What is 2 plus 2?", ("4",), id="n1"),
@@ -168,17 +178,7 @@ def test_models_with_other_caches_keep_transformers_own() -> None:
 
     from glimmer.evaluate.kvcache import roomy_cache
 
-    sliding = MistralForCausalLM(
-        MistralConfig(
-            vocab_size=64,
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            sliding_window=4,
-        )
-    )
+    sliding = MistralForCausalLM(MistralConfig(**TINY, sliding_window=4))
     assert roomy_cache(sliding, 16) is None
     assert roomy_cache(object(), 16) is None
 
@@ -245,16 +245,7 @@ def test_beam_search_reorders_the_rows_it_keeps(room: int) -> None:
     from glimmer.evaluate.kvcache import roomy_cache
 
     torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=64,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        initializer_range=0.5,
-    )
-    model = LlamaForCausalLM(config).eval()
+    model = LlamaForCausalLM(LlamaConfig(**TINY, initializer_range=0.5)).eval()
     ids = torch.tensor([[1, 2, 3, 4], [5, 6, 7, 8]])
     settings = {"max_new_tokens": 8, "do_sample": False, "num_beams": 3, "pad_token_id": 0}
     plain = model.generate(ids, **settings)
