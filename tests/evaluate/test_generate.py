@@ -415,3 +415,28 @@ def test_adapter_rows_declines_what_it_cannot_route(tiny_model: Any, tiny_peft: 
     finally:
         tiny_peft.unmerge_adapter()
     assert adapter_rows(tiny_peft, [True, False]) is not None
+    tiny_peft.config.num_local_experts = 8  # a mixture of experts: tokens, not rows
+    try:
+        assert adapter_rows(tiny_peft, [True, False]) is None
+    finally:
+        del tiny_peft.config.num_local_experts
+
+
+def test_adapter_rows_refuses_inputs_without_rows_first(tiny_peft: Any) -> None:
+    """A LoRA layer fed flattened tokens (an expert's) or another batch raises, and the
+    scales are restored."""
+    from glimmer.evaluate.generate import adapter_rows
+
+    layer = next(m for m in tiny_peft.modules() if hasattr(m, "lora_A") and hasattr(m, "scaling"))
+    name = tiny_peft.active_adapter
+    before = layer.scaling[name]
+    width = layer.in_features
+    switch = adapter_rows(tiny_peft, [True, False])
+    assert switch is not None
+    with torch.no_grad(), switch:
+        assert layer(torch.zeros(2, 3, width)).shape[:2] == (2, 3)
+        with pytest.raises(ValueError, match=r"2 rows, but a LoRA layer got input of shape \(6, "):
+            layer(torch.zeros(6, width))
+        with pytest.raises(ValueError, match="shape \\(4, 3, "):
+            layer(torch.zeros(4, 3, width))
+    assert layer.scaling[name] == before and not layer._forward_pre_hooks

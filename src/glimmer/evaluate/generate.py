@@ -204,7 +204,8 @@ def adapter_rows(
     tensor operations more per layer and step (``benchmarks/routing.py``: the demo's 12-row
     batch of 256 tokens 1.13x as fast on a 2-core CPU, the same answers). Plain LoRA linear
     layers of the active adapter only, inputs ``[rows, positions, features]`` (a causal
-    LM's); anything else is ``None``.
+    LM's; a mixture-of-experts model, whose experts see their tokens flattened, is ``None``,
+    and a layer that gets another shape raises ``ValueError``); anything else is ``None``.
 
     >>> import torch
     >>> from peft import LoraConfig, get_peft_model
@@ -229,6 +230,9 @@ def adapter_rows(
         from peft.tuners.lora.layer import Linear as LoraLinear
     except ImportError:  # pragma: no cover - peft is a dependency of the train extra
         return None
+    config = getattr(model, "config", None)
+    if any(getattr(config, key, None) for key in _EXPERTS):  # experts see tokens, not rows
+        return None
     active = getattr(model, "active_adapter", None)
     name = active if isinstance(active, str) else (active[0] if active else None)
     layers = [mod for mod in model.modules() if hasattr(mod, "lora_A") and hasattr(mod, "scaling")]
@@ -247,17 +251,37 @@ def adapter_rows(
     return _scaled_rows(layers, name, list(on))
 
 
+#: Config keys of mixture-of-experts models, whose expert layers get their tokens flattened
+_EXPERTS: Final = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
+
+
 @contextlib.contextmanager
 def _scaled_rows(layers: list[Any], name: str, on: list[bool]) -> Iterator[None]:
-    """Each layer's scale of adapter *name* one per row (0 where *on* is false) in the block."""
+    """Each layer's scale of adapter *name* one per row (0 where *on* is false) in the block;
+    a layer given anything but ``[rows, positions, features]`` raises rather than broadcast
+    the scale over the wrong axis (a mixture-of-experts layer sees its tokens flattened)."""
+
+    def rows_first(layer: Any, args: tuple[Any, ...]) -> None:
+        x = args[0] if args else None
+        if isinstance(x, torch.Tensor) and (x.dim() != 3 or x.shape[0] != len(on)):
+            raise ValueError(
+                f"adapter_rows scales {len(on)} rows, but a LoRA layer got input of shape "
+                f"{tuple(x.shape)}: answer these rows in one adapter state a batch, or pass "
+                "peft's adapter_names"
+            )
+
     saved = [layer.scaling[name] for layer in layers]
+    hooks = []
     try:
         for layer, scale in zip(layers, saved, strict=True):
             weight = layer.lora_B[name].weight
             rows = torch.tensor(on, dtype=weight.dtype, device=weight.device).view(-1, 1, 1)
             layer.scaling[name] = rows * scale
+            hooks.append(layer.register_forward_pre_hook(rows_first))
         yield
     finally:
+        for hook in hooks:
+            hook.remove()
         for layer, scale in zip(layers, saved, strict=True):
             layer.scaling[name] = scale
 
