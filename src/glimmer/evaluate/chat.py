@@ -61,13 +61,15 @@ def answer_chats(
     no_repeat_ngram: int = 0,
     term_lock: Any | None = None,
     stop_when: Callable[[int, str], bool] | None = None,
+    carry: Any | None = None,
 ) -> list[ChatAnswer]:
     """The assistant's next turn for every conversation, in the order given (greedy).
 
     *max_new_tokens* is one budget or one per conversation, *system* one system prompt or one
     per conversation; *adapter* (one switch, or one per conversation), *no_repeat_ngram*,
-    *term_lock* and *stop_when* (conversation index, answer so far) are
-    :func:`~glimmer.evaluate.generate.answer_texts`' settings.
+    *term_lock*, *stop_when* (conversation index, answer so far) and *carry* (a
+    :class:`~glimmer.evaluate.generate.Carry`: the same conversations a turn on reuse the
+    last call's cache) are :func:`~glimmer.evaluate.generate.answer_texts`' settings.
     """
     from glimmer.evaluate.generate import answer_texts
 
@@ -88,5 +90,6 @@ def answer_chats(
         no_repeat_ngram=no_repeat_ngram,
         term_lock=term_lock,
         stop_when=stop_when,
+        carry=carry,
     )
     return [ChatAnswer(*reply) for reply in replies]

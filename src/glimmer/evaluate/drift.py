@@ -113,7 +113,8 @@ def run_drift(
     seconds: dict[str, float] | None = None,
 ) -> list[DriftConversation]:
     """Every conversation answered turn by turn by every arm (each turn in one batch for
-    all conversations, the arms that only switch the adapter in shared batches)."""
+    all conversations, the arms that only switch the adapter in shared batches; each turn
+    continues the key/value cache of the one before and encodes only the new tokens)."""
     out = [DriftConversation(id=c.id, turns=list(c.turns)) for c in conversations]
     n_turns = max(len(c.turns) for c in conversations)
     history: dict[str, list[list[dict[str, str]]]] = {
@@ -122,6 +123,7 @@ def run_drift(
     for d in out:
         for arm in arms:
             d.answers[arm] = []
+    carry: dict[tuple[str, ...], Any] = {}  # each group's batch, kept from turn to turn
     for k in range(n_turns):
         live = [i for i, c in enumerate(conversations) if k < len(c.turns)]
         for arm in arms:
@@ -138,6 +140,7 @@ def run_drift(
             no_repeat_ngram=no_repeat_ngram,
             term_lock=term_lock,
             seconds=seconds,
+            carry=carry,
         )
         for arm, replies in answers.items():
             for i, ans in zip(live, replies, strict=True):

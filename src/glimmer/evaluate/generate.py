@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_MAX_NEW_TOKENS",
     "Answer",
     "AnswerNoRepeat",
+    "Carry",
     "Lane",
     "StopWhen",
     "adapter_rows",
@@ -516,6 +517,89 @@ def progress_bar(
             bar.stop()
 
 
+class Carry:
+    """One batch of conversations kept from one turn to the next (``answer_lanes(carry=...)``).
+
+    After a call it holds each row's tokens, which of them count (what a row wrote after its
+    turn ended does not) and the key/value cache. The next call's texts, the same
+    conversations one turn on, keep each row's cache as far as its tokens and its new text
+    agree, mask the rest, and encode only the new part: a multi-turn conversation no longer
+    encodes its whole history again every turn. A row whose answer tokens differ from its
+    text as rendered again (a space the answer was stripped of) agrees up to there and
+    encodes the rest anew, so every row sees exactly its text.
+
+    Attributes:
+        reused: Tokens taken from the cache over all calls.
+        encoded: Tokens of the texts encoded over all calls.
+    """
+
+    def __init__(self) -> None:
+        self.ids: torch.Tensor | None = None
+        self.mask: torch.Tensor | None = None
+        self.cache: Any | None = None
+        self.reused = 0
+        self.encoded = 0
+
+    @property
+    def rows(self) -> int:
+        """Rows kept (0: none)."""
+        return 0 if self.ids is None else int(self.ids.shape[0])
+
+    def clear(self) -> None:
+        """Drop what is kept: the next call starts afresh."""
+        self.ids = self.mask = self.cache = None
+
+    def extend(
+        self, rows: Sequence[Sequence[int]], pad_id: int
+    ) -> tuple[dict[str, torch.Tensor], Any]:
+        """The inputs of the next turn (kept tokens, then each row's new ones left-padded)
+        and the cache they continue."""
+        if self.ids is None or self.mask is None:
+            raise ValueError("nothing is kept to continue")
+        mask = self.mask.clone()
+        new: list[list[int]] = []
+        for r, want in enumerate(rows):
+            real = mask[r].nonzero().flatten()
+            have = self.ids[r, real].tolist()
+            n, limit = 0, min(len(have), len(want) - 1)  # at least one token to run
+            while n < limit and have[n] == want[n]:
+                n += 1
+            mask[r, real[n:]] = 0
+            new.append(list(want[n:]))
+            self.reused += n
+            self.encoded += len(want) - n
+        width = max(len(x) for x in new)
+        device = self.ids.device
+        block = torch.tensor([[pad_id] * (width - len(x)) + x for x in new], device=device)
+        seen = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in new], device=device)
+        inputs = {
+            "input_ids": torch.cat([self.ids, block], dim=1),
+            "attention_mask": torch.cat([mask, seen.to(mask.dtype)], dim=1),
+        }
+        return inputs, self.cache
+
+    def keep(
+        self,
+        out: torch.Tensor,
+        mask: torch.Tensor,
+        cache: Any,
+        stops: Sequence[int],
+        stopper: StopWhen | None = None,
+    ) -> None:
+        """Keep a call's output, its attention mask and cache; each row's tokens after its
+        turn ended (or after a stop test held) do not count."""
+        start = mask.shape[1]
+        full = torch.cat([mask, torch.ones_like(out[:, start:], dtype=mask.dtype)], dim=1)
+        ends = set(stops)
+        for r, row in enumerate(out[:, start:].tolist()):
+            cut = next((k + 1 for k, t in enumerate(row) if t in ends), None)
+            if stopper is not None and stopper.stopped_at[r] is not None:
+                cut = min(cut or len(row), int(stopper.stopped_at[r] or 0))
+            if cut is not None:
+                full[r, start + cut :] = 0
+        self.ids, self.mask, self.cache = out, full, cache
+
+
 def answer_texts(
     model: Any,
     tokenizer: Any,
@@ -534,6 +618,7 @@ def answer_texts(
     term_lock: TermLock | None = None,
     on_batch: Callable[[int], None] | None = None,
     stop_when: Callable[[int, str], bool] | None = None,
+    carry: Carry | None = None,
 ) -> list[tuple[str, bool, int]]:
     """Continue every rendered chat text; ``(text, ended, tokens)`` per text, in order.
 
@@ -570,6 +655,7 @@ def answer_texts(
         temperature=temperature,
         top_p=top_p,
         seed=seed,
+        carry=carry,
     )[0]
 
 
@@ -584,6 +670,7 @@ def answer_lanes(
     temperature: float = 0.7,
     top_p: float = 0.95,
     seed: int = 0,
+    carry: Carry | None = None,
 ) -> list[list[tuple[str, bool, int]]]:
     """Continue the texts of every lane in shared batches; per lane, ``(text, ended,
     tokens)`` per text, in order.
@@ -596,6 +683,10 @@ def answer_lanes(
     grammar, the repetition ban, the term lock, a stop test); the batches are planned over
     every lane's texts as :func:`answer_texts` plans one lane's. With sampling, a text's
     answer depends on the batch it fell in (each batch draws from ``seed`` plus its number).
+
+    With *carry* (a :class:`Carry`), texts that continue the texts of its last call (the
+    same conversations one turn on, in the same order) reuse that call's key/value cache
+    and encode only what is new; the texts then decode in one batch, in their order.
 
     Raises:
         ValueError: A lane's switches do not match its texts, or lanes mix ``adapter=None``
@@ -627,12 +718,25 @@ def answer_lanes(
     stop_apart = all(stopping)
     kinds = [(state[i], opened[i]) for i in range(len(texts))]
     lengths = [len(ids) - (n_prefix if opened[i] else 0) for i, ids in enumerate(all_ids)]
-    batches = plan_batches(
-        budgets,
-        lengths,
-        batch_size,
-        kinds,
-        apart=lambda a, b: a[0] != b[0] and (stop_apart or (a[1] and b[1])),
+    carrying = (
+        carry is not None
+        and 0 < len(texts) <= batch_size
+        and len(set(budgets)) == 1
+        and len({state[i] for i in members}) <= 1  # an opening's rows share one state
+        and roomy_cache(model, 1) is not None  # a cache the rows can continue in
+    )
+    if carry is not None and (not carrying or carry.rows != len(texts)):
+        carry.clear()
+    batches = (
+        [list(range(len(texts)))]
+        if carrying
+        else plan_batches(
+            budgets,
+            lengths,
+            batch_size,
+            kinds,
+            apart=lambda a, b: a[0] != b[0] and (stop_apart or (a[1] and b[1])),
+        )
     )
 
     replies: dict[int, tuple[str, bool, int]] = {}
@@ -645,24 +749,28 @@ def answer_lanes(
             for b, batch in enumerate(batches):
                 states = {state[i] for i in batch}
                 opening = None
-                if any(opened[i] for i in batch):
+                continued = carrying and carry is not None and carry.ids is not None
+                if any(opened[i] for i in batch) and not continued:
                     first = next(i for i in batch if opened[i])
                     on = state[first]  # plan_batches keeps an opening's rows to one state
                     if on not in openings:
                         with adapter_state(model, on):
                             openings[on] = prefix_cache(model, all_ids[first][:n_prefix], device)
                     opening = openings[on]
-                p = n_prefix if opening is not None else 0
-                enc = _layout(
-                    [all_ids[i] for i in batch], [opened[i] for i in batch], p, pad_id, device
-                )
-                # room for the rows' own tokens and the whole budget: each step writes in
-                # place; a shared opening is kept once (glimmer.evaluate.kvcache)
-                room = enc["input_ids"].shape[1] - p + budgets[batch[0]]
-                cache = roomy_cache(model, room, prefix=opening, rows=len(batch))
-                if cache is None and opening is not None:
-                    cache = copy.deepcopy(opening)
-                    cache.batch_repeat_interleave(len(batch))
+                if continued and carry is not None:
+                    enc, cache = carry.extend([all_ids[i] for i in batch], pad_id)
+                else:
+                    p = n_prefix if opening is not None else 0
+                    enc = _layout(
+                        [all_ids[i] for i in batch], [opened[i] for i in batch], p, pad_id, device
+                    )
+                    # room for the rows' own tokens and the whole budget: each step writes in
+                    # place; a shared opening is kept once (glimmer.evaluate.kvcache)
+                    room = enc["input_ids"].shape[1] - p + budgets[batch[0]]
+                    cache = roomy_cache(model, room, prefix=opening, rows=len(batch))
+                    if cache is None and opening is not None:
+                        cache = copy.deepcopy(opening)
+                        cache.batch_repeat_interleave(len(batch))
                 kwargs: dict[str, Any] = {
                     "max_new_tokens": budgets[batch[0]],
                     "do_sample": do_sample,
@@ -703,6 +811,8 @@ def answer_lanes(
                     kwargs["stopping_criteria"] = [stopper]
                 with quiet_rename(), attending(cache), switch:  # `cache` in transformers 5
                     out = model.generate(**enc, **kwargs)
+                if carrying and carry is not None:
+                    carry.keep(out, enc["attention_mask"], cache, stops, stopper)
                 new = out[:, enc["input_ids"].shape[1] :].tolist()
                 if stopper is not None:  # a row stopped early: what came after is padding
                     new = [r[:n] if n else r for r, n in zip(new, stopper.stopped_at, strict=True)]

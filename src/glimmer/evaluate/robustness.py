@@ -279,6 +279,7 @@ def answer_arms(
     max_new_tokens: int | Sequence[int] = 64,
     stop_when: Callable[[int, str], bool] | None = None,
     seconds: dict[str, float] | None = None,
+    carry: dict[tuple[str, ...], Any] | None = None,
     **settings: Any,
 ) -> dict[str, list[Any]]:
     """Each arm's next turn for each of its conversations (:meth:`ArmSpec.answer`).
@@ -286,8 +287,12 @@ def answer_arms(
     The arms of one :func:`shared_batches` group answer in the same batches, each row in its
     arm's adapter state. *max_new_tokens* is one budget or one per conversation (the same
     for every arm); *stop_when* gets the conversation's index in its arm's list; *seconds*
-    gets each arm's time (:func:`share_seconds` within a group).
+    gets each arm's time (:func:`share_seconds` within a group). With *carry* (a dict kept
+    between turns), each group keeps its batch's cache there
+    (:class:`~glimmer.evaluate.generate.Carry`) and the next turn encodes only what is new.
     """
+    from glimmer.evaluate.generate import Carry
+
     out: dict[str, list[Any]] = {}
     for group in shared_batches(arms):
         started = time.perf_counter()
@@ -300,9 +305,18 @@ def answer_arms(
         )
         test = None if stop_when is None else _per_arm(stop_when, [k for _, k in owner])
         spec = arms[group[0]]
+        kept = None
+        if carry is not None:
+            kept = carry[tuple(group)] = carry.get(tuple(group)) or Carry()
         if len(group) == 1:
             answers = spec.answer(
-                model, tokenizer, convs, max_new_tokens=budgets, stop_when=test, **settings
+                model,
+                tokenizer,
+                convs,
+                max_new_tokens=budgets,
+                stop_when=test,
+                carry=kept,
+                **settings,
             )
         else:
             from glimmer.evaluate.chat import answer_chats
@@ -315,6 +329,7 @@ def answer_arms(
                 system=[arms[arm].system for arm, _ in owner],
                 max_new_tokens=budgets,
                 stop_when=test,
+                carry=kept,
                 **settings,
             )
         for arm in group:
