@@ -28,6 +28,13 @@ PROMPTS = [
 ]
 
 
+def _answer_logprobs(model: Any, prompt: list[int], answer: list[int]) -> torch.Tensor:
+    """The reference: the whole prompt and answer in one forward of one row."""
+    ids = torch.tensor([prompt + answer])
+    logits = model(input_ids=ids, use_cache=False).logits[0, len(prompt) - 1 : -1]
+    return torch.log_softmax(logits.float(), dim=-1)
+
+
 @pytest.fixture(scope="module")
 def peft_model() -> tuple[Any, Any]:
     """A tiny Llama with large random weights (its answers depend on the system prompt) and
@@ -194,7 +201,7 @@ def test_a_long_shared_opening_is_scored_once_with_the_same_log_probs(
     """The prompted arm's pattern is encoded once; every answer's log-probabilities are those
     of scoring the whole prompt afresh."""
     from glimmer.evaluate.generate import PREFIX_CACHE_MIN_TOKENS
-    from glimmer.evaluate.internalise import _answer_logprobs, _Scorer
+    from glimmer.evaluate.internalise import _Scorer
     from glimmer.train.masking import prompt_ids
 
     model, tokenizer = peft_model
@@ -218,7 +225,7 @@ def test_answers_scored_in_one_batch_score_as_each_alone(
 ) -> None:
     """Rows of different lengths padded on the right, with and without a shared opening:
     each answer's log-probabilities are those of scoring it alone."""
-    from glimmer.evaluate.internalise import _answer_logprobs, _Scorer
+    from glimmer.evaluate.internalise import _Scorer
     from glimmer.train.masking import prompt_ids
 
     model, tokenizer = peft_model

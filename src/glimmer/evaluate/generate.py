@@ -593,8 +593,9 @@ class Carry:
         ends = set(stops)
         for r, row in enumerate(out[:, start:].tolist()):
             cut = next((k + 1 for k, t in enumerate(row) if t in ends), None)
-            if stopper is not None and stopper.stopped_at[r] is not None:
-                cut = min(cut or len(row), int(stopper.stopped_at[r] or 0))
+            stopped = None if stopper is None else stopper.stopped_at[r]
+            if stopped is not None:
+                cut = stopped if cut is None else min(cut, stopped)
             if cut is not None:
                 full[r, start + cut :] = 0
         self.ids, self.mask, self.cache = out, full, cache

@@ -83,16 +83,8 @@ def _answer_ids(tokenizer: Any, answer: Answer, end_id: int | None) -> list[int]
     return ids
 
 
-def _answer_logprobs(model: Any, prompt: list[int], answer: list[int]) -> torch.Tensor:
-    """``[len(answer), V]`` log-probabilities the model gives each answer position."""
-    device = next(model.parameters()).device
-    ids = torch.tensor([prompt + answer], device=device)
-    logits = model(input_ids=ids, use_cache=False).logits[0, len(prompt) - 1 : -1]
-    return torch.log_softmax(logits.float(), dim=-1)
-
-
 class _Scorer:
-    """:func:`_answer_logprobs` for many answers at once, in batches of
+    """Each answer's ``[len(answer), V]`` log-probabilities under its prompt, in batches of
     :data:`SCORE_BATCH_POSITIONS` (a single-row forward of a hundred positions uses the
     matrix units poorly on a CPU); where the prompts open alike (the prompted arm's
     pattern), the shared opening is encoded once and its key/value cache repeated for each
