@@ -3,11 +3,11 @@
 Runs ``compare()`` with the full demo profile's settings (its prompts, budgets, batch size,
 decoding and checks; no video) on an adapter you give (the demo's, by default) and prints
 the seconds of each stage (the arms' answers, attacks, drift, grammar pass, internalisation,
-perplexities) and then one line per ``generate`` call: the stage, rows, prompt width, new
-tokens, budget and seconds. Greedy decoding answers the attacks and the grammar pass in the
-arms' batches (``answer_lanes``): their decoding counts under "answers", their own stages
-keep only the scoring. The headline figures follow, to check that a change to the
-decoding kept them.
+perplexities) and then one line per decoding call (``generate``, or glimmer's greedy
+decoder): the stage, rows, prompt width, new tokens, budget and seconds. Greedy decoding
+answers the attacks and the grammar pass in the arms' batches (``answer_lanes``): their
+decoding counts under "answers", their own stages keep only the scoring. The headline
+figures follow, to check that a change to the decoding kept them.
 
     .venv/bin/python benchmarks/compare_stages.py demo-output/fit/adapter
 """
@@ -85,6 +85,21 @@ def main() -> None:
         return out
 
     transformers.GenerationMixin.generate = counted  # type: ignore[method-assign]
+    import glimmer.evaluate.generate as generate_mod
+
+    plain_greedy = generate_mod.greedy
+
+    def counted_greedy(model: Any, inputs: Any, *a: Any, **k: Any) -> Any:
+        start = time.perf_counter()
+        out = plain_greedy(model, inputs, *a, **k)
+        ids = inputs["input_ids"]
+        new = out.shape[1] - ids.shape[1]
+        calls.append(
+            (stage[0], *ids.shape, new, k.get("max_new_tokens"), time.perf_counter() - start)
+        )
+        return out
+
+    generate_mod.greedy = counted_greedy  # type: ignore[assignment]
     prof = PROFILES["full"]
     checks = {k: v for k, v in prof.checks.items() if k != "video"}
     prompts = quick_subset(bundled_suites(), per_category=prof.prompts_per_category)

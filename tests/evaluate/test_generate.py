@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from glimmer.evaluate import generate as generate_mod
 from glimmer.evaluate import metrics as m
 from glimmer.evaluate.generate import chat_text, generate, score_text, stop_token_ids
 from glimmer.evaluate.suites import TriggerPrompt
@@ -310,17 +311,17 @@ def _generated_rows(
 ) -> list[list[int]]:
     """The answers' token ids (up to the turn's end) of one generate() call."""
     rows: list[list[int]] = []
-    original = model.generate
+    original = generate_mod.greedy
     stops = set(stop_token_ids(tokenizer))
 
-    def spy(**kwargs: Any) -> Any:
-        out = original(**kwargs)
-        for row in out[:, kwargs["input_ids"].shape[1] :].tolist():
+    def spy(model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        out = original(model, inputs, *args, **kwargs)
+        for row in out[:, inputs["input_ids"].shape[1] :].tolist():
             cut = next((k for k, t in enumerate(row) if t in stops), len(row))
             rows.append(row[:cut])
         return out
 
-    monkeypatch.setattr(model, "generate", spy)
+    monkeypatch.setattr(generate_mod, "greedy", spy)
     generate(
         model,
         PROMPTS,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import re
 import warnings
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from glimmer.data.records import fold_system
+from glimmer.evaluate.decode import greedy, plain_greedy
 from glimmer.evaluate.kvcache import attending, roomy_cache
 from glimmer.evaluate.suites import TriggerPrompt
 from glimmer.evaluate.termlock import TermLock, TermLockProcessor
@@ -748,7 +750,6 @@ def answer_lanes(
         with torch.inference_mode():
             openings: dict[Any, Any] = {}  # adapter state -> the opening's cache
             for b, batch in enumerate(batches):
-                states = {state[i] for i in batch}
                 opening = None
                 continued = carrying and carry is not None and carry.ids is not None
                 if any(opened[i] for i in batch) and not continued:
@@ -792,14 +793,7 @@ def answer_lanes(
                     kwargs["logits_processor"] = processors
                 if cache is not None:
                     kwargs["past_key_values"] = cache
-                switch = (  # each row in its own adapter state where the batch mixes them
-                    adapter_state(model, states.pop())
-                    if len(states) == 1
-                    else adapter_rows(model, [state[i] for i in batch])
-                )
-                if switch is None:  # adapter_rows declined: peft routes each row
-                    kwargs["adapter_names"] = _row_adapters(model, [state[i] for i in batch])
-                    switch = contextlib.nullcontext()
+                flags = [state[i] for i in batch]
                 stopper = None
                 if any(stopping[i] for i in batch):
                     stopper = StopWhen(
@@ -810,8 +804,24 @@ def answer_lanes(
                         watch=[stopping[i] for i in batch],
                     )
                     kwargs["stopping_criteria"] = [stopper]
-                with quiet_rename(), attending(cache), switch:  # `cache` in transformers 5
-                    out = model.generate(**enc, **kwargs)
+                if not do_sample and not carrying and plain_greedy(model, cache):
+                    # rows that have ended leave the product (glimmer.evaluate.decode)
+                    with quiet_rename(), attending(cache):
+                        out = greedy(
+                            model,
+                            enc,
+                            cache,
+                            max_new_tokens=budgets[batch[0]],
+                            stops=stops,
+                            pad_id=pad_id,
+                            processors=processors,
+                            stopping=stopper,
+                            route=functools.partial(_route_rows, model, flags),
+                        )
+                else:
+                    switch, extra = _route(model, flags)
+                    with quiet_rename(), attending(cache), switch:  # `cache` in transformers 5
+                        out = model.generate(**enc, **kwargs, **extra)
                 if carrying and carry is not None:
                     carry.keep(out, enc["attention_mask"], cache, stops, stopper)
                 new = out[:, enc["input_ids"].shape[1] :].tolist()
@@ -833,6 +843,27 @@ def answer_lanes(
     for i, (k, _) in enumerate(owner):
         out_lanes[k].append(replies[i])
     return out_lanes
+
+
+def _route_rows(
+    model: Any, flags: list[Any], rows: list[int]
+) -> tuple[contextlib.AbstractContextManager[Any], dict[str, Any]]:
+    """:func:`_route` for some *rows* of a batch whose rows have *flags*."""
+    return _route(model, [flags[r] for r in rows])
+
+
+def _route(
+    model: Any, flags: list[Any]
+) -> tuple[contextlib.AbstractContextManager[Any], dict[str, Any]]:
+    """The context that runs a batch's rows in their adapter states, and extra forward
+    arguments: one state for all, each row scaled (:func:`adapter_rows`), or peft's own
+    routing (``adapter_names``) where that declines."""
+    if len(set(flags)) == 1:
+        return adapter_state(model, flags[0]), {}
+    switch = adapter_rows(model, flags)
+    if switch is None:
+        return contextlib.nullcontext(), {"adapter_names": _row_adapters(model, flags)}
+    return switch, {}
 
 
 def _lane_test(lanes: Sequence[Lane], owners: list[tuple[int, int]]) -> Callable[[int, str], bool]:
