@@ -87,7 +87,7 @@ def test_rows_that_end_leave_the_product_and_the_tokens_stay_generates(model: An
                 roomy_cache(model, width + budget),
                 max_new_tokens=budget,
                 stops=[STOP],
-                pad_id=PAD,
+                pad_token_id=PAD,
                 processors=[EndAt(width, ends)],
             )
     finally:
@@ -111,7 +111,7 @@ def test_every_row_ending_ends_the_decoding(model: Any) -> None:
             roomy_cache(model, width + 30),
             max_new_tokens=30,
             stops=[STOP],
-            pad_id=PAD,
+            pad_token_id=PAD,
             processors=[EndAt(width, ends)],
         )
     assert got.shape[1] == width + 4
@@ -141,7 +141,7 @@ def test_a_stop_test_ends_rows_as_under_generate(model: Any) -> None:
             roomy_cache(model, width + 20),
             max_new_tokens=20,
             stops=[STOP],
-            pad_id=PAD,
+            pad_token_id=PAD,
             stopping=After(width),
         )
     assert torch.equal(got, want)
@@ -180,7 +180,7 @@ def test_rows_in_both_adapter_states_keep_their_states_as_rows_leave(model: Any)
             roomy_cache(peft, width + 18),
             max_new_tokens=18,
             stops=[STOP],
-            pad_id=PAD,
+            pad_token_id=PAD,
             processors=[EndAt(width, ends)],
             route=route,
         )

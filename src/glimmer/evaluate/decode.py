@@ -80,7 +80,7 @@ def greedy(
     *,
     max_new_tokens: int,
     stops: Sequence[int],
-    pad_id: int,
+    pad_token_id: int,
     processors: Sequence[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = (),
     stopping: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     route: Callable[[list[int]], tuple[contextlib.AbstractContextManager[Any], dict[str, Any]]]
@@ -95,14 +95,28 @@ def greedy(
         cache: The key/value cache to fill (a :func:`~glimmer.evaluate.kvcache.roomy_cache`).
         max_new_tokens: The budget.
         stops: Token ids that end a row.
-        pad_id: What a finished row gets after its end.
+        pad_token_id: What a finished row gets after its end.
         processors: Logits processors, called with the whole batch's ids and scores.
         stopping: A stop test over the whole batch (a ``StoppingCriteria``): one flag a row.
         route: Given the batch's rows that go through the model, the context to run them in
             and extra forward arguments (an adapter state per row); ``None``: the model as is.
 
     Returns:
-        ``[rows, prompt + new tokens]`` ids, finished rows padded with *pad_id*.
+        ``[rows, prompt + new tokens]`` ids, finished rows padded with *pad_token_id*.
+
+    >>> from transformers import LlamaConfig, LlamaForCausalLM
+    >>> from glimmer.evaluate.kvcache import roomy_cache
+    >>> _ = torch.manual_seed(0)
+    >>> model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16,
+    ...     intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+    ...     num_key_value_heads=1, initializer_range=0.5)).eval()
+    >>> batch = {"input_ids": torch.tensor([[0, 5, 6], [7, 8, 9]]),
+    ...          "attention_mask": torch.tensor([[0, 1, 1], [1, 1, 1]])}
+    >>> settings = {"max_new_tokens": 8, "pad_token_id": 0}
+    >>> plain = model.generate(**batch, do_sample=False, eos_token_id=[3], **settings)
+    >>> mine = greedy(model, batch, roomy_cache(model, 3 + 8), stops=[3], **settings)
+    >>> torch.equal(mine, plain)
+    True
     """
     ids, mask = inputs["input_ids"], inputs["attention_mask"]
     rows_n, device = ids.shape[0], ids.device
@@ -138,7 +152,7 @@ def greedy(
             for processor in processors:
                 scores = processor(ids, scores)
             chosen = scores.argmax(dim=-1)
-            chosen = torch.where(unfinished, chosen, torch.full_like(chosen, pad_id))
+            chosen = torch.where(unfinished, chosen, torch.full_like(chosen, pad_token_id))
             ids = torch.cat([ids, chosen[:, None]], dim=1)
             unfinished &= ~torch.isin(chosen, stop_ids)
             if stopping is not None:

@@ -813,7 +813,7 @@ def answer_lanes(
                             cache,
                             max_new_tokens=budgets[batch[0]],
                             stops=stops,
-                            pad_id=pad_id,
+                            pad_token_id=pad_id,
                             processors=processors,
                             stopping=stopper,
                             route=functools.partial(_route_rows, model, flags),
