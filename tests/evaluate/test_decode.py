@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -251,3 +252,42 @@ def test_a_model_without_logits_to_keep_goes_through_generate(model: Any) -> Non
             return self.inner(input_ids=input_ids, **kwargs)
 
     assert not plain_greedy(Wrapped(model), roomy_cache(model, 8))
+
+
+def test_peft_routing_by_adapter_names_follows_the_rows_left(model: Any) -> None:
+    """Where adapter_rows declines (a mixture-of-experts model), peft routes each row by
+    name: the names are cut to the rows still in the product."""
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(2)
+    peft = get_peft_model(
+        copy.deepcopy(model),
+        LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False),
+    ).eval()
+    inputs = _batch(16, seed=11)
+    width = inputs["input_ids"].shape[1]
+    flags = [r % 2 == 0 for r in range(16)]
+    names = ["default" if f else "__base__" for f in flags]
+    ends: list[int | None] = [None if r == 3 else 2 + r % 6 for r in range(16)]
+    want = _reference(peft, inputs, 12, logits_processor=[EndAt(width, ends)], adapter_names=names)
+    sent: list[list[str]] = []
+
+    def route(rows: list[int]) -> tuple[Any, dict[str, Any]]:
+        sent.append([names[r] for r in rows])
+        return contextlib.nullcontext(), {"adapter_names": sent[-1]}
+
+    with torch.inference_mode():
+        got = greedy(
+            peft,
+            inputs,
+            roomy_cache(peft, width + 12),
+            max_new_tokens=12,
+            stops=[STOP],
+            pad_token_id=PAD,
+            processors=[EndAt(width, ends)],
+            route=route,
+        )
+    assert torch.equal(got, want)
+    assert len(sent) > 1 and len(sent[-1]) < 16
