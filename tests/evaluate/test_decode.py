@@ -71,6 +71,21 @@ def _reference(model: Any, inputs: dict[str, torch.Tensor], budget: int, **kwarg
         )
 
 
+def _greedy(model: Any, inputs: dict[str, torch.Tensor], budget: int, **kwargs: Any) -> Any:
+    """glimmer's decoder on a roomy cache with room for the batch and *budget*."""
+    width = inputs["input_ids"].shape[1]
+    with torch.inference_mode():
+        return greedy(
+            model,
+            inputs,
+            roomy_cache(model, width + budget),
+            max_new_tokens=budget,
+            stops=[STOP],
+            pad_token_id=PAD,
+            **kwargs,
+        )
+
+
 def test_rows_that_end_leave_the_product_and_the_tokens_stay_generates(model: Any) -> None:
     inputs = _batch(20)
     ends: list[int | None] = [3, 5, 5, 6, 6, 6, 7, 8, 9, 9, 10, 11, 12, 12, 14, None, 17, 4, 4, 4]
@@ -81,16 +96,7 @@ def test_rows_that_end_leave_the_product_and_the_tokens_stay_generates(model: An
         lambda _m, _a, kw: rows_seen.append(kw["input_ids"].shape[0]), with_kwargs=True
     )
     try:
-        with torch.inference_mode():
-            got = greedy(
-                model,
-                inputs,
-                roomy_cache(model, width + budget),
-                max_new_tokens=budget,
-                stops=[STOP],
-                pad_token_id=PAD,
-                processors=[EndAt(width, ends)],
-            )
+        got = _greedy(model, inputs, budget, processors=[EndAt(width, ends)])
     finally:
         hook.remove()
     assert torch.equal(got, want)
@@ -105,16 +111,7 @@ def test_every_row_ending_ends_the_decoding(model: Any) -> None:
     width = inputs["input_ids"].shape[1]
     ends: list[int | None] = [2, 3, 1, 4, 2]
     want = _reference(model, inputs, 30, logits_processor=[EndAt(width, ends)])
-    with torch.inference_mode():
-        got = greedy(
-            model,
-            inputs,
-            roomy_cache(model, width + 30),
-            max_new_tokens=30,
-            stops=[STOP],
-            pad_token_id=PAD,
-            processors=[EndAt(width, ends)],
-        )
+    got = _greedy(model, inputs, 30, processors=[EndAt(width, ends)])
     assert got.shape[1] == width + 4
     assert torch.equal(got, want)
 
@@ -135,16 +132,7 @@ def test_a_stop_test_ends_rows_as_under_generate(model: Any) -> None:
     inputs = _batch(16, seed=5)
     width = inputs["input_ids"].shape[1]
     want = _reference(model, inputs, 20, stopping_criteria=[After(width)])
-    with torch.inference_mode():
-        got = greedy(
-            model,
-            inputs,
-            roomy_cache(model, width + 20),
-            max_new_tokens=20,
-            stops=[STOP],
-            pad_token_id=PAD,
-            stopping=After(width),
-        )
+    got = _greedy(model, inputs, 20, stopping=After(width))
     assert torch.equal(got, want)
 
 
@@ -174,17 +162,7 @@ def test_rows_in_both_adapter_states_keep_their_states_as_rows_leave(model: Any)
         assert inner is not None
         return inner, {}
 
-    with torch.inference_mode():
-        got = greedy(
-            peft,
-            inputs,
-            roomy_cache(peft, width + 18),
-            max_new_tokens=18,
-            stops=[STOP],
-            pad_token_id=PAD,
-            processors=[EndAt(width, ends)],
-            route=route,
-        )
+    got = _greedy(peft, inputs, 18, processors=[EndAt(width, ends)], route=route)
     assert torch.equal(got, want)
     assert len(routes) > 1 and len(routes[-1]) < 16  # routed again for the rows left
 
@@ -278,16 +256,6 @@ def test_peft_routing_by_adapter_names_follows_the_rows_left(model: Any) -> None
         sent.append([names[r] for r in rows])
         return contextlib.nullcontext(), {"adapter_names": sent[-1]}
 
-    with torch.inference_mode():
-        got = greedy(
-            peft,
-            inputs,
-            roomy_cache(peft, width + 12),
-            max_new_tokens=12,
-            stops=[STOP],
-            pad_token_id=PAD,
-            processors=[EndAt(width, ends)],
-            route=route,
-        )
+    got = _greedy(peft, inputs, 12, processors=[EndAt(width, ends)], route=route)
     assert torch.equal(got, want)
     assert len(sent) > 1 and len(sent[-1]) < 16
