@@ -47,8 +47,6 @@ _PROCESSING: Final = (
     ("watermarking_config", None),
     ("stop_strings", None),
     ("max_time", None),
-    ("epsilon_cutoff", 0.0),
-    ("eta_cutoff", 0.0),
 )
 
 #: Fewest finished rows (and share of the batch) worth a selection of the cache
