@@ -11,23 +11,16 @@ and drift shares, whether every answer is the same, and the tokens reused and en
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
-from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("GLIMMER_CACHE", str(ROOT / ".cache" / "glimmer"))
+from _timing import adapter_parser, model_env
+
+model_env()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("adapter", nargs="?", default="demo-output/fit/adapter")
+    parser = adapter_parser(__doc__)
     args = parser.parse_args()
 
     from peft import PeftModel

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -28,10 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("GLIMMER_CACHE", str(ROOT / ".cache" / "glimmer"))
+from _timing import ROOT, model_env
+
+model_env()
 
 RUNNERS = ("fit", "trl", "loop-fp32", "loop-glimmer")
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]

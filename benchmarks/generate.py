@@ -21,15 +21,12 @@ encodes it per prompt.
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("GLIMMER_CACHE", str(ROOT / ".cache" / "glimmer"))
+from _timing import model_env
+
+model_env()
 
 
 def _plain(

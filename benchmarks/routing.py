@@ -18,21 +18,17 @@ as the three arms) on an adapter you give, with the demo's decoding; the runs al
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
 import time
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from _timing import adapter_parser, model_env
+
+model_env()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("adapter", nargs="?", default="demo-output/fit/adapter")
+    parser = adapter_parser(__doc__)
     parser.add_argument("--category", default="generation")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()

@@ -126,15 +126,14 @@ def greedy(
     stop_ids = torch.tensor(list(stops), device=device)
     unfinished = torch.ones(rows_n, dtype=torch.bool, device=device)
     rows = list(range(rows_n))  # the batch's rows that go through the model
+    picked: torch.Tensor | None = None  # the same as a tensor, once some have left
     with contextlib.ExitStack() as routed:
         extra = _enter(routed, route, rows)
         for step in range(max_new_tokens):
-            picked = torch.tensor(rows, device=device)
-            whole = len(rows) == rows_n
             out = model(
-                input_ids=step_ids if whole else step_ids[picked],
-                attention_mask=mask if whole else mask[picked],
-                position_ids=step_pos if whole else step_pos[picked],
+                input_ids=step_ids if picked is None else step_ids[picked],
+                attention_mask=mask if picked is None else mask[picked],
+                position_ids=step_pos if picked is None else step_pos[picked],
                 use_cache=True,
                 logits_to_keep=1,
                 **{cache_key: cache},
@@ -142,7 +141,7 @@ def greedy(
             )
             logits = out.logits[:, -1, :].to(dtype=torch.float32)
             del out
-            if whole:
+            if picked is None:
                 scores = logits
             else:  # finished rows are not in the product: their scores are never used
                 scores = logits.new_zeros((rows_n, logits.shape[-1]))
@@ -165,6 +164,7 @@ def greedy(
                 at = {r: k for k, r in enumerate(rows)}
                 cache.batch_select_indices(torch.tensor([at[r] for r in keep], device=device))
                 rows = keep
+                picked = torch.tensor(rows, device=device)
                 routed.close()
                 extra = _enter(routed, route, rows)
     return ids

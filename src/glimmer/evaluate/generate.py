@@ -773,26 +773,11 @@ def answer_lanes(
                     if cache is None and opening is not None:
                         cache = copy.deepcopy(opening)
                         cache.batch_repeat_interleave(len(batch))
-                kwargs: dict[str, Any] = {
-                    "max_new_tokens": budgets[batch[0]],
-                    "do_sample": do_sample,
-                    "eos_token_id": stops,
-                    "pad_token_id": pad_id,
-                    "use_cache": True,
-                }
-                if do_sample:
-                    torch.manual_seed(seed + b)
-                    kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
-                else:
-                    kwargs.update(temperature=None, top_p=None, top_k=None)
+                budget = budgets[batch[0]]
                 start = enc["input_ids"].shape[1]  # where the answers begin
                 processors = _lane_processors(
                     lanes, [owner[i] for i in batch], [texts[i] for i in batch], start
                 )
-                if processors:
-                    kwargs["logits_processor"] = processors
-                if cache is not None:
-                    kwargs["past_key_values"] = cache
                 flags = [state[i] for i in batch]
                 stopper = None
                 if any(stopping[i] for i in batch):
@@ -803,7 +788,6 @@ def answer_lanes(
                         start=start,
                         watch=[stopping[i] for i in batch],
                     )
-                    kwargs["stopping_criteria"] = [stopper]
                 if not do_sample and not carrying and plain_greedy(model, cache):
                     # rows that have ended leave the product (glimmer.evaluate.decode)
                     with quiet_rename(), attending(cache):
@@ -811,7 +795,7 @@ def answer_lanes(
                             model,
                             enc,
                             cache,
-                            max_new_tokens=budgets[batch[0]],
+                            max_new_tokens=budget,
                             stops=stops,
                             pad_token_id=pad_id,
                             processors=processors,
@@ -819,9 +803,24 @@ def answer_lanes(
                             route=functools.partial(_route_rows, model, flags),
                         )
                 else:
+                    if do_sample:
+                        torch.manual_seed(seed + b)
+                    sampling = {"temperature": temperature, "top_p": top_p, "top_k": 0}
                     switch, extra = _route(model, flags)
                     with quiet_rename(), attending(cache), switch:  # `cache` in transformers 5
-                        out = model.generate(**enc, **kwargs, **extra)
+                        out = model.generate(
+                            **enc,
+                            max_new_tokens=budget,
+                            do_sample=do_sample,
+                            eos_token_id=stops,
+                            pad_token_id=pad_id,
+                            use_cache=True,
+                            logits_processor=processors or None,
+                            stopping_criteria=None if stopper is None else [stopper],
+                            past_key_values=cache,
+                            **(sampling if do_sample else dict.fromkeys(sampling)),
+                            **extra,
+                        )
                 if carrying and carry is not None:
                     carry.keep(out, enc["attention_mask"], cache, stops, stopper)
                 new = out[:, enc["input_ids"].shape[1] :].tolist()
